@@ -1,0 +1,67 @@
+//! One error type for the whole crate. Every message names what was wrong
+//! (the type, the block size, the offending index, the file offset) so that a
+//! user who sees it in the browser knows what to fix.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    /// A type name or id that webquant does not know.
+    #[error("unknown tensor type {0:?}")]
+    UnknownType(String),
+
+    /// A known ggml type that this operation cannot handle (e.g. quantizing to Q8_K).
+    #[error("{ty}: {what} is not supported for this type")]
+    Unsupported {
+        ty: &'static str,
+        what: &'static str,
+    },
+
+    /// Input of the wrong length for a block format.
+    #[error("{ty} (block size {block_size}): {detail}")]
+    BadLength {
+        ty: &'static str,
+        block_size: usize,
+        detail: String,
+    },
+
+    /// NaN or infinity where a finite value is required.
+    #[error("{ty}: non-finite value {value} at index {index}")]
+    NonFinite {
+        ty: &'static str,
+        index: usize,
+        value: f32,
+    },
+
+    /// Invalid argument (bits out of range, empty tensor, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// A file that does not parse: the message says where and why.
+    #[error("{format} file: {detail}")]
+    Format {
+        format: &'static str,
+        detail: String,
+    },
+
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+
+    /// Work stopped because the caller asked it to.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn format(format: &'static str, detail: impl Into<String>) -> Self {
+        Error::Format {
+            format,
+            detail: detail.into(),
+        }
+    }
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Error::InvalidArgument(detail.into())
+    }
+}

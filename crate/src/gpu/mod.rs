@@ -1,0 +1,76 @@
+//! GPU access through wgpu: natively Vulkan / Metal / DX12, in the browser
+//! WebGPU. This module finds an adapter and reports what it can do; the
+//! kernels come with the GPU backend.
+
+use serde::Serialize;
+
+/// What the GPU adapter offers, or why there is none.
+#[derive(Clone, Debug, Serialize)]
+pub struct GpuInfo {
+    pub available: bool,
+    /// Adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)" or "SwiftShader".
+    pub name: String,
+    pub backend: String,
+    pub shader_f16: bool,
+    pub subgroups: bool,
+    pub max_storage_buffer_binding_size: u64,
+    pub max_buffer_size: u64,
+    /// Why no adapter is available, in a sentence for people.
+    pub reason: Option<String>,
+}
+
+impl GpuInfo {
+    fn unavailable(reason: impl Into<String>) -> Self {
+        GpuInfo {
+            available: false,
+            name: String::new(),
+            backend: String::new(),
+            shader_f16: false,
+            subgroups: false,
+            max_storage_buffer_binding_size: 0,
+            max_buffer_size: 0,
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+/// Look for an adapter. Never fails: a missing GPU is a normal answer.
+pub async fn probe() -> GpuInfo {
+    #[cfg(target_arch = "wasm32")]
+    if !wgpu::util::is_browser_webgpu_supported().await {
+        return GpuInfo::unavailable(
+            "This browser does not offer WebGPU; models run on the CPU (WebAssembly).",
+        );
+    }
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::all(),
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    let adapter = match instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        })
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            return GpuInfo::unavailable(format!(
+                "No GPU adapter was found ({e}); models run on the CPU."
+            ))
+        }
+    };
+    let info = adapter.get_info();
+    let features = adapter.features();
+    let limits = adapter.limits();
+    GpuInfo {
+        available: true,
+        name: info.name,
+        backend: format!("{:?}", info.backend),
+        shader_f16: features.contains(wgpu::Features::SHADER_F16),
+        subgroups: features.contains(wgpu::Features::SUBGROUP),
+        max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
+        max_buffer_size: limits.max_buffer_size,
+        reason: None,
+    }
+}

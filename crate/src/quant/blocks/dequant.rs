@@ -1,0 +1,996 @@
+//! Dequantizers for ggml's block formats: packed bytes back to `f32`, bit for
+//! bit what ggml's `to_float` (`dequantize_row_*` in `ggml-quants.c`) gives.
+//!
+//! [`reference`] holds the scalar ports, one per `dequantize_row_*`. The
+//! public entry points check lengths and then run either the reference or a
+//! SIMD fast path (x86_64 AVX2, wasm32 simd128). Dequantization is
+//! element-wise, so the fast paths only have to evaluate the same float
+//! expression per element (same operands, same order, no fused multiply-add)
+//! to be bit-identical to the reference.
+//!
+//! Block layouts live in [`layout`] as `#[repr(C)]` structs of byte arrays
+//! (alignment 1, so any `&[u8]` of whole blocks can be viewed as a block
+//! slice); multi-byte fields are little-endian, as in GGUF files.
+
+use crate::error::{Error, Result};
+use crate::quant::types::{GgmlType, QK_K};
+
+/// Block layouts as in `ggml-common.h`, field names as ggml spells them.
+/// Half floats are kept as `[u8; 2]` so the structs have alignment 1.
+pub(crate) mod layout {
+    use bytemuck::{Pod, Zeroable};
+
+    macro_rules! block {
+        ($(#[$m:meta])* $name:ident, $size:expr, { $($field:ident : $ty:ty),* $(,)? }) => {
+            $(#[$m])*
+            #[repr(C)]
+            #[derive(Clone, Copy, Pod, Zeroable)]
+            pub struct $name { $(pub $field: $ty),* }
+            const _: () = assert!(core::mem::size_of::<$name>() == $size);
+            const _: () = assert!(core::mem::align_of::<$name>() == 1);
+        };
+    }
+
+    block!(/// `block_q4_0`: 32 weights, `x = d * (q - 8)`.
+        BlockQ4_0, 18, { d: [u8; 2], qs: [u8; 16] });
+    block!(/// `block_q4_1`: 32 weights, `x = d * q + m`.
+        BlockQ4_1, 20, { d: [u8; 2], m: [u8; 2], qs: [u8; 16] });
+    block!(/// `block_q5_0`: 32 weights, 5th bit of each quant in `qh`.
+        BlockQ5_0, 22, { d: [u8; 2], qh: [u8; 4], qs: [u8; 16] });
+    block!(/// `block_q5_1`.
+        BlockQ5_1, 24, { d: [u8; 2], m: [u8; 2], qh: [u8; 4], qs: [u8; 16] });
+    block!(/// `block_q8_0`.
+        BlockQ8_0, 34, { d: [u8; 2], qs: [i8; 32] });
+    block!(/// `block_q8_1`: `s = d * sum(qs)`.
+        BlockQ8_1, 36, { d: [u8; 2], s: [u8; 2], qs: [i8; 32] });
+    block!(/// `block_mxfp4`: E8M0 shared exponent, 32 E2M1 nibbles.
+        BlockMxfp4, 17, { e: u8, qs: [u8; 16] });
+    block!(/// `block_iq4_nl`: nibbles index `kvalues_iq4nl`.
+        BlockIq4Nl, 18, { d: [u8; 2], qs: [u8; 16] });
+    block!(/// `block_q2_K`: 16 sub-blocks of 16, 4-bit scale and min each.
+        BlockQ2K, 84, { scales: [u8; 16], qs: [u8; 64], d: [u8; 2], dmin: [u8; 2] });
+    block!(/// `block_q3_K`: 16 sub-blocks of 16, 6-bit scales.
+        BlockQ3K, 110, { hmask: [u8; 32], qs: [u8; 64], scales: [u8; 12], d: [u8; 2] });
+    block!(/// `block_q4_K`: 8 sub-blocks of 32, 6-bit scales and mins.
+        BlockQ4K, 144, { d: [u8; 2], dmin: [u8; 2], scales: [u8; 12], qs: [u8; 128] });
+    block!(/// `block_q5_K`.
+        BlockQ5K, 176, { d: [u8; 2], dmin: [u8; 2], scales: [u8; 12], qh: [u8; 32], qs: [u8; 128] });
+    block!(/// `block_q6_K`: 16 sub-blocks of 16, 8-bit signed scales.
+        BlockQ6K, 210, { ql: [u8; 128], qh: [u8; 64], scales: [i8; 16], d: [u8; 2] });
+    block!(/// `block_q8_K`: f32 scale, sums of quants in groups of 16 (`bsums`, i16 LE).
+        BlockQ8K, 292, { d: [u8; 4], qs: [i8; 256], bsums: [u8; 32] });
+    block!(/// `block_iq4_xs`.
+        BlockIq4Xs, 136, { d: [u8; 2], scales_h: [u8; 2], scales_l: [u8; 4], qs: [u8; 128] });
+    block!(/// `block_tq1_0`: 5 ternary digits per byte in `qs`, 4 per byte in `qh`.
+        BlockTq1_0, 54, { qs: [u8; 48], qh: [u8; 4], d: [u8; 2] });
+    block!(/// `block_tq2_0`: 2 bits per weight.
+        BlockTq2_0, 66, { qs: [u8; 64], d: [u8; 2] });
+
+    impl BlockQ8K {
+        #[inline(always)]
+        pub fn d(&self) -> f32 {
+            f32::from_le_bytes(self.d)
+        }
+        #[inline(always)]
+        pub fn bsum(&self, j: usize) -> i16 {
+            i16::from_le_bytes([self.bsums[2 * j], self.bsums[2 * j + 1]])
+        }
+    }
+}
+
+use layout::*;
+
+/// `kvalues_iq4nl` from `ggml-common.h`.
+pub(crate) const KVALUES_IQ4NL: [i8; 16] = [
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+];
+
+/// `kvalues_mxfp4` (`kvalues_fp4`): E2M1 values, doubled.
+pub(crate) const KVALUES_MXFP4: [i8; 16] =
+    [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12];
+
+/// `ggml_compute_fp16_to_fp32`: exact, branch-free half to float (ggml's
+/// portable version; F16C gives the same bits).
+#[inline(always)]
+pub(crate) fn fp16_to_f32(h: u16) -> f32 {
+    let w = (h as u32) << 16;
+    let sign = w & 0x8000_0000;
+    let two_w = w.wrapping_add(w);
+    let exp_offset: u32 = 0xE0 << 23;
+    // 0x1.0p-112f
+    let exp_scale = f32::from_bits(0x0780_0000);
+    let normalized = f32::from_bits((two_w >> 4) + exp_offset) * exp_scale;
+    let magic_mask: u32 = 126 << 23;
+    let denormalized = f32::from_bits((two_w >> 17) | magic_mask) - 0.5;
+    let cutoff: u32 = 1 << 27;
+    let bits = if two_w < cutoff {
+        denormalized.to_bits()
+    } else {
+        normalized.to_bits()
+    };
+    f32::from_bits(sign | bits)
+}
+
+/// Half float stored little-endian in two bytes.
+#[inline(always)]
+pub(crate) fn f16_le(b: [u8; 2]) -> f32 {
+    fp16_to_f32(u16::from_le_bytes(b))
+}
+
+/// `ggml_compute_bf16_to_fp32`.
+#[inline(always)]
+pub(crate) fn bf16_to_f32(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
+}
+
+/// `ggml_e8m0_to_fp32_half`: 2^(x-128), the MXFP4 scale halved because
+/// `kvalues_mxfp4` are doubled.
+#[inline(always)]
+pub(crate) fn e8m0_to_f32_half(x: u8) -> f32 {
+    let bits = if x < 2 {
+        0x0020_0000u32 << x
+    } else {
+        (x as u32 - 1) << 23
+    };
+    f32::from_bits(bits)
+}
+
+/// `get_scale_min_k4`: 6-bit scale and min of sub-block `j` of a Q4_K/Q5_K block.
+#[inline(always)]
+pub(crate) fn get_scale_min_k4(j: usize, q: &[u8; 12]) -> (u8, u8) {
+    if j < 4 {
+        (q[j] & 63, q[j + 4] & 63)
+    } else {
+        (
+            (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4),
+            (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
+        )
+    }
+}
+
+/// The 8 scales and 8 mins of a Q4_K/Q5_K block, unpacked with the `utmp`
+/// mask trick of `ggml_vec_dot_q4_K_q8_K` (same values as `get_scale_min_k4`).
+#[inline(always)]
+pub(crate) fn k4_scales_mins(q: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
+    const KMASK1: u32 = 0x3f3f3f3f;
+    const KMASK2: u32 = 0x0f0f0f0f;
+    const KMASK3: u32 = 0x03030303;
+    let u0 = u32::from_le_bytes([q[0], q[1], q[2], q[3]]);
+    let u1 = u32::from_le_bytes([q[4], q[5], q[6], q[7]]);
+    let u2 = u32::from_le_bytes([q[8], q[9], q[10], q[11]]);
+    let u3 = ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4);
+    let m_lo = u1 & KMASK1;
+    let s_hi = (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4);
+    let s_lo = u0 & KMASK1;
+    let mut sc = [0u8; 8];
+    let mut mn = [0u8; 8];
+    sc[..4].copy_from_slice(&s_lo.to_le_bytes());
+    sc[4..].copy_from_slice(&s_hi.to_le_bytes());
+    mn[..4].copy_from_slice(&m_lo.to_le_bytes());
+    mn[4..].copy_from_slice(&u3.to_le_bytes());
+    (sc, mn)
+}
+
+/// The 16 six-bit scales of a Q3_K block (0..=63, still offset by 32), the
+/// `aux`/`kmask` shuffle of `dequantize_row_q3_K`.
+#[inline(always)]
+pub(crate) fn q3k_scales(q: &[u8; 12]) -> [u8; 16] {
+    const KMASK1: u32 = 0x03030303;
+    const KMASK2: u32 = 0x0f0f0f0f;
+    let a0 = u32::from_le_bytes([q[0], q[1], q[2], q[3]]);
+    let a1 = u32::from_le_bytes([q[4], q[5], q[6], q[7]]);
+    let tmp = u32::from_le_bytes([q[8], q[9], q[10], q[11]]);
+    let r = [
+        (a0 & KMASK2) | ((tmp & KMASK1) << 4),
+        (a1 & KMASK2) | (((tmp >> 2) & KMASK1) << 4),
+        ((a0 >> 4) & KMASK2) | (((tmp >> 4) & KMASK1) << 4),
+        ((a1 >> 4) & KMASK2) | (((tmp >> 6) & KMASK1) << 4),
+    ];
+    let mut out = [0u8; 16];
+    for (o, w) in out.chunks_exact_mut(4).zip(r) {
+        o.copy_from_slice(&w.to_le_bytes());
+    }
+    out
+}
+
+/// IQ4_XS: 6-bit scale of sub-block `ib` (0..8), before the -32 offset.
+#[inline(always)]
+pub(crate) fn iq4xs_scale(b: &BlockIq4Xs, ib: usize) -> i32 {
+    let scales_h = u16::from_le_bytes(b.scales_h) as i32;
+    (((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) as i32) | (((scales_h >> (2 * ib)) & 3) << 4)
+}
+
+/// TQ1_0 digit extraction: `(uint8_t)(q * pow3[n]) * 3 >> 8`, a base-3 digit 0..=2.
+#[inline(always)]
+pub(crate) fn tq1_digit(q: u8, pow3: u8) -> i32 {
+    let q = q.wrapping_mul(pow3);
+    ((q as u16 * 3) >> 8) as i32
+}
+
+pub(crate) const TQ1_POW3: [u8; 6] = [1, 3, 9, 27, 81, 243];
+
+/// View `bytes` (whole blocks, already checked) as blocks.
+#[inline(always)]
+pub(crate) fn as_blocks<B: bytemuck::Pod>(bytes: &[u8]) -> &[B] {
+    // Only fails if the length is not a whole number of blocks; callers
+    // check, and an empty view is the harmless answer otherwise.
+    bytemuck::try_cast_slice(bytes).unwrap_or(&[])
+}
+
+/// Scalar ports of ggml's `dequantize_row_*` (`ggml-quants.c`), the ground
+/// truth the fast paths are tested against.
+///
+/// Each takes whole blocks in `x` and writes `block_size` floats per block to
+/// `y`; they process as many blocks as both slices hold (the public
+/// [`dequantize`](super::dequantize) checks lengths first).
+pub mod reference {
+    use super::*;
+
+    /// Blocks of `x` paired with their `QK`-float output chunks.
+    fn pairs<'a, B: bytemuck::Pod, const QK: usize>(
+        x: &'a [u8],
+        y: &'a mut [f32],
+    ) -> impl Iterator<Item = (&'a B, &'a mut [f32])> {
+        as_blocks::<B>(x).iter().zip(y.chunks_exact_mut(QK))
+    }
+
+    /// `ggml_fp16_to_fp32_row`.
+    pub fn dequantize_row_f16(x: &[u8], y: &mut [f32]) {
+        for (b, o) in x.chunks_exact(2).zip(y.iter_mut()) {
+            *o = fp16_to_f32(u16::from_le_bytes([b[0], b[1]]));
+        }
+    }
+
+    /// `ggml_bf16_to_fp32_row`.
+    pub fn dequantize_row_bf16(x: &[u8], y: &mut [f32]) {
+        for (b, o) in x.chunks_exact(2).zip(y.iter_mut()) {
+            *o = bf16_to_f32(u16::from_le_bytes([b[0], b[1]]));
+        }
+    }
+
+    /// Little-endian f32 copy.
+    pub fn dequantize_row_f32(x: &[u8], y: &mut [f32]) {
+        for (b, o) in x.chunks_exact(4).zip(y.iter_mut()) {
+            *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+    }
+
+    /// `dequantize_row_q4_0`.
+    pub fn dequantize_row_q4_0(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockQ4_0, 32>(x, y) {
+            let d = f16_le(b.d);
+            for j in 0..16 {
+                let x0 = (b.qs[j] & 0x0F) as i32 - 8;
+                let x1 = (b.qs[j] >> 4) as i32 - 8;
+                y[j] = x0 as f32 * d;
+                y[j + 16] = x1 as f32 * d;
+            }
+        }
+    }
+
+    /// `dequantize_row_q4_1`.
+    pub fn dequantize_row_q4_1(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockQ4_1, 32>(x, y) {
+            let d = f16_le(b.d);
+            let m = f16_le(b.m);
+            for j in 0..16 {
+                let x0 = (b.qs[j] & 0x0F) as i32;
+                let x1 = (b.qs[j] >> 4) as i32;
+                y[j] = x0 as f32 * d + m;
+                y[j + 16] = x1 as f32 * d + m;
+            }
+        }
+    }
+
+    /// `dequantize_row_q5_0`.
+    pub fn dequantize_row_q5_0(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockQ5_0, 32>(x, y) {
+            let d = f16_le(b.d);
+            let qh = u32::from_le_bytes(b.qh);
+            for j in 0..16 {
+                let xh_0 = (((qh >> j) << 4) & 0x10) as u8;
+                let xh_1 = ((qh >> (j + 12)) & 0x10) as u8;
+                let x0 = ((b.qs[j] & 0x0F) | xh_0) as i32 - 16;
+                let x1 = ((b.qs[j] >> 4) | xh_1) as i32 - 16;
+                y[j] = x0 as f32 * d;
+                y[j + 16] = x1 as f32 * d;
+            }
+        }
+    }
+
+    /// `dequantize_row_q5_1`.
+    pub fn dequantize_row_q5_1(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockQ5_1, 32>(x, y) {
+            let d = f16_le(b.d);
+            let m = f16_le(b.m);
+            let qh = u32::from_le_bytes(b.qh);
+            for j in 0..16 {
+                let xh_0 = (((qh >> j) << 4) & 0x10) as u8;
+                let xh_1 = ((qh >> (j + 12)) & 0x10) as u8;
+                let x0 = ((b.qs[j] & 0x0F) | xh_0) as i32;
+                let x1 = ((b.qs[j] >> 4) | xh_1) as i32;
+                y[j] = x0 as f32 * d + m;
+                y[j + 16] = x1 as f32 * d + m;
+            }
+        }
+    }
+
+    /// `dequantize_row_q8_0`.
+    pub fn dequantize_row_q8_0(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockQ8_0, 32>(x, y) {
+            let d = f16_le(b.d);
+            for (o, &q) in y.iter_mut().zip(&b.qs) {
+                *o = q as f32 * d;
+            }
+        }
+    }
+
+    /// Q8_1 has no `to_float` in ggml; like Q8_0 it is `qs * d` (`s` is
+    /// only a cached sum for the dot product).
+    pub fn dequantize_row_q8_1(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockQ8_1, 32>(x, y) {
+            let d = f16_le(b.d);
+            for (o, &q) in y.iter_mut().zip(&b.qs) {
+                *o = q as f32 * d;
+            }
+        }
+    }
+
+    /// `dequantize_row_mxfp4`.
+    pub fn dequantize_row_mxfp4(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockMxfp4, 32>(x, y) {
+            let d = e8m0_to_f32_half(b.e);
+            for j in 0..16 {
+                let x0 = KVALUES_MXFP4[(b.qs[j] & 0x0F) as usize];
+                let x1 = KVALUES_MXFP4[(b.qs[j] >> 4) as usize];
+                y[j] = x0 as f32 * d;
+                y[j + 16] = x1 as f32 * d;
+            }
+        }
+    }
+
+    /// `dequantize_row_iq4_nl`.
+    pub fn dequantize_row_iq4_nl(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockIq4Nl, 32>(x, y) {
+            let d = f16_le(b.d);
+            for j in 0..16 {
+                y[j] = d * KVALUES_IQ4NL[(b.qs[j] & 0xf) as usize] as f32;
+                y[j + 16] = d * KVALUES_IQ4NL[(b.qs[j] >> 4) as usize] as f32;
+            }
+        }
+    }
+
+    /// `dequantize_row_q2_K`.
+    pub fn dequantize_row_q2_k(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockQ2K, QK_K>(x, y) {
+            let d = f16_le(b.d);
+            let min = f16_le(b.dmin);
+            let mut out = y.iter_mut();
+            let mut is = 0;
+            for q in b.qs.chunks_exact(32) {
+                for shift in [0, 2, 4, 6] {
+                    for half in q.chunks_exact(16) {
+                        let sc = b.scales[is];
+                        is += 1;
+                        let dl = d * (sc & 0xF) as f32;
+                        let ml = min * (sc >> 4) as f32;
+                        for (o, &ql) in out.by_ref().zip(half) {
+                            *o = dl * ((ql >> shift) & 3) as f32 - ml;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `dequantize_row_q3_K`.
+    pub fn dequantize_row_q3_k(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockQ3K, QK_K>(x, y) {
+            let d_all = f16_le(b.d);
+            let scales = q3k_scales(&b.scales);
+            let mut out = y.iter_mut();
+            let mut is = 0;
+            let mut m: u8 = 1;
+            for q in b.qs.chunks_exact(32) {
+                for shift in [0, 2, 4, 6] {
+                    for (half, hm) in q.chunks_exact(16).zip(b.hmask.chunks_exact(16)) {
+                        let dl = d_all * (scales[is] as i32 - 32) as f32;
+                        is += 1;
+                        for ((o, &ql), &h) in out.by_ref().zip(half).zip(hm) {
+                            let v = ((ql >> shift) & 3) as i32 - if h & m != 0 { 0 } else { 4 };
+                            *o = dl * v as f32;
+                        }
+                    }
+                    m = m.wrapping_shl(1);
+                }
+            }
+        }
+    }
+
+    /// `dequantize_row_q4_K`.
+    pub fn dequantize_row_q4_k(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockQ4K, QK_K>(x, y) {
+            let d = f16_le(b.d);
+            let min = f16_le(b.dmin);
+            for (j, (q, y)) in
+                b.qs.chunks_exact(32)
+                    .zip(y.chunks_exact_mut(64))
+                    .enumerate()
+            {
+                let (sc1, m1) = get_scale_min_k4(2 * j, &b.scales);
+                let (sc2, m2) = get_scale_min_k4(2 * j + 1, &b.scales);
+                let (d1, m1) = (d * sc1 as f32, min * m1 as f32);
+                let (d2, m2) = (d * sc2 as f32, min * m2 as f32);
+                let (lo, hi) = y.split_at_mut(32);
+                for ((l, h), &q) in lo.iter_mut().zip(hi.iter_mut()).zip(q) {
+                    *l = d1 * (q & 0xF) as f32 - m1;
+                    *h = d2 * (q >> 4) as f32 - m2;
+                }
+            }
+        }
+    }
+
+    /// `dequantize_row_q5_K`.
+    pub fn dequantize_row_q5_k(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockQ5K, QK_K>(x, y) {
+            let d = f16_le(b.d);
+            let min = f16_le(b.dmin);
+            for (j, (ql, y)) in
+                b.qs.chunks_exact(32)
+                    .zip(y.chunks_exact_mut(64))
+                    .enumerate()
+            {
+                let (sc1, m1) = get_scale_min_k4(2 * j, &b.scales);
+                let (sc2, m2) = get_scale_min_k4(2 * j + 1, &b.scales);
+                let (d1, m1) = (d * sc1 as f32, min * m1 as f32);
+                let (d2, m2) = (d * sc2 as f32, min * m2 as f32);
+                let u1 = 1u8 << (2 * j);
+                let u2 = 2u8 << (2 * j);
+                let (lo, hi) = y.split_at_mut(32);
+                for (l, ((yl, yh), (&q, &h))) in lo
+                    .iter_mut()
+                    .zip(hi.iter_mut())
+                    .zip(ql.iter().zip(&b.qh))
+                    .enumerate()
+                {
+                    let _ = l;
+                    let h1 = if h & u1 != 0 { 16 } else { 0 };
+                    let h2 = if h & u2 != 0 { 16 } else { 0 };
+                    *yl = d1 * ((q & 0xF) as i32 + h1) as f32 - m1;
+                    *yh = d2 * ((q >> 4) as i32 + h2) as f32 - m2;
+                }
+            }
+        }
+    }
+
+    /// `dequantize_row_q6_K`.
+    pub fn dequantize_row_q6_k(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockQ6K, QK_K>(x, y) {
+            let d = f16_le(b.d);
+            for (n, y) in y.chunks_exact_mut(128).enumerate() {
+                let ql = &b.ql[64 * n..64 * n + 64];
+                let qh = &b.qh[32 * n..32 * n + 32];
+                let sc = &b.scales[8 * n..8 * n + 8];
+                for l in 0..32 {
+                    let is = l / 16;
+                    let q1 = ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) as i32 - 32;
+                    let q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
+                    let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
+                    let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
+                    y[l] = d * sc[is] as f32 * q1 as f32;
+                    y[l + 32] = d * sc[is + 2] as f32 * q2 as f32;
+                    y[l + 64] = d * sc[is + 4] as f32 * q3 as f32;
+                    y[l + 96] = d * sc[is + 6] as f32 * q4 as f32;
+                }
+            }
+        }
+    }
+
+    /// `dequantize_row_q8_K`.
+    pub fn dequantize_row_q8_k(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockQ8K, QK_K>(x, y) {
+            let d = b.d();
+            for (o, &q) in y.iter_mut().zip(&b.qs) {
+                *o = d * q as f32;
+            }
+        }
+    }
+
+    /// `dequantize_row_iq4_xs`.
+    pub fn dequantize_row_iq4_xs(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockIq4Xs, QK_K>(x, y) {
+            let d = f16_le(b.d);
+            for (ib, (qs, y)) in
+                b.qs.chunks_exact(16)
+                    .zip(y.chunks_exact_mut(32))
+                    .enumerate()
+            {
+                let dl = d * (iq4xs_scale(b, ib) - 32) as f32;
+                for j in 0..16 {
+                    y[j] = dl * KVALUES_IQ4NL[(qs[j] & 0xf) as usize] as f32;
+                    y[j + 16] = dl * KVALUES_IQ4NL[(qs[j] >> 4) as usize] as f32;
+                }
+            }
+        }
+    }
+
+    /// `dequantize_row_tq1_0`.
+    pub fn dequantize_row_tq1_0(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockTq1_0, QK_K>(x, y) {
+            let d = f16_le(b.d);
+            let mut out = y.iter_mut();
+            // qs[0..32] then qs[32..48], 5 digits each, then qh, 4 digits.
+            for chunk in [&b.qs[..32], &b.qs[32..]] {
+                for &p in &TQ1_POW3[..5] {
+                    for (o, &q) in out.by_ref().zip(chunk) {
+                        *o = (tq1_digit(q, p) - 1) as f32 * d;
+                    }
+                }
+            }
+            for &p in &TQ1_POW3[..4] {
+                for (o, &q) in out.by_ref().zip(&b.qh) {
+                    *o = (tq1_digit(q, p) - 1) as f32 * d;
+                }
+            }
+        }
+    }
+
+    /// `dequantize_row_tq2_0`.
+    pub fn dequantize_row_tq2_0(x: &[u8], y: &mut [f32]) {
+        for (b, y) in pairs::<BlockTq2_0, QK_K>(x, y) {
+            let d = f16_le(b.d);
+            let mut out = y.iter_mut();
+            for q in b.qs.chunks_exact(32) {
+                for l in 0..4 {
+                    for (o, &v) in out.by_ref().zip(q) {
+                        let q = ((v >> (l * 2)) & 3) as i32;
+                        *o = (q - 1) as f32 * d;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The reference dequantizer for `ty`, or `None` where ggml has none.
+    pub fn row_fn(ty: GgmlType) -> Option<fn(&[u8], &mut [f32])> {
+        use GgmlType::*;
+        Some(match ty {
+            F32 => dequantize_row_f32,
+            F16 => dequantize_row_f16,
+            BF16 => dequantize_row_bf16,
+            Q4_0 => dequantize_row_q4_0,
+            Q4_1 => dequantize_row_q4_1,
+            Q5_0 => dequantize_row_q5_0,
+            Q5_1 => dequantize_row_q5_1,
+            Q8_0 => dequantize_row_q8_0,
+            Q8_1 => dequantize_row_q8_1,
+            Q2K => dequantize_row_q2_k,
+            Q3K => dequantize_row_q3_k,
+            Q4K => dequantize_row_q4_k,
+            Q5K => dequantize_row_q5_k,
+            Q6K => dequantize_row_q6_k,
+            Q8K => dequantize_row_q8_k,
+            IQ4NL => dequantize_row_iq4_nl,
+            IQ4XS => dequantize_row_iq4_xs,
+            TQ1_0 => dequantize_row_tq1_0,
+            TQ2_0 => dequantize_row_tq2_0,
+            MXFP4 => dequantize_row_mxfp4,
+            I8 | I16 | I32 => return None,
+        })
+    }
+}
+
+/// Number of rows in `bytes`, checking that `row_len` is whole blocks and
+/// `bytes` whole rows.
+fn check_rows(ty: GgmlType, bytes_len: usize, row_len: usize) -> Result<usize> {
+    let bs = ty.block_size();
+    if !row_len.is_multiple_of(bs) {
+        return Err(Error::BadLength {
+            ty: ty.name(),
+            block_size: bs,
+            detail: format!("row length {row_len} is not a multiple of the block size {bs}"),
+        });
+    }
+    let row_bytes = ty.row_size(row_len)?;
+    if row_bytes == 0 {
+        if bytes_len == 0 {
+            return Ok(0);
+        }
+        return Err(Error::BadLength {
+            ty: ty.name(),
+            block_size: bs,
+            detail: format!("row length 0 but {bytes_len} bytes of data"),
+        });
+    }
+    if !bytes_len.is_multiple_of(row_bytes) {
+        let rows = bytes_len / row_bytes;
+        return Err(Error::BadLength {
+            ty: ty.name(),
+            block_size: bs,
+            detail: format!(
+                "{bytes_len} bytes is not a whole number of rows of {row_len} values \
+                 ({row_bytes} bytes each): expected {} or {} bytes, got {bytes_len}",
+                rows * row_bytes,
+                (rows + 1) * row_bytes
+            ),
+        });
+    }
+    Ok(bytes_len / row_bytes)
+}
+
+/// Dequantize `bytes` (one or more rows of `row_len` values of type `ty`)
+/// to `f32`, as ggml's `to_float` does.
+pub fn dequantize(ty: GgmlType, bytes: &[u8], row_len: usize) -> Result<Vec<f32>> {
+    let rows = check_rows(ty, bytes.len(), row_len)?;
+    let n = rows
+        .checked_mul(row_len)
+        .ok_or_else(|| Error::invalid(format!("{rows} rows of {row_len} values overflow")))?;
+    let mut out = vec![0.0f32; n];
+    dequantize_into(ty, bytes, row_len, &mut out)?;
+    Ok(out)
+}
+
+/// Like [`dequantize`], writing into `dst`, which must hold exactly the
+/// values in `bytes`.
+pub fn dequantize_into(ty: GgmlType, bytes: &[u8], row_len: usize, dst: &mut [f32]) -> Result<()> {
+    let rows = check_rows(ty, bytes.len(), row_len)?;
+    let n = rows.checked_mul(row_len);
+    if n != Some(dst.len()) {
+        return Err(Error::BadLength {
+            ty: ty.name(),
+            block_size: ty.block_size(),
+            detail: format!(
+                "output holds {} values, the input has {rows} rows of {row_len}",
+                dst.len()
+            ),
+        });
+    }
+    let f = reference::row_fn(ty).ok_or(Error::Unsupported {
+        ty: ty.name(),
+        what: "dequantization",
+    })?;
+    // Rows are contiguous, so the whole buffer is one long run of blocks.
+    if simd::dequantize(ty, bytes, dst) {
+        return Ok(());
+    }
+    f(bytes, dst);
+    Ok(())
+}
+
+/// SIMD dequantizers. Each computes the same per-element float expression as
+/// the reference, so the results are bit-identical.
+pub(crate) mod simd {
+    #[allow(unused_imports)]
+    use super::*;
+
+    /// Dequantize whole blocks with a fast path if one exists for `ty` on
+    /// this machine; `false` means the caller must use the reference.
+    #[allow(unused_variables)]
+    pub(crate) fn dequantize(ty: GgmlType, x: &[u8], y: &mut [f32]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if crate::quant::dot::has_avx2() {
+                // SAFETY: AVX2 and F16C are present (checked above).
+                return unsafe { avx2::dequantize(ty, x, y) };
+            }
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            return wasm::dequantize(ty, x, y);
+        }
+        #[allow(unreachable_code)]
+        false
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) mod avx2 {
+        use super::super::*;
+        use core::arch::x86_64::*;
+
+        /// AVX2 dequantizers; `false` for types without one.
+        ///
+        /// # Safety
+        /// The CPU must support AVX2 and F16C.
+        #[target_feature(enable = "avx2,f16c")]
+        pub(crate) unsafe fn dequantize(ty: GgmlType, x: &[u8], y: &mut [f32]) -> bool {
+            use GgmlType::*;
+            match ty {
+                F16 => f16_row(x, y),
+                Q4_0 => q4_0(x, y),
+                Q8_0 => q8_0(x, y),
+                Q4K => q4_k(x, y),
+                Q6K => q6_k(x, y),
+                _ => return false,
+            }
+            true
+        }
+
+        /// 8 bytes (as i32 after the caller's widening) to floats.
+        #[inline(always)]
+        unsafe fn i8x8_to_ps(p: *const u8) -> __m256 {
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p as *const __m128i)))
+        }
+
+        #[target_feature(enable = "avx2,f16c")]
+        unsafe fn f16_row(x: &[u8], y: &mut [f32]) {
+            let n = (x.len() / 2).min(y.len());
+            let mut i = 0;
+            while i + 8 <= n {
+                let h = _mm_loadu_si128(x.as_ptr().add(2 * i) as *const __m128i);
+                _mm256_storeu_ps(y.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
+                i += 8;
+            }
+            reference::dequantize_row_f16(&x[2 * i..2 * n], &mut y[i..n]);
+        }
+
+        #[target_feature(enable = "avx2,f16c")]
+        unsafe fn q4_0(x: &[u8], y: &mut [f32]) {
+            let m4 = _mm_set1_epi8(0x0F);
+            let eight = _mm_set1_epi8(8);
+            for (b, y) in as_blocks::<BlockQ4_0>(x).iter().zip(y.chunks_exact_mut(32)) {
+                let d = _mm256_set1_ps(f16_le(b.d));
+                let q = _mm_loadu_si128(b.qs.as_ptr() as *const __m128i);
+                let lo = _mm_sub_epi8(_mm_and_si128(q, m4), eight);
+                let hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight);
+                let mut tmp = [0u8; 32];
+                _mm_storeu_si128(tmp.as_mut_ptr() as *mut __m128i, lo);
+                _mm_storeu_si128(tmp.as_mut_ptr().add(16) as *mut __m128i, hi);
+                let yp = y.as_mut_ptr();
+                for k in 0..4 {
+                    // x0*d: int converted to float, times d, as the reference.
+                    let v = _mm256_mul_ps(i8x8_to_ps(tmp.as_ptr().add(8 * k)), d);
+                    _mm256_storeu_ps(yp.add(8 * k), v);
+                }
+            }
+        }
+
+        #[target_feature(enable = "avx2,f16c")]
+        unsafe fn q8_0(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockQ8_0>(x).iter().zip(y.chunks_exact_mut(32)) {
+                let d = _mm256_set1_ps(f16_le(b.d));
+                let qp = b.qs.as_ptr() as *const u8;
+                let yp = y.as_mut_ptr();
+                for k in 0..4 {
+                    _mm256_storeu_ps(yp.add(8 * k), _mm256_mul_ps(i8x8_to_ps(qp.add(8 * k)), d));
+                }
+            }
+        }
+
+        #[target_feature(enable = "avx2,f16c")]
+        unsafe fn q4_k(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockQ4K>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(QK_K))
+            {
+                let d = f16_le(b.d);
+                let min = f16_le(b.dmin);
+                for j in 0..4 {
+                    let (sc1, m1) = get_scale_min_k4(2 * j, &b.scales);
+                    let (sc2, m2) = get_scale_min_k4(2 * j + 1, &b.scales);
+                    let d1 = _mm256_set1_ps(d * sc1 as f32);
+                    let m1 = _mm256_set1_ps(min * m1 as f32);
+                    let d2 = _mm256_set1_ps(d * sc2 as f32);
+                    let m2 = _mm256_set1_ps(min * m2 as f32);
+                    let qp = b.qs.as_ptr().add(32 * j);
+                    let yp = y.as_mut_ptr().add(64 * j);
+                    for k in 0..4 {
+                        let q =
+                            _mm256_cvtepu8_epi32(_mm_loadl_epi64(qp.add(8 * k) as *const __m128i));
+                        let lo = _mm256_cvtepi32_ps(_mm256_and_si256(q, _mm256_set1_epi32(0xF)));
+                        let hi = _mm256_cvtepi32_ps(_mm256_srli_epi32(q, 4));
+                        // d1 * q - m1, unfused, as the reference.
+                        _mm256_storeu_ps(yp.add(8 * k), _mm256_sub_ps(_mm256_mul_ps(d1, lo), m1));
+                        _mm256_storeu_ps(
+                            yp.add(32 + 8 * k),
+                            _mm256_sub_ps(_mm256_mul_ps(d2, hi), m2),
+                        );
+                    }
+                }
+            }
+        }
+
+        #[target_feature(enable = "avx2,f16c")]
+        unsafe fn q6_k(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockQ6K>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(QK_K))
+            {
+                let d = f16_le(b.d);
+                for n in 0..2 {
+                    let ql = b.ql.as_ptr().add(64 * n);
+                    let qh = b.qh.as_ptr().add(32 * n);
+                    let sc = &b.scales[8 * n..8 * n + 8];
+                    let yp = y.as_mut_ptr().add(128 * n);
+                    for k in 0..4 {
+                        // l = 8k..8k+8, is = l / 16
+                        let is = k / 2;
+                        let l0 =
+                            _mm256_cvtepu8_epi32(_mm_loadl_epi64(ql.add(8 * k) as *const __m128i));
+                        let l1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(
+                            ql.add(32 + 8 * k) as *const __m128i
+                        ));
+                        let h =
+                            _mm256_cvtepu8_epi32(_mm_loadl_epi64(qh.add(8 * k) as *const __m128i));
+                        let m15 = _mm256_set1_epi32(0xF);
+                        let m3 = _mm256_set1_epi32(3);
+                        let off = _mm256_set1_epi32(32);
+                        let q1 = _mm256_or_si256(
+                            _mm256_and_si256(l0, m15),
+                            _mm256_slli_epi32(_mm256_and_si256(h, m3), 4),
+                        );
+                        let q2 = _mm256_or_si256(
+                            _mm256_and_si256(l1, m15),
+                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, 2), m3), 4),
+                        );
+                        let q3 = _mm256_or_si256(
+                            _mm256_srli_epi32(l0, 4),
+                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, 4), m3), 4),
+                        );
+                        let q4 = _mm256_or_si256(
+                            _mm256_srli_epi32(l1, 4),
+                            _mm256_slli_epi32(_mm256_srli_epi32(h, 6), 4),
+                        );
+                        let qs = [q1, q2, q3, q4];
+                        for (t, q) in qs.into_iter().enumerate() {
+                            // (d * sc) * q, as the reference.
+                            let ds = _mm256_set1_ps(d * sc[is + 2 * t] as f32);
+                            let v = _mm256_cvtepi32_ps(_mm256_sub_epi32(q, off));
+                            _mm256_storeu_ps(yp.add(32 * t + 8 * k), _mm256_mul_ps(ds, v));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub(crate) mod wasm {
+        use super::super::*;
+        use core::arch::wasm32::*;
+
+        /// simd128 dequantizers; `false` for types without one.
+        pub(crate) fn dequantize(ty: GgmlType, x: &[u8], y: &mut [f32]) -> bool {
+            use GgmlType::*;
+            match ty {
+                Q4_0 => q4_0(x, y),
+                Q8_0 => q8_0(x, y),
+                Q4K => q4_k(x, y),
+                Q6K => q6_k(x, y),
+                _ => return false,
+            }
+            true
+        }
+
+        /// Store 16 signed bytes times `d` as 16 floats.
+        #[inline(always)]
+        fn store_i8x16_times(v: v128, d: v128, y: &mut [f32]) {
+            let lo = i16x8_extend_low_i8x16(v);
+            let hi = i16x8_extend_high_i8x16(v);
+            let parts = [
+                i32x4_extend_low_i16x8(lo),
+                i32x4_extend_high_i16x8(lo),
+                i32x4_extend_low_i16x8(hi),
+                i32x4_extend_high_i16x8(hi),
+            ];
+            for (k, p) in parts.into_iter().enumerate() {
+                let f = f32x4_mul(f32x4_convert_i32x4(p), d);
+                y[4 * k] = f32x4_extract_lane::<0>(f);
+                y[4 * k + 1] = f32x4_extract_lane::<1>(f);
+                y[4 * k + 2] = f32x4_extract_lane::<2>(f);
+                y[4 * k + 3] = f32x4_extract_lane::<3>(f);
+            }
+        }
+
+        #[inline(always)]
+        fn load16(p: &[u8]) -> v128 {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&p[..16]);
+            u8x16(
+                a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
+                a[13], a[14], a[15],
+            )
+        }
+
+        fn q4_0(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockQ4_0>(x).iter().zip(y.chunks_exact_mut(32)) {
+                let d = f32x4_splat(f16_le(b.d));
+                let q = load16(&b.qs);
+                let m4 = u8x16_splat(0x0F);
+                let lo = i8x16_sub(v128_and(q, m4), i8x16_splat(8));
+                let hi = i8x16_sub(u8x16_shr(q, 4), i8x16_splat(8));
+                let (y0, y1) = y.split_at_mut(16);
+                store_i8x16_times(lo, d, y0);
+                store_i8x16_times(hi, d, y1);
+            }
+        }
+
+        fn q8_0(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockQ8_0>(x).iter().zip(y.chunks_exact_mut(32)) {
+                let d = f32x4_splat(f16_le(b.d));
+                let qs: &[u8] = bytemuck::cast_slice(&b.qs);
+                let (y0, y1) = y.split_at_mut(16);
+                store_i8x16_times(load16(&qs[..16]), d, y0);
+                store_i8x16_times(load16(&qs[16..]), d, y1);
+            }
+        }
+
+        fn q4_k(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockQ4K>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(QK_K))
+            {
+                let d = f16_le(b.d);
+                let min = f16_le(b.dmin);
+                for (j, y) in y.chunks_exact_mut(64).enumerate() {
+                    let (sc1, m1) = get_scale_min_k4(2 * j, &b.scales);
+                    let (sc2, m2) = get_scale_min_k4(2 * j + 1, &b.scales);
+                    let (d1, m1) = (f32x4_splat(d * sc1 as f32), f32x4_splat(min * m1 as f32));
+                    let (d2, m2) = (f32x4_splat(d * sc2 as f32), f32x4_splat(min * m2 as f32));
+                    let (lo_out, hi_out) = y.split_at_mut(32);
+                    for h in 0..2 {
+                        let q = load16(&b.qs[32 * j + 16 * h..]);
+                        let lo = v128_and(q, u8x16_splat(0xF));
+                        let hi = u8x16_shr(q, 4);
+                        store_affine(lo, d1, m1, &mut lo_out[16 * h..16 * h + 16]);
+                        store_affine(hi, d2, m2, &mut hi_out[16 * h..16 * h + 16]);
+                    }
+                }
+            }
+        }
+
+        /// `d * q - m` for 16 unsigned bytes.
+        #[inline(always)]
+        fn store_affine(q: v128, d: v128, m: v128, y: &mut [f32]) {
+            let lo = u16x8_extend_low_u8x16(q);
+            let hi = u16x8_extend_high_u8x16(q);
+            let parts = [
+                u32x4_extend_low_u16x8(lo),
+                u32x4_extend_high_u16x8(lo),
+                u32x4_extend_low_u16x8(hi),
+                u32x4_extend_high_u16x8(hi),
+            ];
+            for (k, p) in parts.into_iter().enumerate() {
+                let f = f32x4_sub(f32x4_mul(d, f32x4_convert_i32x4(p)), m);
+                y[4 * k] = f32x4_extract_lane::<0>(f);
+                y[4 * k + 1] = f32x4_extract_lane::<1>(f);
+                y[4 * k + 2] = f32x4_extract_lane::<2>(f);
+                y[4 * k + 3] = f32x4_extract_lane::<3>(f);
+            }
+        }
+
+        fn q6_k(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockQ6K>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(QK_K))
+            {
+                let d = f16_le(b.d);
+                for (n, y) in y.chunks_exact_mut(128).enumerate() {
+                    let sc = &b.scales[8 * n..8 * n + 8];
+                    for h in 0..2 {
+                        // l = 16h..16h+16, so is = h
+                        let l0 = load16(&b.ql[64 * n + 16 * h..]);
+                        let l1 = load16(&b.ql[64 * n + 32 + 16 * h..]);
+                        let qh = load16(&b.qh[32 * n + 16 * h..]);
+                        let m15 = u8x16_splat(0xF);
+                        let m3 = u8x16_splat(3);
+                        let q1 = v128_or(v128_and(l0, m15), i8x16_shl(v128_and(qh, m3), 4));
+                        let q2 = v128_or(
+                            v128_and(l1, m15),
+                            i8x16_shl(v128_and(u8x16_shr(qh, 2), m3), 4),
+                        );
+                        let q3 = v128_or(
+                            u8x16_shr(l0, 4),
+                            i8x16_shl(v128_and(u8x16_shr(qh, 4), m3), 4),
+                        );
+                        let q4 = v128_or(u8x16_shr(l1, 4), i8x16_shl(u8x16_shr(qh, 6), 4));
+                        for (t, q) in [q1, q2, q3, q4].into_iter().enumerate() {
+                            let ds = f32x4_splat(d * sc[h + 2 * t] as f32);
+                            let v = i8x16_sub(q, i8x16_splat(32));
+                            store_i8x16_times(v, ds, &mut y[32 * t + 16 * h..32 * t + 16 * h + 16]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

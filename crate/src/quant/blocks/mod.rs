@@ -1,0 +1,6 @@
+//! ggml's block formats: packed rows of quantized weights, byte for byte as
+//! llama.cpp stores them in GGUF.
+
+pub mod dequant;
+
+pub use dequant::{dequantize, dequantize_into};

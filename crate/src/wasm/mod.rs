@@ -1,0 +1,110 @@
+//! The JavaScript API (wasm-bindgen). The only module that knows about JS:
+//! it converts arguments, calls the plain-Rust core, and turns every error
+//! into a JS exception with the core's message (never a trap).
+
+use wasm_bindgen::prelude::*;
+
+use crate::io::gguf::GgufFile;
+use crate::io::source::ByteSource;
+use crate::model::ModelInfo;
+
+mod blob;
+pub use blob::BlobSource;
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn to_js<T: serde::Serialize>(v: &T) -> Result<JsValue, JsError> {
+    // Maps (not plain objects) would surprise JS callers; ask for objects.
+    let s = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
+    v.serialize(&s).map_err(|e| JsError::new(&e.to_string()))
+}
+
+fn js_err(e: crate::Error) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// Facts about this build: crate version and whether it uses wasm SIMD.
+#[wasm_bindgen(js_name = buildInfo)]
+pub fn build_info() -> Result<JsValue, JsError> {
+    #[derive(serde::Serialize)]
+    struct Build {
+        version: &'static str,
+        simd128: bool,
+    }
+    to_js(&Build {
+        version: env!("CARGO_PKG_VERSION"),
+        simd128: cfg!(target_feature = "simd128"),
+    })
+}
+
+/// The WebGPU adapter, or why there is none (`{available, name, reason, ...}`).
+#[wasm_bindgen(js_name = gpuInfo)]
+pub async fn gpu_info() -> Result<JsValue, JsError> {
+    to_js(&crate::gpu::probe().await)
+}
+
+/// Where a model's bytes come from: memory, or a `Blob`/`File` read lazily.
+enum Source {
+    Bytes(Vec<u8>),
+    Blob(BlobSource),
+}
+
+impl ByteSource for Source {
+    fn len(&self) -> u64 {
+        match self {
+            Source::Bytes(b) => ByteSource::len(b),
+            Source::Blob(b) => b.len(),
+        }
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> crate::Result<()> {
+        match self {
+            Source::Bytes(b) => b.read_at(offset, buf),
+            Source::Blob(b) => b.read_at(offset, buf),
+        }
+    }
+}
+
+/// An opened GGUF model. Only the header is parsed on opening.
+#[wasm_bindgen]
+pub struct Model {
+    file: GgufFile<Source>,
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// Open a GGUF held in memory.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Model, JsError> {
+        let file = GgufFile::open(Source::Bytes(bytes)).map_err(js_err)?;
+        Ok(Model { file })
+    }
+
+    /// Open a GGUF `File`/`Blob` without copying it: byte ranges are read on
+    /// demand (synchronously, so only inside a Web Worker).
+    #[wasm_bindgen(js_name = fromBlob)]
+    pub fn from_blob(blob: web_sys::Blob) -> Result<Model, JsError> {
+        let src = BlobSource::new(blob).map_err(js_err)?;
+        let file = GgufFile::open(Source::Blob(src)).map_err(js_err)?;
+        Ok(Model { file })
+    }
+
+    /// Name, architecture, parameter and tensor counts, tensor list.
+    pub fn info(&self) -> Result<JsValue, JsError> {
+        to_js(&ModelInfo::from_gguf(&self.file))
+    }
+
+    #[wasm_bindgen(js_name = tensorCount)]
+    pub fn tensor_count(&self) -> usize {
+        self.file.tensors.len()
+    }
+
+    /// Value statistics of tensor `index` (reads that tensor's bytes only).
+    #[wasm_bindgen(js_name = tensorStats)]
+    pub fn tensor_stats(&self, index: usize) -> Result<JsValue, JsError> {
+        let stats = crate::model::tensor_stats(&self.file, index).map_err(js_err)?;
+        to_js(&stats)
+    }
+}
