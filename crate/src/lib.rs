@@ -7,6 +7,7 @@
 //! module that knows JavaScript.
 
 pub mod error;
+pub mod formats;
 pub mod gpu;
 pub mod io;
 pub mod model;

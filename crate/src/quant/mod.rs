@@ -3,6 +3,8 @@
 
 pub mod blocks;
 pub mod dot;
+pub mod metrics;
+pub mod teach;
 pub mod types;
 
 pub use blocks::{dequantize, dequantize_into};

@@ -2,5 +2,6 @@
 //! llama.cpp stores them in GGUF.
 
 pub mod dequant;
+pub mod quantize;
 
 pub use dequant::{dequantize, dequantize_into};

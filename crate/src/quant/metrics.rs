@@ -1,0 +1,1 @@
+//! Error metrics between original and dequantized tensors.

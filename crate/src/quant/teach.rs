@@ -1,0 +1,1 @@
+//! Teaching schemes: absmax, zero-point (affine), granularity and calibration.
