@@ -185,6 +185,9 @@ impl std::fmt::Display for GgmlType {
 
 #[cfg(test)]
 mod tests {
+    // In wasm the same tests run under wasm-bindgen's runner (Node).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
     use super::*;
 
     #[test]
