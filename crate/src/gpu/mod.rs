@@ -6,6 +6,7 @@ use serde::Serialize;
 
 /// What the GPU adapter offers, or why there is none.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GpuInfo {
     pub available: bool,
     /// Adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)" or "SwiftShader".

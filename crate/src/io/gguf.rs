@@ -708,6 +708,7 @@ mod tests {
         b.extend_from_slice(&0u64.to_le_bytes());
         b.extend_from_slice(&1u64.to_le_bytes());
         b.extend_from_slice(&(1u64 << 40).to_le_bytes()); // key length 2^40
+        b.extend_from_slice(&[0u8; 8]); // room for one key/value by count
         let e = GgufFile::open(b.as_slice()).err().unwrap().to_string();
         assert!(e.contains("runs past the end"), "{e}");
 

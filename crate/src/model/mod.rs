@@ -9,6 +9,7 @@ use crate::io::source::ByteSource;
 
 /// One tensor as the UI lists it.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TensorSummary {
     pub name: String,
     /// ggml order: row length first.
@@ -20,6 +21,7 @@ pub struct TensorSummary {
 
 /// A model's headline facts, from its GGUF header alone (no tensor data read).
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ModelInfo {
     pub name: String,
     pub architecture: String,
@@ -80,6 +82,7 @@ impl ModelInfo {
 
 /// Value statistics of one tensor, for the UI's tensor list.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TensorStats {
     pub name: String,
     pub min: f32,

@@ -1,0 +1,123 @@
+// End-to-end: the app in real headless Chromium.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, openApp, startServer } from './harness.mjs';
+
+let server;
+before(async () => {
+  server = await startServer();
+});
+after(() => server?.close());
+
+describe('with WebGPU (SwiftShader) and wasm SIMD', () => {
+  let browser;
+  before(async () => {
+    browser = await launch({ webgpu: true });
+  });
+  after(() => browser?.close());
+
+  test('opens the bundled model and shows its metadata, with no console errors', async () => {
+    const { page, errors } = await openApp(browser, server.url);
+    assert.equal(await page.getAttribute('body', 'data-ready'), 'yes');
+    await page.waitForSelector('body[data-model=loaded]', { timeout: 30_000 });
+    assert.equal(await page.textContent('#model-name'), 'stories260K');
+    assert.equal(await page.textContent('#model-arch'), 'llama');
+    assert.equal(await page.textContent('#model-params'), '260,032');
+    assert.equal(await page.textContent('#model-tensors'), '47');
+    assert.equal(await page.textContent('#model-layers'), '5');
+    assert.equal(await page.locator('#tensor-table tbody tr').count(), 47);
+    assert.equal(await page.getAttribute('body', 'data-variant'), 'simd');
+    assert.equal(await page.getAttribute('body', 'data-webgpu'), 'yes');
+    assert.match(await page.textContent('#engine-status'), /WebGPU: .*shader-f16/);
+    assert.equal(await page.locator('#engine-notes li').count(), 0);
+    assert.deepEqual(errors, []);
+  });
+
+  test('computes tensor statistics in the worker with progress', async () => {
+    const { page, errors } = await openApp(browser, server.url);
+    await page.waitForSelector('body[data-model=loaded]');
+    await page.click('#stats-run');
+    await page.waitForFunction(() => /Statistics for 47 tensors/.test(document.querySelector('#stats-status').textContent));
+    // token_embd.weight of stories260K: values are finite and spread around 0.
+    const row = page.locator('#tensor-table tr[data-name="token_embd.weight"] td');
+    const min = Number(await row.nth(4).textContent());
+    const max = Number(await row.nth(5).textContent());
+    assert.ok(min < 0 && max > 0 && min > -100 && max < 100, `min ${min} max ${max}`);
+    assert.deepEqual(errors, []);
+  });
+
+  test('a request cancelled right after it starts ends as cancelled, and the worker keeps working', async () => {
+    const { page, errors } = await openApp(browser, server.url);
+    await page.waitForSelector('body[data-model=loaded]');
+    const outcome = await page.evaluate(async () => {
+      const { client } = window.webquant;
+      const req = client.request('tensorStats');
+      req.cancel();
+      let first;
+      try {
+        await req.promise;
+        first = 'finished';
+      } catch (e) {
+        first = e.name;
+      }
+      const rows = await client.call('tensorStats');
+      return { first, after: rows.length };
+    });
+    assert.deepEqual(outcome, { first: 'CancelledError', after: 47 });
+    assert.deepEqual(errors, []);
+  });
+
+  test('a file that is not GGUF gives a plain error and the model stays open', async () => {
+    const { page } = await openApp(browser, server.url);
+    await page.waitForSelector('body[data-model=loaded]');
+    await page.setInputFiles('#file-input', { name: 'notes.gguf', mimeType: 'application/octet-stream', buffer: Buffer.from('this is not a model file at all') });
+    await page.waitForSelector('#model-error:not([hidden])');
+    assert.match(await page.textContent('#model-error'), /notes\.gguf could not be opened: GGUF file: .*magic/);
+    assert.equal(await page.textContent('#model-name'), 'stories260K');
+  });
+});
+
+describe('without WebGPU', () => {
+  let browser;
+  before(async () => {
+    browser = await launch({ webgpu: false });
+  });
+  after(() => browser?.close());
+
+  test('the page works on the CPU and says WebGPU is missing', async () => {
+    const { page, errors } = await openApp(browser, server.url);
+    await page.waitForSelector('body[data-model=loaded]');
+    assert.equal(await page.getAttribute('body', 'data-webgpu'), 'no');
+    assert.match(await page.textContent('#engine-notes'), /WebGPU is not available here .*Models run on the CPU/);
+    assert.equal(await page.textContent('#model-params'), '260,032');
+    assert.deepEqual(errors, []);
+  });
+});
+
+describe('without wasm SIMD', () => {
+  let browser;
+  before(async () => {
+    browser = await launch({ webgpu: true });
+  });
+  after(() => browser?.close());
+
+  test('the page loads the plain build and says SIMD is missing', async () => {
+    // Make this page's WebAssembly refuse SIMD modules, as a browser without
+    // SIMD does: validate() says false and compiling one throws.
+    const initScript = () => {
+      const validate = WebAssembly.validate;
+      WebAssembly.validate = (bytes) => {
+        const b = new Uint8Array(bytes.buffer ?? bytes);
+        // 0xfd is the SIMD opcode prefix; the probe module uses it.
+        return b.includes(0xfd) && b.length < 64 ? false : validate(bytes);
+      };
+    };
+    const { page, errors } = await openApp(browser, server.url, { initScript });
+    await page.waitForSelector('body[data-model=loaded]');
+    assert.equal(await page.getAttribute('body', 'data-variant'), 'plain');
+    assert.match(await page.textContent('#engine-notes'), /does not support WebAssembly SIMD/);
+    assert.match(await page.textContent('#engine-status'), /no SIMD/);
+    assert.equal(await page.textContent('#model-tensors'), '47');
+    assert.deepEqual(errors, []);
+  });
+});

@@ -1,0 +1,167 @@
+// The page: picks the wasm variant this browser can run, starts the worker,
+// opens the bundled model and shows what it is. All work happens in the worker.
+import { WorkerClient, CancelledError } from './client.js';
+
+const DEFAULT_MODEL = 'models/stories260K.gguf';
+const $ = (sel) => document.querySelector(sel);
+
+// A minimal module using one SIMD instruction: browsers without wasm SIMD
+// refuse to validate it (the same probe as the wasm-feature-detect package).
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+
+function hasWasmSimd() {
+  try {
+    return WebAssembly.validate(SIMD_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+const fmtInt = (n) => Number(n).toLocaleString('en-US');
+const fmtBytes = (n) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
+const fmtNum = (x) => (Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(3) : x.toFixed(4));
+
+function note(text, kind = 'info') {
+  const li = document.createElement('li');
+  li.className = kind;
+  li.textContent = text;
+  $('#engine-notes').append(li);
+}
+
+function showError(err) {
+  const el = $('#model-error');
+  el.textContent = err ? String(err.message ?? err) : '';
+  el.hidden = !err;
+}
+
+function showModel(info) {
+  const facts = [
+    ['Name', info.name, 'model-name'],
+    ['Architecture', info.architecture, 'model-arch'],
+    ['Parameters', fmtInt(info.parameterCount), 'model-params'],
+    ['Tensors', fmtInt(info.tensorCount), 'model-tensors'],
+    ['File size', fmtBytes(info.fileBytes), 'model-size'],
+    ['Tensor types', Object.entries(info.types).map(([t, n]) => `${t} × ${n}`).join(', '), 'model-types'],
+    ['Layers', info.blockCount ?? '–', 'model-layers'],
+    ['Embedding length', info.embeddingLength ?? '–', 'model-embd'],
+    ['Context length', info.contextLength ?? '–', 'model-ctx'],
+    ['Vocabulary', info.vocabSize != null ? fmtInt(info.vocabSize) : '–', 'model-vocab'],
+    ['GGUF version', info.ggufVersion, 'model-gguf'],
+  ];
+  const dl = $('#model-facts');
+  dl.replaceChildren();
+  for (const [k, v, id] of facts) {
+    const dt = document.createElement('dt');
+    dt.textContent = k;
+    const dd = document.createElement('dd');
+    dd.id = id;
+    dd.textContent = String(v);
+    dl.append(dt, dd);
+  }
+  const tbody = $('#tensor-table tbody');
+  tbody.replaceChildren();
+  for (const t of info.tensors) {
+    const tr = document.createElement('tr');
+    tr.dataset.name = t.name;
+    for (const [v, cls] of [[t.name], [t.dims.join(' × ')], [t.ty], [fmtInt(t.nBytes), 'num'], ['', 'num'], ['', 'num'], ['', 'num'], ['', 'num']]) {
+      const td = document.createElement('td');
+      td.textContent = v;
+      if (cls) td.className = cls;
+      tr.append(td);
+    }
+    tbody.append(tr);
+  }
+  $('#stats-run').disabled = false;
+  $('#stats-status').textContent = '';
+  document.body.dataset.model = 'loaded';
+}
+
+async function main() {
+  const simd = hasWasmSimd();
+  const variant = simd ? 'simd' : 'plain';
+  if (!simd) {
+    note('This browser does not support WebAssembly SIMD, so webquant uses its plain build: everything works, more slowly.', 'warn');
+  }
+  const client = new WorkerClient(new URL('./worker.js', import.meta.url));
+  // For the browser console and end-to-end tests: the same client the page uses.
+  window.webquant = { client };
+
+  let init;
+  try {
+    init = await client.call('init', { variant });
+  } catch (err) {
+    $('#engine-status').textContent = `The WebAssembly module could not start: ${err.message}`;
+    document.body.dataset.ready = 'failed';
+    return;
+  }
+  const { build, gpu } = init;
+  const cpu = `CPU: WebAssembly${build.simd128 ? ' with SIMD' : ' (no SIMD)'}`;
+  $('#engine-status').textContent = gpu.available
+    ? `${cpu}. WebGPU: ${gpu.name || 'adapter'} (shader-f16 ${gpu.shaderF16 ? 'yes' : 'no'}, subgroups ${gpu.subgroups ? 'yes' : 'no'}).`
+    : `${cpu}. WebGPU: not available.`;
+  if (!gpu.available) {
+    note(`WebGPU is not available here (${gpu.reason}). Models run on the CPU in WebAssembly, which is slower but gives the same results.`, 'warn');
+  }
+  document.body.dataset.ready = 'yes';
+  document.body.dataset.variant = variant;
+  document.body.dataset.webgpu = gpu.available ? 'yes' : 'no';
+
+  try {
+    showModel(await client.call('openUrl', { url: new URL(DEFAULT_MODEL, location.href).href }));
+  } catch (err) {
+    showError(new Error(`The default model could not be opened: ${err.message}`));
+  }
+
+  $('#file-input').addEventListener('change', async (e) => {
+    const file = e.target.files?.[0];
+    if (!file) return;
+    showError(null);
+    try {
+      showModel(await client.call('openFile', { file }));
+    } catch (err) {
+      // The previous model stays open in the worker and on the page.
+      showError(new Error(`${file.name} could not be opened: ${err.message}`));
+    }
+  });
+
+  $('#stats-run').addEventListener('click', async () => {
+    const run = $('#stats-run');
+    const cancel = $('#stats-cancel');
+    const bar = $('#stats-progress');
+    const status = $('#stats-status');
+    run.disabled = true;
+    cancel.hidden = false;
+    bar.hidden = false;
+    bar.value = 0;
+    status.textContent = '';
+    const req = client.request('tensorStats', {}, {
+      onProgress: ({ done, total, label }) => {
+        bar.max = total;
+        bar.value = done;
+        status.textContent = `${done} / ${total}: ${label}`;
+      },
+    });
+    cancel.onclick = () => req.cancel();
+    try {
+      const rows = await req.promise;
+      for (const s of rows) {
+        const tr = document.querySelector(`#tensor-table tr[data-name="${CSS.escape(s.name)}"]`);
+        if (!tr) continue;
+        const cells = tr.children;
+        cells[4].textContent = fmtNum(s.min);
+        cells[5].textContent = fmtNum(s.max);
+        cells[6].textContent = fmtNum(s.mean);
+        cells[7].textContent = fmtNum(s.std);
+      }
+      status.textContent = `Statistics for ${rows.length} tensors.`;
+    } catch (err) {
+      status.textContent = err instanceof CancelledError ? 'Cancelled.' : `Failed: ${err.message}`;
+    } finally {
+      run.disabled = false;
+      cancel.hidden = true;
+      bar.hidden = true;
+    }
+  });
+}
+
+main();

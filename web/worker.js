@@ -1,0 +1,106 @@
+// The Web Worker that owns the wasm module: all heavy work runs here so the
+// page never freezes.
+//
+// Protocol (see client.js for the page's side):
+//   page -> worker  {id, method, params}   start a request
+//                   {cancel: id}           ask request `id` to stop
+//   worker -> page  {id, progress: {done, total, label}}
+//                   {id, result}
+//                   {id, error: {message, cancelled}}
+// Long requests check for cancellation between units of work (tensors), so
+// a cancel takes effect within one unit.
+
+let wq = null; // the wasm-bindgen module, after init
+let model = null; // the open Model
+const cancelled = new Set();
+
+class Cancelled extends Error {
+  constructor() {
+    super('cancelled');
+  }
+}
+
+// Let queued messages (cancels) run, then stop if this request was cancelled.
+function checkpoint(id) {
+  return new Promise((resolve, reject) => {
+    setTimeout(() => (cancelled.has(id) ? reject(new Cancelled()) : resolve()), 0);
+  });
+}
+
+function requireModel() {
+  if (!model) throw new Error('no model is open');
+  return model;
+}
+
+function openModel(blob) {
+  const m = wq.Model.fromBlob(blob);
+  if (model) model.free();
+  model = m;
+  return model.info();
+}
+
+const methods = {
+  // Load the wasm variant the page chose (simd or plain) and report what
+  // this browser offers.
+  async init({ variant }) {
+    if (wq) throw new Error('already initialised');
+    const mod = await import(`./pkg/${variant}/webquant.js`);
+    await mod.default();
+    wq = mod;
+    return { build: wq.buildInfo(), gpu: await wq.gpuInfo() };
+  },
+
+  // Open a GGUF from a URL: the response becomes a Blob the model reads
+  // lazily by byte range, never copied whole into wasm memory.
+  async openUrl({ url }, ctx) {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`could not download ${url}: HTTP ${res.status} ${res.statusText}`);
+    const blob = await res.blob();
+    await ctx.checkpoint();
+    return openModel(blob);
+  },
+
+  // Open a GGUF the user picked (a File is a Blob: read lazily).
+  async openFile({ file }) {
+    return openModel(file);
+  },
+
+  // Min / max / mean / std of every tensor, one tensor per step.
+  async tensorStats(_params, ctx) {
+    const m = requireModel();
+    const n = m.tensorCount();
+    const rows = [];
+    for (let i = 0; i < n; i++) {
+      await ctx.checkpoint();
+      const s = m.tensorStats(i);
+      rows.push(s);
+      ctx.progress(i + 1, n, s.name);
+    }
+    return rows;
+  },
+};
+
+self.onmessage = async (e) => {
+  const msg = e.data;
+  if (msg.cancel !== undefined) {
+    cancelled.add(msg.cancel);
+    return;
+  }
+  const { id, method, params } = msg;
+  const ctx = {
+    checkpoint: () => checkpoint(id),
+    progress: (done, total, label) => self.postMessage({ id, progress: { done, total, label } }),
+  };
+  try {
+    const fn = methods[method];
+    if (!fn) throw new Error(`unknown method ${method}`);
+    if (method !== 'init' && !wq) throw new Error('the wasm module is not initialised');
+    const result = await fn(params ?? {}, ctx);
+    self.postMessage({ id, result });
+  } catch (err) {
+    const isCancel = err instanceof Cancelled;
+    self.postMessage({ id, error: { message: isCancel ? 'cancelled' : String(err?.message ?? err), cancelled: isCancel } });
+  } finally {
+    cancelled.delete(id);
+  }
+};
