@@ -97,7 +97,7 @@ async function main() {
   const { build, gpu } = init;
   const cpu = `CPU: WebAssembly${build.simd128 ? ' with SIMD' : ' (no SIMD)'}`;
   $('#engine-status').textContent = gpu.available
-    ? `${cpu}. WebGPU: ${gpu.name || 'adapter'} (shader-f16 ${gpu.shaderF16 ? 'yes' : 'no'}, subgroups ${gpu.subgroups ? 'yes' : 'no'}).`
+    ? `${cpu}. WebGPU: ${gpu.name || 'available (the browser does not report the adapter name)'} (shader-f16 ${gpu.shaderF16 ? 'yes' : 'no'}, subgroups ${gpu.subgroups ? 'yes' : 'no'}).`
     : `${cpu}. WebGPU: not available.`;
   if (!gpu.available) {
     note(`WebGPU is not available here (${gpu.reason}). Models run on the CPU in WebAssembly, which is slower but gives the same results.`, 'warn');

@@ -609,9 +609,9 @@ fn pad<W: Write>(w: &mut Counting<W>, alignment: u64) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     // In wasm the same tests run under wasm-bindgen's runner (Node).
+    use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-    use super::*;
 
     fn sample() -> Vec<u8> {
         let md = vec![

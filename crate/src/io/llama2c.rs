@@ -415,9 +415,9 @@ fn is_byte_token(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     // In wasm the same tests run under wasm-bindgen's runner (Node).
+    use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-    use super::*;
 
     const CKPT: &[u8] = include_bytes!(concat!(
         env!("CARGO_MANIFEST_DIR"),

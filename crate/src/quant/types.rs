@@ -186,9 +186,9 @@ impl std::fmt::Display for GgmlType {
 #[cfg(test)]
 mod tests {
     // In wasm the same tests run under wasm-bindgen's runner (Node).
+    use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-    use super::*;
 
     #[test]
     fn names_round_trip_case_insensitively() {

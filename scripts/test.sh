@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# README command 2: every test. Installs what is missing, then runs, in order:
+# formatting and lints, native tests, wasm tests (Node, with and without
+# SIMD), the release web build, and the end-to-end tests in headless Chromium.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+setup_test
+cd "$ROOT"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+T0=$SECONDS
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "clippy (native and wasm32)"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --lib --target wasm32-unknown-unknown -- -D warnings
+
+step "native tests"
+cargo test --workspace
+
+step "wasm tests (Node, plain)"
+cargo test -p webquant --lib --target wasm32-unknown-unknown
+
+step "wasm tests (Node, simd128)"
+CARGO_TARGET_DIR="$ROOT/target/wasm-simd" RUSTFLAGS="-C target-feature=+simd128" \
+  cargo test -p webquant --lib --target wasm32-unknown-unknown
+
+step "web build (wasm-pack.toml)"
+node scripts/build-web.mjs
+
+step "end-to-end tests (headless Chromium)"
+node --test --test-concurrency=1 tests/
+
+printf '\n\033[1mall tests passed in %d s\033[0m\n' "$((SECONDS - T0))"
