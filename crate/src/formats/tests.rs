@@ -1,6 +1,9 @@
 use super::minifloat::{BF16 as BF16_REF, FP16 as F16_REF};
 use super::*;
 use proptest::prelude::*;
+// In wasm the same tests run under wasm-bindgen's runner (Node).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const FP8: [Format; 2] = [Format::Fp8E4M3, Format::Fp8E5M2];
 const MODES: [Overflow; 2] = [Overflow::NonSaturating, Overflow::Saturate];

@@ -266,7 +266,10 @@ pub fn histogram(values: &[f32], bins: usize, range: Option<(f32, f32)>) -> Resu
 
 #[cfg(test)]
 mod tests {
+    // In wasm the same tests run under wasm-bindgen's runner (Node).
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-12 * b.abs().max(1.0)

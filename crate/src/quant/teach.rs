@@ -747,8 +747,11 @@ impl Quantized {
 
 #[cfg(test)]
 mod tests {
+    // In wasm the same tests run under wasm-bindgen's runner (Node).
     use super::*;
     use proptest::prelude::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const GUIDE: [f32; 8] = [1.2, -0.5, -4.3, 1.2, -3.1, 0.8, 2.4, 5.4];
 

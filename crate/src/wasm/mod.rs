@@ -9,6 +9,7 @@ use crate::io::source::ByteSource;
 use crate::model::ModelInfo;
 
 mod blob;
+mod teach;
 pub use blob::BlobSource;
 
 #[wasm_bindgen(start)]
@@ -108,3 +109,6 @@ impl Model {
         to_js(&stats)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,80 @@
+//! The JS API as JavaScript sees it: run under wasm-bindgen's test runner
+//! (Node), values crossing the boundary through serde-wasm-bindgen.
+
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use super::teach::*;
+
+#[derive(Deserialize)]
+struct Quantized {
+    values: Vec<i32>,
+    dequantized: Vec<f32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Step {
+    q: i32,
+    dequantized: f32,
+}
+
+fn round4(x: f32) -> f64 {
+    (x as f64 * 1e4).round() / 1e4
+}
+
+#[test]
+fn worked_absmax_example_through_js() {
+    let x = [1.2, -0.5, -4.3, 1.2, -3.1, 0.8, 2.4, 5.4];
+    let q: Quantized = serde_wasm_bindgen::from_value(teach_absmax(&x, 8).unwrap()).unwrap();
+    assert_eq!(q.values, [28, -12, -101, 28, -73, 19, 56, 127]);
+    let deq: Vec<f64> = q.dequantized.iter().map(|&v| round4(v)).collect();
+    assert_eq!(
+        deq,
+        [1.1906, -0.5102, -4.2945, 1.1906, -3.1039, 0.8079, 2.3811, 5.4]
+    );
+
+    let s: Step =
+        serde_wasm_bindgen::from_value(teach_value(0.3, -1.0, 1.0, "symmetric", 8).unwrap())
+            .unwrap();
+    assert_eq!((s.q, round4(s.dequantized)), (38, 0.2992));
+}
+
+#[test]
+fn config_objects_from_js_are_read() {
+    let config = js_sys::JSON::parse(
+        r#"{"scheme":"asymmetric","bits":4,"granularity":{"kind":"perGroup","size":4}}"#,
+    )
+    .unwrap();
+    let x = [1.2, -0.5, -4.3, 1.2, -3.1, 0.8, 2.4, 5.4];
+    let q: Quantized =
+        serde_wasm_bindgen::from_value(teach_quantize(&x, 1, 8, config).unwrap()).unwrap();
+    assert_eq!(q.values.len(), 8);
+    assert!(q.values.iter().all(|&v| (0..=15).contains(&v)));
+}
+
+#[test]
+fn bad_input_is_an_exception_with_a_message_not_a_trap() {
+    let err = |r: Result<JsValue, wasm_bindgen::JsError>| -> String {
+        let v: JsValue = r.err().expect("an error").into();
+        js_sys::Error::from(v).message().into()
+    };
+    assert!(err(teach_absmax(&[1.0, f32::NAN], 8)).contains("index 1"));
+    assert!(err(teach_absmax(&[1.0], 1)).contains("bits"));
+    assert!(err(bit_fields("fp7", 1.0, None)).contains("fp7"));
+    let bad = js_sys::JSON::parse(r#"{"scheme":"sideways","bits":4}"#).unwrap();
+    assert!(err(teach_quantize(&[1.0], 1, 1, bad)).contains("invalid quantization config"));
+}
+
+#[test]
+fn bit_fields_of_fp8() {
+    #[derive(Deserialize)]
+    struct B {
+        bits: String,
+        decoded: f32,
+    }
+    let b: B =
+        serde_wasm_bindgen::from_value(bit_fields("fp8_e4m3", 448.0, None).unwrap()).unwrap();
+    assert_eq!((b.bits.as_str(), b.decoded), ("01111110", 448.0));
+}
