@@ -1,21 +1,10 @@
 // The page: picks the wasm variant this browser can run, starts the worker,
 // opens the bundled model and shows what it is. All work happens in the worker.
 import { WorkerClient, CancelledError } from './client.js';
+import { hasWasmSimd } from './features.js';
 
 const DEFAULT_MODEL = 'models/stories260K.gguf';
 const $ = (sel) => document.querySelector(sel);
-
-// A minimal module using one SIMD instruction: browsers without wasm SIMD
-// refuse to validate it (the same probe as the wasm-feature-detect package).
-const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
-
-function hasWasmSimd() {
-  try {
-    return WebAssembly.validate(SIMD_PROBE);
-  } catch {
-    return false;
-  }
-}
 
 const fmtInt = (n) => Number(n).toLocaleString('en-US');
 const fmtBytes = (n) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);

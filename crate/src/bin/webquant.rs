@@ -133,41 +133,64 @@ fn run(args: &[String]) -> Result<()> {
     }
 }
 
+/// `writeln!` into a String (which cannot fail).
+macro_rules! outln {
+    ($o:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($o, $($arg)*);
+    }};
+}
+
+/// Print to stdout; a closed pipe (`webquant inspect x | head`) is not an error.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
 fn inspect(path: &Path) -> Result<()> {
+    let mut o = String::new();
     let src = FileSource::open(path)?;
     let mut head = [0u8; 4];
     src.read_at(0, &mut head).ok();
     if sniff(&head) != FileKind::Gguf {
         let m = Llama2cModel::open(src)?;
-        println!("llama2.c checkpoint: {:?}", m.config);
-        return Ok(());
+        outln!(o, "llama2.c checkpoint: {:?}", m.config);
+        return emit(&o);
     }
     let g = GgufFile::open(src)?;
     let info = ModelInfo::from_gguf(&g);
-    println!("name:         {}", info.name);
-    println!("architecture: {}", info.architecture);
-    println!("GGUF version: {}", info.gguf_version);
-    println!("file size:    {} bytes", info.file_bytes);
-    println!("parameters:   {}", info.parameter_count);
-    println!("tensors:      {}", info.tensor_count);
+    outln!(o, "name:         {}", info.name);
+    outln!(o, "architecture: {}", info.architecture);
+    outln!(o, "GGUF version: {}", info.gguf_version);
+    outln!(o, "file size:    {} bytes", info.file_bytes);
+    outln!(o, "parameters:   {}", info.parameter_count);
+    outln!(o, "tensors:      {}", info.tensor_count);
     let types: Vec<String> = info
         .types
         .iter()
         .map(|(t, n)| format!("{t}: {n}"))
         .collect();
-    println!("types:        {}", types.join(", "));
-    println!("\nmetadata:");
+    outln!(o, "types:        {}", types.join(", "));
+    outln!(o, "\nmetadata:");
     for (k, v) in g.metadata_in_order() {
-        println!("  {k} = {}", v.display());
+        outln!(o, "  {k} = {}", v.display());
     }
-    println!("\ntensors:");
+    outln!(o, "\ntensors:");
     for t in &info.tensors {
-        println!(
+        outln!(
+            o,
             "  {:<32} {:<8} {:?} {} bytes",
-            t.name, t.ty, t.dims, t.n_bytes
+            t.name,
+            t.ty,
+            t.dims,
+            t.n_bytes
         );
     }
-    Ok(())
+    emit(&o)
 }
 
 fn convert(
