@@ -477,9 +477,25 @@ pub struct TensorPlan {
 
 impl TensorPlan {
     pub fn n_bytes(&self) -> Result<u64> {
-        let n: u64 = self.dims.iter().product();
-        let row = self.ty.row_size(self.dims[0] as usize)? as u64;
-        Ok(row * (n / self.dims[0].max(1)))
+        let overflow = || {
+            Error::invalid(format!(
+                "tensor {:?}: dimensions {:?} overflow",
+                self.name, self.dims
+            ))
+        };
+        let Some((&row_len, rest)) = self.dims.split_first() else {
+            return Err(Error::invalid(format!(
+                "tensor {:?} has no dimensions",
+                self.name
+            )));
+        };
+        let rows = rest
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .ok_or_else(overflow)?;
+        let row_len = usize::try_from(row_len).map_err(|_| overflow())?;
+        let row = self.ty.row_size(row_len)? as u64;
+        row.checked_mul(rows).ok_or_else(overflow)
     }
 }
 
@@ -531,73 +547,136 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-/// Write a GGUF v3 file: header, metadata (in the given order), tensor infos,
-/// then each tensor's bytes from `tensor_data(index)`, padded to `alignment`.
-/// Only one tensor's bytes are in memory at a time.
-pub fn write_gguf<W: Write>(
-    out: W,
-    metadata: &[(String, Value)],
-    tensors: &[TensorPlan],
-    mut tensor_data: impl FnMut(usize) -> Result<Vec<u8>>,
-) -> Result<()> {
-    let alignment = metadata
-        .iter()
-        .find(|(k, _)| k == "general.alignment")
-        .and_then(|(_, v)| v.as_u64())
-        .unwrap_or(DEFAULT_ALIGNMENT);
-    if alignment == 0 || !alignment.is_power_of_two() {
-        return Err(Error::invalid(format!(
-            "alignment {alignment} is not a power of two"
-        )));
-    }
-    let mut w = Counting { inner: out, n: 0 };
-    w.write_all(&MAGIC)?;
-    w.write_all(&3u32.to_le_bytes())?;
-    w.write_all(&(tensors.len() as u64).to_le_bytes())?;
-    w.write_all(&(metadata.len() as u64).to_le_bytes())?;
-    for (k, v) in metadata {
-        write_string(&mut w, k)?;
-        w.write_all(&v.type_id().to_le_bytes())?;
-        write_value(&mut w, v)?;
-    }
-    let mut offset = 0u64;
-    let mut sizes = Vec::with_capacity(tensors.len());
-    for t in tensors {
-        if t.dims.is_empty() || t.dims.len() > MAX_DIMS {
+/// Writes a GGUF v3 file as a stream: the header (metadata in the given
+/// order and every tensor's info) on creation, then each tensor's bytes in
+/// order, padded to the alignment. Only one tensor's bytes need be in memory,
+/// and nothing is ever seeked, so any `Write` works (a file, a browser stream).
+pub struct GgufWriter<W: Write> {
+    w: Counting<W>,
+    alignment: u64,
+    tensors: Vec<TensorPlan>,
+    sizes: Vec<u64>,
+    next: usize,
+}
+
+impl<W: Write> GgufWriter<W> {
+    /// Check the plan and write the header.
+    pub fn new(out: W, metadata: &[(String, Value)], tensors: &[TensorPlan]) -> Result<Self> {
+        let alignment = metadata
+            .iter()
+            .find(|(k, _)| k == "general.alignment")
+            .and_then(|(_, v)| v.as_u64())
+            .unwrap_or(DEFAULT_ALIGNMENT);
+        if alignment == 0 || !alignment.is_power_of_two() {
             return Err(Error::invalid(format!(
-                "tensor {:?} has {} dimensions",
-                t.name,
-                t.dims.len()
+                "alignment {alignment} is not a power of two"
             )));
         }
-        let size = t.n_bytes()?;
-        write_string(&mut w, &t.name)?;
-        w.write_all(&(t.dims.len() as u32).to_le_bytes())?;
-        for d in &t.dims {
-            w.write_all(&d.to_le_bytes())?;
+        // Check every tensor before writing anything.
+        let mut sizes = Vec::with_capacity(tensors.len());
+        for t in tensors {
+            if t.dims.is_empty() || t.dims.len() > MAX_DIMS {
+                return Err(Error::invalid(format!(
+                    "tensor {:?} has {} dimensions",
+                    t.name,
+                    t.dims.len()
+                )));
+            }
+            sizes.push(t.n_bytes()?);
         }
-        w.write_all(&t.ty.id().to_le_bytes())?;
-        w.write_all(&offset.to_le_bytes())?;
-        sizes.push(size);
-        offset = align_up(offset + size, alignment);
+        let mut w = Counting { inner: out, n: 0 };
+        w.write_all(&MAGIC)?;
+        w.write_all(&3u32.to_le_bytes())?;
+        w.write_all(&(tensors.len() as u64).to_le_bytes())?;
+        w.write_all(&(metadata.len() as u64).to_le_bytes())?;
+        for (k, v) in metadata {
+            write_string(&mut w, k)?;
+            w.write_all(&v.type_id().to_le_bytes())?;
+            write_value(&mut w, v)?;
+        }
+        let mut offset = 0u64;
+        for (t, &size) in tensors.iter().zip(&sizes) {
+            write_string(&mut w, &t.name)?;
+            w.write_all(&(t.dims.len() as u32).to_le_bytes())?;
+            for d in &t.dims {
+                w.write_all(&d.to_le_bytes())?;
+            }
+            w.write_all(&t.ty.id().to_le_bytes())?;
+            w.write_all(&offset.to_le_bytes())?;
+            offset = align_up(offset + size, alignment);
+        }
+        pad(&mut w, alignment)?;
+        Ok(GgufWriter {
+            w,
+            alignment,
+            tensors: tensors.to_vec(),
+            sizes,
+            next: 0,
+        })
     }
-    pad(&mut w, alignment)?;
-    for (i, t) in tensors.iter().enumerate() {
-        let data = tensor_data(i)?;
-        if data.len() as u64 != sizes[i] {
+
+    /// Bytes written so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.w.n
+    }
+
+    /// The underlying writer (e.g. to take the bytes of a chunk buffer).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.w.inner
+    }
+
+    /// Write the next tensor's bytes; their length must match its plan.
+    pub fn write_tensor(&mut self, data: &[u8]) -> Result<()> {
+        let i = self.next;
+        let t = self.tensors.get(i).ok_or_else(|| {
+            Error::invalid(format!(
+                "all {} tensors are already written",
+                self.tensors.len()
+            ))
+        })?;
+        if data.len() as u64 != self.sizes[i] {
             return Err(Error::invalid(format!(
                 "tensor {:?}: got {} bytes of data, its type {} and shape {:?} need {}",
                 t.name,
                 data.len(),
                 t.ty,
                 t.dims,
-                sizes[i]
+                self.sizes[i]
             )));
         }
-        w.write_all(&data)?;
-        pad(&mut w, alignment)?;
+        self.w.write_all(data)?;
+        pad(&mut self.w, self.alignment)?;
+        self.next += 1;
+        Ok(())
     }
-    w.flush()?;
+
+    /// Check that every tensor was written, flush, and return the writer.
+    pub fn finish(mut self) -> Result<W> {
+        if self.next != self.tensors.len() {
+            return Err(Error::invalid(format!(
+                "only {} of {} tensors were written",
+                self.next,
+                self.tensors.len()
+            )));
+        }
+        self.w.flush()?;
+        Ok(self.w.inner)
+    }
+}
+
+/// Write a whole GGUF v3 file with [`GgufWriter`], asking `tensor_data(index)`
+/// for each tensor's bytes in order.
+pub fn write_gguf<W: Write>(
+    out: W,
+    metadata: &[(String, Value)],
+    tensors: &[TensorPlan],
+    mut tensor_data: impl FnMut(usize) -> Result<Vec<u8>>,
+) -> Result<()> {
+    let mut w = GgufWriter::new(out, metadata, tensors)?;
+    for i in 0..tensors.len() {
+        w.write_tensor(&tensor_data(i)?)?;
+    }
+    w.finish()?;
     Ok(())
 }
 
