@@ -65,6 +65,11 @@ const methods = {
     return openModel(file);
   },
 
+  // The ggml types webquant quantizes, with block facts.
+  async ggmlTypes() {
+    return wq.ggmlTypes();
+  },
+
   // Min / max / mean / std of every tensor, one tensor per step.
   async tensorStats(_params, ctx) {
     const m = requireModel();
@@ -77,6 +82,41 @@ const methods = {
       ctx.progress(i + 1, n, s.name);
     }
     return rows;
+  },
+
+  // Quantize / dequantize throughput per type (MB/s of f32 input), timed
+  // around calls that loop inside wasm. Each type: median of runs of about
+  // 50 ms, for `seconds` per operation.
+  async benchQuant({ types, rows = 64, rowLen = 4096, seconds = 1 }, ctx) {
+    const results = {};
+    for (const [i, type] of types.entries()) {
+      await ctx.checkpoint();
+      const b = new wq.QuantBench(type, rows, rowLen, 1n);
+      try {
+        results[type] = {};
+        for (const op of ['quantize', 'dequantize']) {
+          b[op](1); // warm-up, and learn how many iterations take ~50 ms
+          let t = performance.now();
+          b[op](1);
+          const once = Math.max(performance.now() - t, 0.01);
+          const iters = Math.max(1, Math.round(50 / once));
+          const samples = [];
+          const end = performance.now() + seconds * 1000;
+          while (performance.now() < end || samples.length < 5) {
+            t = performance.now();
+            b[op](iters);
+            samples.push((performance.now() - t) / iters);
+          }
+          samples.sort((a, b2) => a - b2);
+          const ms = samples[samples.length >> 1];
+          results[type][op] = b.inputBytes() / (ms / 1000) / 1e6;
+        }
+      } finally {
+        b.free();
+      }
+      ctx.progress(i + 1, types.length, type);
+    }
+    return results;
   },
 };
 

@@ -9,6 +9,7 @@ use crate::io::source::ByteSource;
 use crate::model::ModelInfo;
 
 mod blob;
+mod quant;
 mod teach;
 pub use blob::BlobSource;
 

@@ -376,7 +376,7 @@ pub mod reference {
                         is += 1;
                         let dl = d * (sc & 0xF) as f32;
                         let ml = min * (sc >> 4) as f32;
-                        for (o, &ql) in out.by_ref().zip(half) {
+                        for (&ql, o) in half.iter().zip(out.by_ref()) {
                             *o = dl * ((ql >> shift) & 3) as f32 - ml;
                         }
                     }
@@ -398,7 +398,7 @@ pub mod reference {
                     for (half, hm) in q.chunks_exact(16).zip(b.hmask.chunks_exact(16)) {
                         let dl = d_all * (scales[is] as i32 - 32) as f32;
                         is += 1;
-                        for ((o, &ql), &h) in out.by_ref().zip(half).zip(hm) {
+                        for ((&ql, &h), o) in half.iter().zip(hm).zip(out.by_ref()) {
                             let v = ((ql >> shift) & 3) as i32 - if h & m != 0 { 0 } else { 4 };
                             *o = dl * v as f32;
                         }
@@ -524,13 +524,13 @@ pub mod reference {
             // qs[0..32] then qs[32..48], 5 digits each, then qh, 4 digits.
             for chunk in [&b.qs[..32], &b.qs[32..]] {
                 for &p in &TQ1_POW3[..5] {
-                    for (o, &q) in out.by_ref().zip(chunk) {
+                    for (&q, o) in chunk.iter().zip(out.by_ref()) {
                         *o = (tq1_digit(q, p) - 1) as f32 * d;
                     }
                 }
             }
             for &p in &TQ1_POW3[..4] {
-                for (o, &q) in out.by_ref().zip(&b.qh) {
+                for (&q, o) in b.qh.iter().zip(out.by_ref()) {
                     *o = (tq1_digit(q, p) - 1) as f32 * d;
                 }
             }
@@ -544,7 +544,7 @@ pub mod reference {
             let mut out = y.iter_mut();
             for q in b.qs.chunks_exact(32) {
                 for l in 0..4 {
-                    for (o, &v) in out.by_ref().zip(q) {
+                    for (&v, o) in q.iter().zip(out.by_ref()) {
                         let q = ((v >> (l * 2)) & 3) as i32;
                         *o = (q - 1) as f32 * d;
                     }

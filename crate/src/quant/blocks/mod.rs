@@ -5,3 +5,4 @@ pub mod dequant;
 pub mod quantize;
 
 pub use dequant::{dequantize, dequantize_into};
+pub use quantize::{quantize, quantize_into, uses_importance, QUANTIZABLE};

@@ -1,0 +1,46 @@
+//! Quantize and dequantize throughput per ggml type, in MB/s of f32 input
+//! (criterion reports it as bytes/s). `node scripts/bench-quant.mjs` runs this
+//! together with libgguf and the browser on the same data and prints ratios.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use webquant::quant::{blocks, synth};
+
+/// 64 rows of 4096 values: 1 MiB of f32, a typical weight row length.
+const ROWS: usize = 64;
+const ROW_LEN: usize = 4096;
+
+fn quant(c: &mut Criterion) {
+    let data = synth::weights(ROWS, ROW_LEN, 1);
+    let bytes = (data.len() * 4) as u64;
+    for &ty in blocks::QUANTIZABLE {
+        let packed = match blocks::quantize(ty, &data, ROW_LEN, None) {
+            Ok(p) => p,
+            Err(e) => panic!("{}: {e}", ty.name()),
+        };
+        let mut out = vec![0f32; data.len()];
+        let mut g = c.benchmark_group(ty.name());
+        g.throughput(Throughput::Bytes(bytes));
+        g.bench_function("quantize", |b| {
+            let mut dst = vec![0u8; packed.len()];
+            b.iter(|| blocks::quantize_into(ty, black_box(&data), ROW_LEN, None, &mut dst))
+        });
+        g.bench_function("dequantize", |b| {
+            b.iter(|| blocks::dequantize_into(ty, black_box(&packed), ROW_LEN, &mut out))
+        });
+        g.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    // Short runs: 15 types x 2 operations; the medians are stable at this length.
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(20);
+    targets = quant
+}
+criterion_main!(benches);
