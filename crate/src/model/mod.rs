@@ -1,5 +1,7 @@
 //! Models: what a loaded model is (its summary for people and the UI).
 
+pub mod quantize;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;

@@ -94,7 +94,10 @@ impl<'a, S: ByteSource, W: Write> QuantizeJob<'a, S, W> {
                 return Err(Error::BadLength {
                     ty: target.ty.name(),
                     block_size: target.ty.block_size(),
-                    detail: format!("tensor {}: row length {row_len} is not a multiple of the block size", t.name),
+                    detail: format!(
+                        "tensor {}: row length {row_len} is not a multiple of the block size",
+                        t.name
+                    ),
                 });
             }
             if let Some(w) = importance.get(&t.name) {
@@ -106,10 +109,20 @@ impl<'a, S: ByteSource, W: Write> QuantizeJob<'a, S, W> {
                     )));
                 }
             }
-            plans.push(TensorPlan { name: t.name.clone(), dims: t.dims.clone(), ty: target.ty });
+            plans.push(TensorPlan {
+                name: t.name.clone(),
+                dims: t.dims.clone(),
+                ty: target.ty,
+            });
         }
         let writer = GgufWriter::new(out, &output_metadata(src, file_type), &plans)?;
-        Ok(QuantizeJob { src, targets, importance, writer, reports: Vec::new() })
+        Ok(QuantizeJob {
+            src,
+            targets,
+            importance,
+            writer,
+            reports: Vec::new(),
+        })
     }
 
     /// Tensors done so far, and in all.
@@ -119,7 +132,10 @@ impl<'a, S: ByteSource, W: Write> QuantizeJob<'a, S, W> {
 
     /// The name of the tensor the next [`step`](Self::step) works on.
     pub fn next_name(&self) -> Option<&str> {
-        self.src.tensors.get(self.reports.len()).map(|t| t.name.as_str())
+        self.src
+            .tensors
+            .get(self.reports.len())
+            .map(|t| t.name.as_str())
     }
 
     pub fn is_done(&self) -> bool {
@@ -138,7 +154,8 @@ impl<'a, S: ByteSource, W: Write> QuantizeJob<'a, S, W> {
             return Ok(None);
         };
         let target = &self.targets[i];
-        let in_context = |e: Error| match e {
+        let in_context = |e: Error| {
+            match e {
             Error::InvalidArgument(m) => Error::InvalidArgument(format!("tensor {}: {m}", t.name)),
             Error::NonFinite { ty, index, value } => Error::InvalidArgument(format!(
                 "tensor {}: non-finite value {value} at element {index} (while quantizing to {ty}); \
@@ -146,8 +163,10 @@ impl<'a, S: ByteSource, W: Write> QuantizeJob<'a, S, W> {
                 t.name
             )),
             other => other,
+        }
         };
-        let row_len = usize::try_from(t.row_len()).map_err(|_| Error::invalid(format!("tensor {}: row too long", t.name)))?;
+        let row_len = usize::try_from(t.row_len())
+            .map_err(|_| Error::invalid(format!("tensor {}: row too long", t.name)))?;
         let src_bytes = self.src.tensor_bytes(t)?;
         let values = blocks::dequantize(t.ty, &src_bytes, row_len).map_err(in_context)?;
         let (out_bytes, stats) = if target.ty == t.ty {
@@ -156,7 +175,8 @@ impl<'a, S: ByteSource, W: Write> QuantizeJob<'a, S, W> {
             (src_bytes, stats)
         } else {
             let importance = self.importance.get(&t.name).map(Vec::as_slice);
-            let q = blocks::quantize(target.ty, &values, row_len, importance).map_err(in_context)?;
+            let q =
+                blocks::quantize(target.ty, &values, row_len, importance).map_err(in_context)?;
             let back = blocks::dequantize(target.ty, &q, row_len).map_err(in_context)?;
             let stats = metrics::error_stats(&values, &back).map_err(in_context)?;
             (q, stats)
@@ -187,7 +207,13 @@ impl<'a, S: ByteSource, W: Write> QuantizeJob<'a, S, W> {
         let n_elements: u64 = self.reports.iter().map(|r| r.n_elements).sum();
         let bytes_in: u64 = self.reports.iter().map(|r| r.bytes_in).sum();
         let bytes_out: u64 = self.reports.iter().map(|r| r.bytes_out).sum();
-        let bpw = |b: u64| if n_elements == 0 { 0.0 } else { b as f64 * 8.0 / n_elements as f64 };
+        let bpw = |b: u64| {
+            if n_elements == 0 {
+                0.0
+            } else {
+                b as f64 * 8.0 / n_elements as f64
+            }
+        };
         Totals {
             tensors: self.reports.len(),
             n_elements,
@@ -227,7 +253,10 @@ fn output_metadata<S: ByteSource>(src: &GgufFile<S>, file_type: u32) -> Vec<(Str
         .collect();
     // llama.cpp writes these two right after the architecture keys; their
     // position does not matter to readers.
-    md.push(("general.quantization_version".into(), Value::U32(GGML_QNT_VERSION)));
+    md.push((
+        "general.quantization_version".into(),
+        Value::U32(GGML_QNT_VERSION),
+    ));
     md.push(("general.file_type".into(), Value::U32(file_type)));
     md
 }

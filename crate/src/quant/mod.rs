@@ -4,6 +4,7 @@
 pub mod blocks;
 pub mod dot;
 pub mod metrics;
+pub mod preset;
 pub mod synth;
 pub mod teach;
 pub mod types;

@@ -71,7 +71,6 @@ pub(crate) mod layout {
         pub fn d(&self) -> f32 {
             f32::from_le_bytes(self.d)
         }
-        #[allow(dead_code)] // for the k-quant dot products, not written yet
         #[inline(always)]
         pub fn bsum(&self, j: usize) -> i16 {
             i16::from_le_bytes([self.bsums[2 * j], self.bsums[2 * j + 1]])
@@ -152,7 +151,6 @@ pub(crate) fn get_scale_min_k4(j: usize, q: &[u8; 12]) -> (u8, u8) {
 /// The 8 scales and 8 mins of a Q4_K/Q5_K block, unpacked with the `utmp`
 /// mask trick of `ggml_vec_dot_q4_K_q8_K` (same values as `get_scale_min_k4`).
 #[inline(always)]
-#[allow(dead_code)] // for the k-quant dot products, not written yet
 pub(crate) fn k4_scales_mins(q: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
     const KMASK1: u32 = 0x3f3f3f3f;
     const KMASK2: u32 = 0x0f0f0f0f;

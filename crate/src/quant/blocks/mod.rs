@@ -3,6 +3,8 @@
 
 pub mod dequant;
 pub mod quantize;
+#[cfg(test)]
+mod tests;
 
 pub use dequant::{dequantize, dequantize_into};
 pub use quantize::{quantize, quantize_into, uses_importance, QUANTIZABLE};

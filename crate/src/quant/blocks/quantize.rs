@@ -1,17 +1,22 @@
-//! Quantizers for ggml's block formats: `f32` rows to packed blocks, byte for
-//! byte what `ggml_quantize_chunk` (`ggml-quants.c`) produces.
+//! Quantizers for ggml's block formats: `f32` rows to packed bytes, bit for
+//! bit what ggml's `ggml_quantize_chunk` (`ggml-quants.c`) writes.
 //!
-//! [`reference`] ports ggml's functions one by one, keeping their names
-//! (`quantize_row_q4_K_ref`, `make_qkx2_quants`, ...) so a reader can put the
-//! two side by side. Bit-exactness depends on evaluating every float
-//! expression in ggml's order with no fused multiply-add, which Rust never
-//! introduces on its own; the comments point out the few C conversions
-//! whose exact behaviour matters.
+//! [`reference`] holds scalar ports of ggml's `quantize_row_*_ref` and
+//! `quantize_row_*_impl` functions and their helpers (`make_qx_quants`,
+//! `make_qkx2_quants`, `make_qp_quants`, ...), names kept so a reader can
+//! put them side by side. Every float expression is evaluated in `f32` in
+//! ggml's operation order; Rust does not contract `a * b + c` into a fused
+//! multiply-add, and ggml-base is built without FMA, so the roundings agree.
+//!
+//! As in `ggml_quantize_chunk`, an importance matrix (one weight per column)
+//! selects the `*_impl` path for the types whose quantizer takes one
+//! ([`uses_importance`]); without it the `*_ref` path runs (for IQ4_NL and
+//! IQ4_XS, `quantize_iq4_nl` / `quantize_iq4_xs` with no weights, which is
+//! what ggml does too). Q8_0, Q8_K and Q4_0 (without importance) have SIMD
+//! fast paths that give the same bytes.
 
 use crate::error::{Error, Result};
-use crate::quant::blocks::dequant::layout::*;
-use crate::quant::blocks::dequant::{fp16_to_f32, get_scale_min_k4, KVALUES_IQ4NL, KVALUES_MXFP4};
-use crate::quant::types::{GgmlType, QK_K};
+use crate::quant::types::GgmlType;
 
 /// Every type webquant quantizes to, in the order the UI lists them.
 pub const QUANTIZABLE: &[GgmlType] = &[
@@ -35,7 +40,8 @@ pub const QUANTIZABLE: &[GgmlType] = &[
     GgmlType::TQ1_0,
 ];
 
-/// Whether `ty`'s quantizer uses importance weights (llama.cpp's imatrix).
+/// Whether ggml's quantizer for `ty` uses an importance matrix. For the
+/// other types [`quantize`] ignores one (after checking it), as ggml does.
 pub fn uses_importance(ty: GgmlType) -> bool {
     use GgmlType::*;
     matches!(
@@ -44,23 +50,27 @@ pub fn uses_importance(ty: GgmlType) -> bool {
     )
 }
 
-/// Quantize rows of `row_len` values to `ty`. `importance` (one weight per
-/// column) plays the role of llama.cpp's imatrix for the types that use it
-/// and is ignored by the others, as in ggml.
+/// Quantize rows of `row_len` values to `ty`; `importance` (len `row_len`,
+/// finite, non-negative) as llama.cpp's imatrix: one weight per column.
+///
+/// Returns `src.len() / row_len` rows of `ty.row_size(row_len)` bytes.
 pub fn quantize(
     ty: GgmlType,
     src: &[f32],
     row_len: usize,
     importance: Option<&[f32]>,
 ) -> Result<Vec<u8>> {
-    let rows = check(ty, src, row_len, importance)?;
-    let row_bytes = ty.row_size(row_len)?;
-    let mut out = vec![0u8; rows * row_bytes];
-    run(ty, src, row_len, importance, &mut out);
+    let (rows, row_bytes) = check_input(ty, src, row_len, importance)?;
+    let total = rows
+        .checked_mul(row_bytes)
+        .ok_or_else(|| Error::invalid(format!("{rows} rows of {row_bytes} bytes overflow")))?;
+    let mut out = vec![0u8; total];
+    quantize_rows(ty, src, row_len, row_bytes, importance, &mut out);
     Ok(out)
 }
 
-/// Like [`quantize`], into `dst`, which must be exactly the output size.
+/// Like [`quantize`], writing into `dst`, which must be exactly the size of
+/// the quantized rows.
 pub fn quantize_into(
     ty: GgmlType,
     src: &[f32],
@@ -68,213 +78,270 @@ pub fn quantize_into(
     importance: Option<&[f32]>,
     dst: &mut [u8],
 ) -> Result<()> {
-    let rows = check(ty, src, row_len, importance)?;
-    let need = rows * ty.row_size(row_len)?;
-    if dst.len() != need {
+    let (rows, row_bytes) = check_input(ty, src, row_len, importance)?;
+    if rows.checked_mul(row_bytes) != Some(dst.len()) {
         return Err(Error::BadLength {
             ty: ty.name(),
             block_size: ty.block_size(),
             detail: format!(
-                "output buffer holds {} bytes, {rows} rows of {row_len} values need {need}",
-                dst.len()
+                "output holds {} bytes, {rows} rows of {row_len} values need {} bytes",
+                dst.len(),
+                rows.saturating_mul(row_bytes)
             ),
         });
     }
-    run(ty, src, row_len, importance, dst);
+    quantize_rows(ty, src, row_len, row_bytes, importance, dst);
     Ok(())
 }
 
-/// Validate the arguments; the number of rows.
-fn check(ty: GgmlType, src: &[f32], row_len: usize, importance: Option<&[f32]>) -> Result<usize> {
-    if !QUANTIZABLE.contains(&ty) {
+/// Everything that can be wrong with the arguments, checked up front so
+/// the quantizers themselves never see bad input. Returns (rows, row bytes).
+fn check_input(
+    ty: GgmlType,
+    src: &[f32],
+    row_len: usize,
+    importance: Option<&[f32]>,
+) -> Result<(usize, usize)> {
+    if !reference::supported(ty) {
         return Err(Error::Unsupported {
             ty: ty.name(),
             what: "quantization",
         });
     }
     let bs = ty.block_size();
-    let bad = |detail: String| Error::BadLength {
-        ty: ty.name(),
-        block_size: bs,
-        detail,
-    };
-    if row_len == 0 {
-        return Err(bad("row length is 0".into()));
-    }
-    if !row_len.is_multiple_of(bs) {
-        return Err(bad(format!(
-            "row length {row_len} is not a multiple of the block size {bs}"
-        )));
-    }
-    if !src.len().is_multiple_of(row_len) {
-        return Err(bad(format!(
-            "{} values are not a whole number of rows of {row_len} (index {} starts a partial row)",
-            src.len(),
-            src.len() / row_len * row_len
-        )));
-    }
-    if let Some(i) = src.iter().position(|v| !v.is_finite()) {
-        return Err(Error::NonFinite {
+    if row_len == 0 || !row_len.is_multiple_of(bs) {
+        return Err(Error::BadLength {
             ty: ty.name(),
-            index: i,
-            value: src[i],
+            block_size: bs,
+            detail: format!(
+                "row length {row_len} is not a positive multiple of the block size {bs}"
+            ),
+        });
+    }
+    let row_bytes = ty.row_size(row_len)?;
+    if !src.len().is_multiple_of(row_len) {
+        return Err(Error::BadLength {
+            ty: ty.name(),
+            block_size: bs,
+            detail: format!(
+                "{} values are not a whole number of rows of {row_len}",
+                src.len()
+            ),
         });
     }
     if let Some(w) = importance {
         if w.len() != row_len {
-            return Err(bad(format!(
-                "importance has {} weights, the rows have {row_len} values",
+            return Err(Error::invalid(format!(
+                "{}: importance has {} weights, expected one per column ({row_len})",
+                ty.name(),
                 w.len()
             )));
         }
-        if let Some(i) = w.iter().position(|v| !v.is_finite() || *v < 0.0) {
+        if let Some((i, v)) = w
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+        {
             return Err(Error::invalid(format!(
-                "{}: importance weight {} at column {i} is not a finite non-negative number",
-                ty.name(),
-                w[i]
+                "{}: importance weight {i} is {v}; weights must be finite and non-negative",
+                ty.name()
             )));
         }
     }
-    Ok(src.len() / row_len)
+    // ggml's comparisons would silently skip or spread NaN and infinity
+    // (and its float-to-int casts are undefined for them): refuse instead.
+    if let Some((index, &value)) = src.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            ty: ty.name(),
+            index,
+            value,
+        });
+    }
+    Ok((src.len() / row_len, row_bytes))
 }
 
-/// Dispatch to ggml's per-type entry point (`quantize_q4_0`, ...). Arguments
-/// are already checked.
-fn run(ty: GgmlType, src: &[f32], row_len: usize, importance: Option<&[f32]>, dst: &mut [u8]) {
-    use reference as r;
-    use GgmlType::*;
-    let importance = importance.filter(|_| uses_importance(ty));
-    let row_bytes = dst.len() / (src.len() / row_len);
-    // Types whose quantizer looks at a whole row (imatrix paths, IQ4) go row
-    // by row; the others are a run of independent blocks.
-    fn per_row(
-        src: &[f32],
-        row_len: usize,
-        dst: &mut [u8],
-        row_bytes: usize,
-        f: impl Fn(&[f32], &mut [u8]),
-    ) {
-        for (x, y) in src
-            .chunks_exact(row_len)
-            .zip(dst.chunks_exact_mut(row_bytes))
-        {
-            f(x, y);
+/// Quantize checked input row by row (the `*_impl` quantizers depend on the
+/// whole row through `sigma2`, so rows are the unit, as in ggml).
+fn quantize_rows(
+    ty: GgmlType,
+    src: &[f32],
+    row_len: usize,
+    row_bytes: usize,
+    importance: Option<&[f32]>,
+    dst: &mut [u8],
+) {
+    let qw = importance.filter(|_| uses_importance(ty));
+    for (x, y) in src
+        .chunks_exact(row_len)
+        .zip(dst.chunks_exact_mut(row_bytes))
+    {
+        if qw.is_none() && simd::quantize_row(ty, x, y) {
+            continue;
         }
-    }
-    match (ty, importance) {
-        (F32, _) => {
-            for (v, b) in src.iter().zip(dst.chunks_exact_mut(4)) {
-                b.copy_from_slice(&v.to_le_bytes());
-            }
-        }
-        (F16, _) => {
-            for (v, b) in src.iter().zip(dst.chunks_exact_mut(2)) {
-                b.copy_from_slice(&r::fp32_to_fp16(*v));
-            }
-        }
-        (BF16, _) => {
-            for (v, b) in src.iter().zip(dst.chunks_exact_mut(2)) {
-                b.copy_from_slice(&r::fp32_to_bf16(*v).to_le_bytes());
-            }
-        }
-        (Q8_0, _) => r::quantize_row_q8_0_ref(src, blocks(dst)),
-        (MXFP4, _) => r::quantize_row_mxfp4_ref(src, blocks(dst)),
-        (TQ1_0, _) => r::quantize_row_tq1_0_ref(src, blocks(dst)),
-        (TQ2_0, _) => r::quantize_row_tq2_0_ref(src, blocks(dst)),
-        (Q8K, _) => r::quantize_row_q8_K_ref(src, blocks(dst)),
-        (Q4_0, None) => r::quantize_row_q4_0_ref(src, blocks(dst)),
-        (Q4_1, None) => r::quantize_row_q4_1_ref(src, blocks(dst)),
-        (Q5_0, None) => r::quantize_row_q5_0_ref(src, blocks(dst)),
-        (Q5_1, None) => r::quantize_row_q5_1_ref(src, blocks(dst)),
-        (Q2K, None) => r::quantize_row_q2_K_ref(src, blocks(dst)),
-        (Q3K, None) => r::quantize_row_q3_K_ref(src, blocks(dst)),
-        (Q4K, None) => r::quantize_row_q4_K_ref(src, blocks(dst)),
-        (Q5K, None) => r::quantize_row_q5_K_ref(src, blocks(dst)),
-        (Q6K, None) => r::quantize_row_q6_K_ref(src, blocks(dst)),
-        (Q4_0, Some(w)) => per_row(src, row_len, dst, row_bytes, |x, y| {
-            r::quantize_row_q4_0_impl(x, blocks(y), w)
-        }),
-        (Q4_1, Some(w)) => per_row(src, row_len, dst, row_bytes, |x, y| {
-            r::quantize_row_q4_1_impl(x, blocks(y), w)
-        }),
-        (Q5_0, Some(w)) => per_row(src, row_len, dst, row_bytes, |x, y| {
-            r::quantize_row_q5_0_impl(x, blocks(y), w)
-        }),
-        (Q5_1, Some(w)) => per_row(src, row_len, dst, row_bytes, |x, y| {
-            r::quantize_row_q5_1_impl(x, blocks(y), w)
-        }),
-        (Q2K, Some(w)) => per_row(src, row_len, dst, row_bytes, |x, y| {
-            r::quantize_row_q2_K_impl(x, blocks(y), w)
-        }),
-        (Q3K, Some(w)) => per_row(src, row_len, dst, row_bytes, |x, y| {
-            r::quantize_row_q3_K_impl(x, blocks(y), Some(w))
-        }),
-        (Q4K, Some(w)) => per_row(src, row_len, dst, row_bytes, |x, y| {
-            r::quantize_row_q4_K_impl(x, blocks(y), Some(w))
-        }),
-        (Q5K, Some(w)) => per_row(src, row_len, dst, row_bytes, |x, y| {
-            r::quantize_row_q5_K_impl(x, blocks(y), Some(w))
-        }),
-        (Q6K, Some(w)) => per_row(src, row_len, dst, row_bytes, |x, y| {
-            r::quantize_row_q6_K_impl(x, blocks(y), Some(w))
-        }),
-        (IQ4NL, w) => per_row(src, row_len, dst, row_bytes, |x, y| {
-            r::quantize_iq4_nl(x, blocks(y), w)
-        }),
-        (IQ4XS, w) => per_row(src, row_len, dst, row_bytes, |x, y| {
-            r::quantize_iq4_xs(x, blocks(y), w)
-        }),
-        // `check` admits only the types above.
-        (Q8_1 | I8 | I16 | I32, _) => unreachable!("not in QUANTIZABLE"),
+        reference::quantize_row(ty, x, y, qw);
     }
 }
 
-/// View a byte buffer of whole blocks as blocks (alignment 1, so always valid).
-fn blocks<B: bytemuck::Pod>(bytes: &mut [u8]) -> &mut [B] {
-    bytemuck::cast_slice_mut(bytes)
+/// `ggml_compute_fp32_to_fp16` (`GGML_FP32_TO_FP16`): round to nearest
+/// even, overflow to infinity, NaN to 0x7E00.
+#[inline]
+pub(crate) fn fp32_to_fp16(f: f32) -> u16 {
+    let scale_to_inf = f32::from_bits(0x7780_0000); // 0x1.0p+112f
+    let scale_to_zero = f32::from_bits(0x0880_0000); // 0x1.0p-110f
+    let mut base = (f.abs() * scale_to_inf) * scale_to_zero;
+
+    let w = f.to_bits();
+    let shl1_w = w.wrapping_add(w);
+    let sign = w & 0x8000_0000;
+    let bias = (shl1_w & 0xFF00_0000).max(0x7100_0000);
+
+    base += f32::from_bits((bias >> 1) + 0x0780_0000);
+    let bits = base.to_bits();
+    let exp_bits = (bits >> 13) & 0x0000_7C00;
+    let mantissa_bits = bits & 0x0000_0FFF;
+    let nonsign = exp_bits + mantissa_bits;
+    ((sign >> 16)
+        | if shl1_w > 0xFF00_0000 {
+            0x7E00
+        } else {
+            nonsign
+        }) as u16
 }
 
-/// Scalar ports of ggml's quantizers, named as in `ggml-quants.c`. Index
-/// loops mirror the C line for line, which is what makes review possible.
-#[allow(non_snake_case, clippy::needless_range_loop)]
+/// `ggml_compute_fp32_to_bf16`: NaN made quiet, otherwise round to nearest
+/// even.
+#[inline]
+pub(crate) fn fp32_to_bf16(s: f32) -> u16 {
+    let i = s.to_bits();
+    if (i & 0x7fff_ffff) > 0x7f80_0000 {
+        return ((i >> 16) | 64) as u16;
+    }
+    (i.wrapping_add(0x7fff + ((i >> 16) & 1)) >> 16) as u16
+}
+
+/// Scalar ports of ggml's quantizers (`ggml-quants.c` at the commit the test
+/// vectors were made with), the ground truth for the fast paths.
+///
+/// Conventions: `x` is one row (whole blocks, already checked finite), `y`
+/// the row's blocks; C's `MAX`/`MIN` macros, integer truncations and x86's
+/// float-to-int conversions are spelled out where they matter. Loops index
+/// as ggml's do, so the two read side by side.
+#[allow(clippy::needless_range_loop)]
 pub(crate) mod reference {
-    use super::*;
+    use super::super::dequant::layout::*;
+    use super::super::dequant::{fp16_to_f32, KVALUES_IQ4NL, KVALUES_MXFP4};
+    use super::{fp32_to_bf16, fp32_to_fp16};
+    use crate::quant::types::{GgmlType, QK_K};
 
-    /// `GROUP_MAX_EPS`: below this a group counts as all zeros.
+    /// `GROUP_MAX_EPS`: groups with a smaller absolute maximum are zero.
     const GROUP_MAX_EPS: f32 = 1e-15;
 
-    /// `GGML_FP32_TO_FP16`: round to nearest even.
-    #[inline(always)]
-    pub fn fp32_to_fp16(x: f32) -> [u8; 2] {
-        half::f16::from_f32(x).to_bits().to_le_bytes()
+    /// Whether [`quantize_row`] handles `ty`.
+    pub fn supported(ty: GgmlType) -> bool {
+        !matches!(ty, GgmlType::I8 | GgmlType::I16 | GgmlType::I32)
     }
 
-    /// `GGML_FP16_TO_FP32(GGML_FP32_TO_FP16(x))`: what a reader gets back.
-    #[inline(always)]
-    fn fp16_round(x: f32) -> f32 {
-        fp16_to_f32(half::f16::from_f32(x).to_bits())
-    }
-
-    /// `ggml_compute_fp32_to_bf16`: NaN made quiet, else round to nearest even.
-    #[inline(always)]
-    pub fn fp32_to_bf16(s: f32) -> u16 {
-        let u = s.to_bits();
-        if (u & 0x7fff_ffff) > 0x7f80_0000 {
-            return ((u >> 16) | 64) as u16;
+    /// One row as `ggml_quantize_chunk` does it: `qw` (one weight per
+    /// column) is only passed for the types that use it. `y` must be
+    /// exactly the row's bytes.
+    pub fn quantize_row(ty: GgmlType, x: &[f32], y: &mut [u8], qw: Option<&[f32]>) {
+        use GgmlType::*;
+        // Start from zero so no byte of a caller's buffer survives, whatever
+        // a quantizer leaves untouched (ggml leaves Q8_K's bsums of an
+        // all-zero block unset).
+        y.fill(0);
+        match ty {
+            F32 => {
+                for (o, v) in y.chunks_exact_mut(4).zip(x) {
+                    o.copy_from_slice(&v.to_le_bytes());
+                }
+            }
+            // `ggml_fp32_to_fp16_row`
+            F16 => {
+                for (o, &v) in y.chunks_exact_mut(2).zip(x) {
+                    o.copy_from_slice(&fp32_to_fp16(v).to_le_bytes());
+                }
+            }
+            // `ggml_fp32_to_bf16_row_ref`
+            BF16 => {
+                for (o, &v) in y.chunks_exact_mut(2).zip(x) {
+                    o.copy_from_slice(&fp32_to_bf16(v).to_le_bytes());
+                }
+            }
+            Q4_0 => match qw {
+                Some(qw) => quantize_row_q4_0_impl(x, blocks(y), qw),
+                None => quantize_row_q4_0_ref(x, blocks(y)),
+            },
+            Q4_1 => match qw {
+                Some(qw) => quantize_row_q4_1_impl(x, blocks(y), qw),
+                None => quantize_row_q4_1_ref(x, blocks(y)),
+            },
+            Q5_0 => match qw {
+                Some(qw) => quantize_row_q5_0_impl(x, blocks(y), qw),
+                None => quantize_row_q5_0_ref(x, blocks(y)),
+            },
+            Q5_1 => match qw {
+                Some(qw) => quantize_row_q5_1_impl(x, blocks(y), qw),
+                None => quantize_row_q5_1_ref(x, blocks(y)),
+            },
+            Q8_0 => quantize_row_q8_0_ref(x, blocks(y)),
+            Q8_1 => quantize_row_q8_1_ref(x, blocks(y)),
+            Q2K => match qw {
+                Some(qw) => quantize_row_q2_k_impl(x, blocks(y), qw),
+                None => quantize_row_q2_k_ref(x, blocks(y)),
+            },
+            Q3K => match qw {
+                Some(qw) => quantize_row_q3_k_impl(x, blocks(y), qw),
+                None => quantize_row_q3_k_ref(x, blocks(y)),
+            },
+            Q4K => match qw {
+                Some(qw) => quantize_row_q4_k_impl(x, blocks(y), qw),
+                None => quantize_row_q4_k_ref(x, blocks(y)),
+            },
+            Q5K => match qw {
+                Some(qw) => quantize_row_q5_k_impl(x, blocks(y), qw),
+                None => quantize_row_q5_k_ref(x, blocks(y)),
+            },
+            Q6K => quantize_row_q6_k_impl(x, blocks(y), qw),
+            Q8K => quantize_row_q8_k_ref(x, blocks(y)),
+            IQ4NL => quantize_iq4_nl(x, blocks(y), qw),
+            IQ4XS => quantize_iq4_xs(x, blocks(y), qw),
+            TQ1_0 => quantize_row_tq1_0_ref(x, blocks(y)),
+            TQ2_0 => quantize_row_tq2_0_ref(x, blocks(y)),
+            MXFP4 => quantize_row_mxfp4_ref(x, blocks(y)),
+            I8 | I16 | I32 => {}
         }
-        (u.wrapping_add(0x7fff + ((u >> 16) & 1)) >> 16) as u16
     }
 
-    /// `nearest_int`: round half to even through the 1.5·2^23 trick.
+    /// View whole blocks of output bytes as blocks (alignment 1, so only a
+    /// length that is not whole blocks could fail; callers check that).
     #[inline(always)]
-    fn nearest_int(fval: f32) -> i32 {
-        let val = fval + 12582912.0;
+    fn blocks<B: bytemuck::Pod>(y: &mut [u8]) -> &mut [B] {
+        bytemuck::try_cast_slice_mut(y).unwrap_or_default()
+    }
+
+    #[inline(always)]
+    fn fp16(f: f32) -> [u8; 2] {
+        fp32_to_fp16(f).to_le_bytes()
+    }
+
+    #[inline(always)]
+    fn f16(h: [u8; 2]) -> f32 {
+        fp16_to_f32(u16::from_le_bytes(h))
+    }
+
+    /// `nearest_int`: adding 1.5 * 2^23 rounds to the nearest integer, ties
+    /// to even; the low mantissa bits are the result (ggml asserts
+    /// |fval| <= 4194303; outside that it is garbage, but deterministic).
+    #[inline(always)]
+    pub(crate) fn nearest_int(fval: f32) -> i32 {
+        let val = fval + 12_582_912.0;
         (val.to_bits() as i32 & 0x007f_ffff) - 0x0040_0000
     }
 
-    /// C's `MAX`/`MIN` macros (`a > b ? a : b`), kept for their NaN behaviour.
+    /// ggml's `MAX(a, b)` macro for floats: `a > b ? a : b` (NaN in `b` wins).
     #[inline(always)]
-    fn fmax(a: f32, b: f32) -> f32 {
+    fn max_f(a: f32, b: f32) -> f32 {
         if a > b {
             a
         } else {
@@ -282,19 +349,67 @@ pub(crate) mod reference {
         }
     }
 
-    /// `(uint8_t)(int8_t)f` / `(uint8_t)f` in ggml's q4/q5 rounding: the
-    /// value is always in range there, where C truncates toward zero.
+    /// C's float to 32-bit int conversion as x86 compiles it (`cvttss2si`):
+    /// truncation, and 0x80000000 for NaN or out of range, where C leaves it
+    /// undefined. Narrower C integer targets then keep the low bits.
     #[inline(always)]
-    fn trunc_i32(f: f32) -> i32 {
-        f as i32
+    pub(crate) fn f32_to_i32_x86(v: f32) -> i32 {
+        if (-2_147_483_648.0..2_147_483_648.0).contains(&v) {
+            v as i32
+        } else {
+            i32::MIN
+        }
+    }
+
+    /// `lroundf` (glibc, x86_64): round half away from zero, and
+    /// `LONG_MIN` for NaN or out of range.
+    #[inline(always)]
+    fn lroundf(v: f32) -> i64 {
+        let r = v.round();
+        // [-2^63, 2^63): the range of a 64-bit `long`
+        if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&r) {
+            r as i64
+        } else {
+            i64::MIN
+        }
+    }
+
+    /// `best_index_int8`: index of the entry of sorted `val` nearest to `x`
+    /// (binary search; ties go up).
+    #[inline]
+    fn best_index_int8(val: &[i8; 16], x: f32) -> usize {
+        let n = val.len();
+        if x <= val[0] as f32 {
+            return 0;
+        }
+        if x >= val[n - 1] as f32 {
+            return n - 1;
+        }
+        let (mut ml, mut mu) = (0usize, n - 1);
+        while mu - ml > 1 {
+            let mav = (ml + mu) / 2;
+            if x < val[mav] as f32 {
+                mu = mav;
+            } else {
+                ml = mav;
+            }
+        }
+        if x - (val[mu - 1] as f32) < (val[mu] as f32) - x {
+            mu - 1
+        } else {
+            mu
+        }
     }
 
     // ------------------------------------------------------------------
-    // 32-value blocks
+    // Simple block formats
+    // ------------------------------------------------------------------
 
+    /// `quantize_row_q4_0_ref`: `d = max / -8` (signed max by magnitude).
     pub fn quantize_row_q4_0_ref(x: &[f32], y: &mut [BlockQ4_0]) {
         for (x, y) in x.chunks_exact(32).zip(y) {
-            let (mut amax, mut max) = (0f32, 0f32);
+            let mut amax = 0f32;
+            let mut max = 0f32;
             for &v in x {
                 if amax < v.abs() {
                     amax = v.abs();
@@ -303,21 +418,23 @@ pub(crate) mod reference {
             }
             let d = max / -8.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-            y.d = fp32_to_fp16(d);
+            y.d = fp16(d);
             for j in 0..16 {
                 let x0 = x[j] * id;
                 let x1 = x[16 + j] * id;
                 // MIN(15, (int8_t)(x0 + 8.5f))
-                let xi0 = trunc_i32(x0 + 8.5).min(15) as u8;
-                let xi1 = trunc_i32(x1 + 8.5).min(15) as u8;
+                let xi0 = (f32_to_i32_x86(x0 + 8.5) as i8).min(15) as u8;
+                let xi1 = (f32_to_i32_x86(x1 + 8.5) as i8).min(15) as u8;
                 y.qs[j] = xi0 | (xi1 << 4);
             }
         }
     }
 
+    /// `quantize_row_q4_1_ref`: `d = (max - min) / 15`, `m = min`.
     pub fn quantize_row_q4_1_ref(x: &[f32], y: &mut [BlockQ4_1]) {
         for (x, y) in x.chunks_exact(32).zip(y) {
-            let (mut min, mut max) = (f32::MAX, -f32::MAX);
+            let mut min = f32::MAX;
+            let mut max = -f32::MAX;
             for &v in x {
                 if v < min {
                     min = v;
@@ -328,24 +445,24 @@ pub(crate) mod reference {
             }
             let d = (max - min) / 15.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-            y.d = fp32_to_fp16(d);
-            y.m = fp32_to_fp16(min);
+            y.d = fp16(d);
+            y.m = fp16(min);
             for j in 0..16 {
                 let x0 = (x[j] - min) * id;
                 let x1 = (x[16 + j] - min) * id;
-                let xi0 = trunc_i32(x0 + 0.5).min(15) as u8;
-                let xi1 = trunc_i32(x1 + 0.5).min(15) as u8;
+                let xi0 = (f32_to_i32_x86(x0 + 0.5) as i8).min(15) as u8;
+                let xi1 = (f32_to_i32_x86(x1 + 0.5) as i8).min(15) as u8;
                 y.qs[j] = xi0 | (xi1 << 4);
             }
         }
     }
 
-    /// Pack 32 five-bit values (`L[j]`, `L[j+16]` share a byte) into qs/qh.
-    fn pack_q5(l: impl Fn(usize) -> u8, qs: &mut [u8; 16], qh_out: &mut [u8; 4]) {
+    /// Q5_0/Q5_1 packing: low nibbles in `qs`, fifth bits in `qh`.
+    #[inline(always)]
+    fn pack_q5(l: &[u8], qs: &mut [u8; 16], qh_out: &mut [u8; 4]) {
         let mut qh = 0u32;
         for j in 0..16 {
-            let xi0 = l(j);
-            let xi1 = l(j + 16);
+            let (xi0, xi1) = (l[j], l[j + 16]);
             qs[j] = (xi0 & 0x0F) | ((xi1 & 0x0F) << 4);
             qh |= (((xi0 & 0x10) >> 4) as u32) << j;
             qh |= (((xi1 & 0x10) >> 4) as u32) << (j + 16);
@@ -353,9 +470,11 @@ pub(crate) mod reference {
         *qh_out = qh.to_le_bytes();
     }
 
+    /// `quantize_row_q5_0_ref`: `d = max / -16`.
     pub fn quantize_row_q5_0_ref(x: &[f32], y: &mut [BlockQ5_0]) {
         for (x, y) in x.chunks_exact(32).zip(y) {
-            let (mut amax, mut max) = (0f32, 0f32);
+            let mut amax = 0f32;
+            let mut max = 0f32;
             for &v in x {
                 if amax < v.abs() {
                     amax = v.abs();
@@ -364,18 +483,21 @@ pub(crate) mod reference {
             }
             let d = max / -16.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-            y.d = fp32_to_fp16(d);
-            pack_q5(
-                |j| trunc_i32(x[j] * id + 16.5).min(31) as u8,
-                &mut y.qs,
-                &mut y.qh,
-            );
+            y.d = fp16(d);
+            let mut l = [0u8; 32];
+            for (l, &v) in l.iter_mut().zip(x) {
+                // MIN(31, (int8_t)(x0 + 16.5f))
+                *l = (f32_to_i32_x86(v * id + 16.5) as i8).min(31) as u8;
+            }
+            pack_q5(&l, &mut y.qs, &mut y.qh);
         }
     }
 
+    /// `quantize_row_q5_1_ref`: `d = (max - min) / 31`, `m = min`.
     pub fn quantize_row_q5_1_ref(x: &[f32], y: &mut [BlockQ5_1]) {
         for (x, y) in x.chunks_exact(32).zip(y) {
-            let (mut min, mut max) = (f32::MAX, -f32::MAX);
+            let mut min = f32::MAX;
+            let mut max = -f32::MAX;
             for &v in x {
                 if v < min {
                     min = v;
@@ -386,45 +508,105 @@ pub(crate) mod reference {
             }
             let d = (max - min) / 31.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-            y.d = fp32_to_fp16(d);
-            y.m = fp32_to_fp16(min);
-            // (uint8_t)(x0 + 0.5f), no clamp in ggml
-            pack_q5(
-                |j| trunc_i32((x[j] - min) * id + 0.5) as u8,
-                &mut y.qs,
-                &mut y.qh,
-            );
+            y.d = fp16(d);
+            y.m = fp16(min);
+            let mut l = [0u8; 32];
+            for (l, &v) in l.iter_mut().zip(x) {
+                // (uint8_t)(x0 + 0.5f), no clamp in ggml
+                *l = f32_to_i32_x86((v - min) * id + 0.5) as u8;
+            }
+            pack_q5(&l, &mut y.qs, &mut y.qh);
         }
     }
 
+    /// `quantize_row_q8_0_ref`: `d = amax / 127`, `q = roundf(x / d)`.
     pub fn quantize_row_q8_0_ref(x: &[f32], y: &mut [BlockQ8_0]) {
         for (x, y) in x.chunks_exact(32).zip(y) {
-            let mut amax = 0f32;
-            for &v in x {
-                amax = fmax(amax, v.abs());
-            }
+            let amax = x.iter().fold(0f32, |a, v| max_f(a, v.abs()));
             let d = amax / 127.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-            y.d = fp32_to_fp16(d);
+            y.d = fp16(d);
             for (q, &v) in y.qs.iter_mut().zip(x) {
-                *q = (v * id).round() as i8; // roundf: half away from zero
+                *q = f32_to_i32_x86((v * id).round()) as i8;
             }
         }
     }
 
+    /// `quantize_row_q8_1_ref`: as Q8_0, plus `s = d * sum(q)`.
+    pub fn quantize_row_q8_1_ref(x: &[f32], y: &mut [BlockQ8_1]) {
+        for (x, y) in x.chunks_exact(32).zip(y) {
+            let amax = x.iter().fold(0f32, |a, v| max_f(a, v.abs()));
+            let d = amax / 127.0;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            y.d = fp16(d);
+            let mut sum = 0i32;
+            for j in 0..16 {
+                y.qs[j] = f32_to_i32_x86((x[j] * id).round()) as i8;
+                y.qs[16 + j] = f32_to_i32_x86((x[16 + j] * id).round()) as i8;
+                sum += y.qs[j] as i32;
+                sum += y.qs[16 + j] as i32;
+            }
+            y.s = fp16(sum as f32 * d);
+        }
+    }
+
+    /// `quantize_row_q8_K_ref`: `iscale = -127 / max` (signed max by
+    /// magnitude), `q = MIN(127, nearest_int(iscale * x))`, f32 `d`, and
+    /// the sums of each 16 quants.
+    pub fn quantize_row_q8_k_ref(x: &[f32], y: &mut [BlockQ8K]) {
+        for (x, y) in x.chunks_exact(QK_K).zip(y) {
+            let mut max = 0f32;
+            let mut amax = 0f32;
+            for &v in x {
+                let ax = v.abs();
+                if ax > amax {
+                    amax = ax;
+                    max = v;
+                }
+            }
+            if amax == 0.0 {
+                // ggml leaves bsums unwritten; zero is their value.
+                *y = bytemuck::Zeroable::zeroed();
+                continue;
+            }
+            let iscale = -127.0 / max;
+            for (q, &v) in y.qs.iter_mut().zip(x) {
+                *q = nearest_int(iscale * v).min(127) as i8;
+            }
+            for (s, q) in y.bsums.chunks_exact_mut(2).zip(y.qs.chunks_exact(16)) {
+                let sum: i32 = q.iter().map(|&q| q as i32).sum();
+                s.copy_from_slice(&(sum as i16).to_le_bytes());
+            }
+            y.d = (1.0 / iscale).to_le_bytes();
+        }
+    }
+
+    /// `best_index_mxfp4`: first index of the smallest `|kvalues[i] * e - x|`.
+    #[inline]
     fn best_index_mxfp4(x: f32, e: f32) -> u8 {
-        let mut best_index = 0;
+        let mut best_index = 0u8;
         let mut best_err = (KVALUES_MXFP4[0] as f32 * e - x).abs();
         for (i, &k) in KVALUES_MXFP4.iter().enumerate().skip(1) {
             let err = (k as f32 * e - x).abs();
             if err < best_err {
-                best_index = i;
+                best_index = i as u8;
                 best_err = err;
             }
         }
-        best_index as u8
+        best_index
     }
 
+    /// `floorf(log2f(amax))` for finite `amax > 0`. Computed in f64 and
+    /// rounded to f32 as a correctly rounded `log2f` would (glibc's is, at
+    /// these points), so just below a power of two the result rounds up to
+    /// the integer exactly as ggml's does, on every platform.
+    #[inline]
+    fn floor_log2f(amax: f32) -> f32 {
+        ((amax as f64).log2() as f32).floor()
+    }
+
+    /// `quantize_row_mxfp4_ref`: E8M0 exponent `floor(log2(amax)) - 2 + 127`,
+    /// then nearest E2M1 value.
     pub fn quantize_row_mxfp4_ref(x: &[f32], y: &mut [BlockMxfp4]) {
         for (x, y) in x.chunks_exact(32).zip(y) {
             let mut amax = 0f32;
@@ -433,16 +615,14 @@ pub(crate) mod reference {
                     amax = v.abs();
                 }
             }
-            // (uint8_t)(floorf(log2f(amax)) - 2 + 127). log2f is taken as the
-            // correctly rounded f32 of log2 (glibc's), computed in f64 so every
-            // platform and wasm agree; the conversion wraps like x86's.
+            // (uint8_t)(floorf(log2f(amax)) - 2 + 127), wrapping as x86 does
+            // for amax below 2^-125.
             let e = if amax > 0.0 {
-                let l = ((amax as f64).log2() as f32).floor();
-                (l - 2.0 + 127.0) as i32 as u8
+                f32_to_i32_x86(floor_log2f(amax) - 2.0 + 127.0) as u8
             } else {
                 0
             };
-            let d = crate::quant::blocks::dequant::e8m0_to_f32_half(e);
+            let d = super::super::dequant::e8m0_to_f32_half(e);
             y.e = e;
             for j in 0..16 {
                 let x0 = best_index_mxfp4(x[j], d);
@@ -452,19 +632,95 @@ pub(crate) mod reference {
         }
     }
 
-    // ------------------------------------------------------------------
-    // Helpers of the k-quants
+    /// `quantize_row_tq1_0_ref`: ternary digits, five per byte in `qs`,
+    /// four (times 3) per byte in `qh`, stored as `ceil(q * 256 / 243)`.
+    pub fn quantize_row_tq1_0_ref(x: &[f32], y: &mut [BlockTq1_0]) {
+        /// `lroundf(v * id) + 1` as ggml's `int xi`.
+        #[inline(always)]
+        fn trit(v: f32, id: f32) -> i32 {
+            lroundf(v * id).wrapping_add(1) as i32
+        }
+        /// `q = q * 3 + xi` in `uint8_t`.
+        #[inline(always)]
+        fn push(q: u8, xi: i32) -> u8 {
+            let q = (q as i32 * 3) as u8;
+            (q as i32).wrapping_add(xi) as u8
+        }
+        /// ceiling division (243 == pow(3, 5))
+        #[inline(always)]
+        fn ceil_div(q: u8) -> u8 {
+            ((q as i32 * 256 + (243 - 1)) / 243) as u8
+        }
+        for (x, y) in x.chunks_exact(QK_K).zip(y) {
+            let amax = x.iter().fold(0f32, |a, v| max_f(a, v.abs()));
+            let d = amax;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            y.d = fp16(d);
+            // 5 elements per byte, along 32 bytes
+            let x0 = &x[..160];
+            for m in 0..32 {
+                let mut q = 0u8;
+                for n in 0..5 {
+                    q = push(q, trit(x0[m + n * 32], id));
+                }
+                y.qs[m] = ceil_div(q);
+            }
+            // along 16 bytes
+            let x1 = &x[160..240];
+            for m in 0..16 {
+                let mut q = 0u8;
+                for n in 0..5 {
+                    q = push(q, trit(x1[m + n * 16], id));
+                }
+                y.qs[32 + m] = ceil_div(q);
+            }
+            // 4 elements per byte
+            let x2 = &x[240..];
+            for j in 0..4 {
+                let mut q = 0u8;
+                for m in 0..4 {
+                    q = push(q, trit(x2[j + m * 4], id));
+                }
+                // shift the first value to the most significant trit
+                q = (q as i32 * 3) as u8;
+                y.qh[j] = ceil_div(q);
+            }
+        }
+    }
 
-    /// `make_qx_quants`: signed levels `L` in `[0, 2·nmax)` and the scale.
-    fn make_qx_quants(
-        nmax: i32,
-        x: &[f32],
-        l_out: &mut [i8],
-        rmse_type: i32,
-        qw: Option<&[f32]>,
-    ) -> f32 {
+    /// `quantize_row_tq2_0_ref`: 2 bits per weight, `q = round(x / amax) + 1`.
+    pub fn quantize_row_tq2_0_ref(x: &[f32], y: &mut [BlockTq2_0]) {
+        for (x, y) in x.chunks_exact(QK_K).zip(y) {
+            let amax = x.iter().fold(0f32, |a, v| max_f(a, v.abs()));
+            let d = amax;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            y.d = fp16(d);
+            for (j, x) in x.chunks_exact(128).enumerate() {
+                for m in 0..32 {
+                    let mut q = 0i32;
+                    for n in 0..4 {
+                        let xi = lroundf(x[m + n * 32] * id).wrapping_add(1) as i32;
+                        q += (xi & 3) << (2 * n);
+                    }
+                    y.qs[32 * j + m] = q as u8;
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Helpers of the 2-6 bit quantizers
+    // ------------------------------------------------------------------
+
+    /// `make_qx_quants` with `rmse_type == 1` (the only one ggml's
+    /// quantizers call): symmetric quants `L` in `0..2*nmax`, weights `qw`
+    /// or `x * x`; tries 18 scales around `-nmax / max` and keeps the one
+    /// with the best weighted fit. Returns the scale.
+    fn make_qx_quants(nmax: i32, x: &[f32], l_out: &mut [i8], qw: Option<&[f32]>) -> f32 {
         let n = x.len();
-        let (mut max, mut amax) = (0f32, 0f32);
+        let l_out = &mut l_out[..n];
+        let mut max = 0f32;
+        let mut amax = 0f32;
         for &v in x {
             let ax = v.abs();
             if ax > amax {
@@ -473,70 +729,44 @@ pub(crate) mod reference {
             }
         }
         if amax < GROUP_MAX_EPS {
-            l_out[..n].fill(0);
+            // all zero
+            l_out.fill(0);
             return 0.0;
         }
-        let nmaxf = nmax as f32;
-        let mut iscale = -nmaxf / max;
-        if rmse_type == 0 {
-            for i in 0..n {
-                let l = nearest_int(iscale * x[i]);
-                l_out[i] = (nmax + l.clamp(-nmax, nmax - 1)) as i8;
-            }
-            return 1.0 / iscale;
-        }
-        let (rmse_type, return_early) = if rmse_type < 0 {
-            (-rmse_type, true)
-        } else {
-            (rmse_type, false)
+        let weight = |i: usize| match qw {
+            Some(qw) => qw[i],
+            None => x[i] * x[i],
         };
-        let weight = |i: usize| -> f32 {
-            match qw {
-                Some(q) => q[i],
-                None => match rmse_type {
-                    1 => x[i] * x[i],
-                    2 => 1.0,
-                    3 => x[i].abs(),
-                    _ => x[i].abs().sqrt(),
-                },
-            }
-        };
-        let (mut sumlx, mut suml2) = (0f32, 0f32);
+        let clamp = |l: i32| l.clamp(-nmax, nmax - 1);
+        let mut iscale = -(nmax as f32) / max;
+        let mut sumlx = 0f32;
+        let mut suml2 = 0f32;
         for i in 0..n {
-            let l = nearest_int(iscale * x[i]).clamp(-nmax, nmax - 1);
+            let l = clamp(nearest_int(iscale * x[i]));
             l_out[i] = (l + nmax) as i8;
             let w = weight(i);
-            let lf = l as f32;
-            sumlx += w * x[i] * lf;
-            suml2 += w * lf * lf;
+            sumlx += w * x[i] * l as f32;
+            suml2 += w * l as f32 * l as f32;
         }
         let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
-        if return_early {
-            return if suml2 > 0.0 {
-                0.5 * (scale + 1.0 / iscale)
-            } else {
-                1.0 / iscale
-            };
-        }
         let mut best = scale * sumlx;
-        for is in -9..=9 {
+        for is in -9i32..=9 {
             if is == 0 {
                 continue;
             }
-            iscale = -(nmaxf + 0.1 * is as f32) / max;
+            iscale = -(nmax as f32 + 0.1 * is as f32) / max;
             sumlx = 0.0;
             suml2 = 0.0;
             for i in 0..n {
-                let l = nearest_int(iscale * x[i]).clamp(-nmax, nmax - 1);
+                let l = clamp(nearest_int(iscale * x[i]));
                 let w = weight(i);
-                let lf = l as f32;
-                sumlx += w * x[i] * lf;
-                suml2 += w * lf * lf;
+                sumlx += w * x[i] * l as f32;
+                suml2 += w * l as f32 * l as f32;
             }
             if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
                 for i in 0..n {
                     let l = nearest_int(iscale * x[i]);
-                    l_out[i] = (nmax + l.clamp(-nmax, nmax - 1)) as i8;
+                    l_out[i] = (nmax + clamp(l)) as i8;
                 }
                 scale = sumlx / suml2;
                 best = scale * sumlx;
@@ -545,10 +775,14 @@ pub(crate) mod reference {
         scale
     }
 
-    /// `make_q3_quants`.
-    fn make_q3_quants(nmax: i32, x: &[f32], l_out: &mut [i8], do_rmse: bool) -> f32 {
+    /// `make_q3_quants` with `do_rmse = true` (as Q3_K calls it): weights
+    /// `x * x`, then up to 5 rounds of moving single quants while that
+    /// improves the weighted fit. `L` in `0..2*nmax`; returns the scale.
+    fn make_q3_quants(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
         let n = x.len();
-        let (mut max, mut amax) = (0f32, 0f32);
+        let l_out = &mut l_out[..n];
+        let mut max = 0f32;
+        let mut amax = 0f32;
         for &v in x {
             let ax = v.abs();
             if ax > amax {
@@ -557,73 +791,74 @@ pub(crate) mod reference {
             }
         }
         if amax < GROUP_MAX_EPS {
-            l_out[..n].fill(0);
+            // all zero
+            l_out.fill(0);
             return 0.0;
         }
         let iscale = -(nmax as f32) / max;
-        if do_rmse {
-            let (mut sumlx, mut suml2) = (0f32, 0f32);
+        let mut sumlx = 0f32;
+        let mut suml2 = 0f32;
+        for i in 0..n {
+            let l = nearest_int(iscale * x[i]).clamp(-nmax, nmax - 1);
+            l_out[i] = l as i8;
+            let w = x[i] * x[i];
+            sumlx += w * x[i] * l as f32;
+            suml2 += w * l as f32 * l as f32;
+        }
+        for _itry in 0..5 {
+            let mut n_changed = 0;
             for i in 0..n {
-                let l = nearest_int(iscale * x[i]).clamp(-nmax, nmax - 1);
-                l_out[i] = l as i8;
                 let w = x[i] * x[i];
-                sumlx += w * x[i] * l as f32;
-                suml2 += w * l as f32 * l as f32;
-            }
-            for _ in 0..5 {
-                let mut n_changed = 0;
-                for i in 0..n {
-                    let w = x[i] * x[i];
-                    let li = l_out[i] as f32;
-                    let mut slx = sumlx - w * x[i] * li;
-                    if slx > 0.0 {
-                        let mut sl2 = suml2 - w * li * li;
-                        let new_l = nearest_int(x[i] * sl2 / slx).clamp(-nmax, nmax - 1);
-                        if new_l != l_out[i] as i32 {
-                            let nl = new_l as f32;
-                            slx += w * x[i] * nl;
-                            sl2 += w * nl * nl;
-                            if sl2 > 0.0 && slx * slx * suml2 > sumlx * sumlx * sl2 {
-                                l_out[i] = new_l as i8;
-                                sumlx = slx;
-                                suml2 = sl2;
-                                n_changed += 1;
-                            }
+                let li = l_out[i] as f32;
+                let mut slx = sumlx - w * x[i] * li;
+                if slx > 0.0 {
+                    let mut sl2 = suml2 - w * li * li;
+                    let new_l = nearest_int(x[i] * sl2 / slx).clamp(-nmax, nmax - 1);
+                    if new_l != l_out[i] as i32 {
+                        slx += w * x[i] * new_l as f32;
+                        sl2 += w * new_l as f32 * new_l as f32;
+                        if sl2 > 0.0 && slx * slx * suml2 > sumlx * sumlx * sl2 {
+                            l_out[i] = new_l as i8;
+                            sumlx = slx;
+                            suml2 = sl2;
+                            n_changed += 1;
                         }
                     }
                 }
-                if n_changed == 0 {
-                    break;
-                }
             }
-            for l in &mut l_out[..n] {
-                *l += nmax as i8;
+            if n_changed == 0 {
+                break;
             }
-            return if suml2 > 0.0 { sumlx / suml2 } else { 0.0 };
         }
-        for i in 0..n {
-            let l = nearest_int(iscale * x[i]).clamp(-nmax, nmax - 1);
-            l_out[i] = (l + nmax) as i8;
+        for l in l_out.iter_mut() {
+            *l = (*l as i32 + nmax) as i8;
         }
-        1.0 / iscale
+        if suml2 > 0.0 {
+            sumlx / suml2
+        } else {
+            0.0
+        }
     }
 
-    /// `make_qkx2_quants` (`use_mad` is false at every call site in ggml
-    /// except Q2_K's, so it is kept as an argument).
+    /// `make_qkx2_quants`: asymmetric quants `L` in `0..=nmax` with a min;
+    /// starts from `nmax / (max - min)` and tries `nstep + 1` scales
+    /// `(rmin + rdelta * is + nmax) / (max - min)`, solving the weighted
+    /// least-squares scale and min for each. Returns `(scale, -min)`.
     #[allow(clippy::too_many_arguments)]
     fn make_qkx2_quants(
         nmax: i32,
         x: &[f32],
         weights: &[f32],
         l_out: &mut [u8],
-        the_min: &mut f32,
         laux: &mut [u8],
         rmin: f32,
         rdelta: f32,
         nstep: i32,
         use_mad: bool,
-    ) -> f32 {
+    ) -> (f32, f32) {
         let n = x.len();
+        let l_out = &mut l_out[..n];
+        let laux = &mut laux[..n];
         let mut min = x[0];
         let mut max = x[0];
         let mut sum_w = weights[0];
@@ -643,27 +878,24 @@ pub(crate) mod reference {
             min = 0.0;
         }
         if max == min {
-            l_out[..n].fill(0);
-            *the_min = -min;
-            return 0.0;
+            l_out.fill(0);
+            return (0.0, -min);
         }
-        let nmaxf = nmax as f32;
-        let mut iscale = nmaxf / (max - min);
+        let err = |d: f32| if use_mad { d.abs() } else { d * d };
+        let mut iscale = nmax as f32 / (max - min);
         let mut scale = 1.0 / iscale;
         let mut best_error = 0f32;
         for i in 0..n {
             let l = nearest_int(iscale * (x[i] - min));
             l_out[i] = l.clamp(0, nmax) as u8;
-            let mut diff = scale * l_out[i] as f32 + min - x[i];
-            diff = if use_mad { diff.abs() } else { diff * diff };
+            let diff = err(scale * l_out[i] as f32 + min - x[i]);
             best_error += weights[i] * diff;
         }
         if nstep < 1 {
-            *the_min = -min;
-            return scale;
+            return (scale, -min);
         }
         for is in 0..=nstep {
-            iscale = (rmin + rdelta * is as f32 + nmaxf) / (max - min);
+            iscale = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
             let (mut sum_l, mut sum_l2, mut sum_xl) = (0f32, 0f32, 0f32);
             for i in 0..n {
                 let l = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
@@ -674,54 +906,50 @@ pub(crate) mod reference {
                 sum_l2 += w * lf * lf;
                 sum_xl += w * lf * x[i];
             }
-            let d = sum_w * sum_l2 - sum_l * sum_l;
-            if d > 0.0 {
-                let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
-                let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
+            let dd = sum_w * sum_l2 - sum_l * sum_l;
+            if dd > 0.0 {
+                let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / dd;
+                let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / dd;
                 if this_min > 0.0 {
                     this_min = 0.0;
                     this_scale = sum_xl / sum_l2;
                 }
                 let mut cur_error = 0f32;
                 for i in 0..n {
-                    let mut diff = this_scale * laux[i] as f32 + this_min - x[i];
-                    diff = if use_mad { diff.abs() } else { diff * diff };
+                    let diff = err(this_scale * laux[i] as f32 + this_min - x[i]);
                     cur_error += weights[i] * diff;
                 }
                 if cur_error < best_error {
-                    l_out[..n].copy_from_slice(&laux[..n]);
+                    l_out.copy_from_slice(laux);
                     best_error = cur_error;
                     scale = this_scale;
                     min = this_min;
                 }
             }
         }
-        *the_min = -min;
-        scale
+        (scale, -min)
     }
 
-    /// `make_qkx3_quants`: as qkx2, with `x²` weights when none are given.
+    /// `make_qkx3_quants` (always with weights here): as
+    /// [`make_qkx2_quants`] but an empty range is `max <= min`.
     #[allow(clippy::too_many_arguments)]
     fn make_qkx3_quants(
         nmax: i32,
         x: &[f32],
-        weights: Option<&[f32]>,
+        weights: &[f32],
         l_out: &mut [u8],
-        the_min: &mut f32,
         laux: &mut [u8],
         rmin: f32,
         rdelta: f32,
         nstep: i32,
         use_mad: bool,
-    ) -> f32 {
+    ) -> (f32, f32) {
         let n = x.len();
-        let wt = |i: usize| match weights {
-            Some(w) => w[i],
-            None => x[i] * x[i],
-        };
+        let l_out = &mut l_out[..n];
+        let laux = &mut laux[..n];
         let mut min = x[0];
         let mut max = x[0];
-        let mut sum_w = wt(0);
+        let mut sum_w = weights[0];
         let mut sum_x = sum_w * x[0];
         for i in 1..n {
             if x[i] < min {
@@ -730,7 +958,7 @@ pub(crate) mod reference {
             if x[i] > max {
                 max = x[i];
             }
-            let w = wt(i);
+            let w = weights[i];
             sum_w += w;
             sum_x += w * x[i];
         }
@@ -738,76 +966,75 @@ pub(crate) mod reference {
             min = 0.0;
         }
         if max <= min {
-            l_out[..n].fill(0);
-            *the_min = -min;
-            return 0.0;
+            l_out.fill(0);
+            return (0.0, -min);
         }
-        let nmaxf = nmax as f32;
-        let mut iscale = nmaxf / (max - min);
+        let err = |d: f32| if use_mad { d.abs() } else { d * d };
+        let mut iscale = nmax as f32 / (max - min);
         let mut scale = 1.0 / iscale;
         let mut best_mad = 0f32;
         for i in 0..n {
             let l = nearest_int(iscale * (x[i] - min));
             l_out[i] = l.clamp(0, nmax) as u8;
-            let mut diff = scale * l_out[i] as f32 + min - x[i];
-            diff = if use_mad { diff.abs() } else { diff * diff };
-            best_mad += wt(i) * diff;
+            let diff = err(scale * l_out[i] as f32 + min - x[i]);
+            best_mad += weights[i] * diff;
         }
         if nstep < 1 {
-            *the_min = -min;
-            return scale;
+            return (scale, -min);
         }
         for is in 0..=nstep {
-            iscale = (rmin + rdelta * is as f32 + nmaxf) / (max - min);
+            iscale = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
             let (mut sum_l, mut sum_l2, mut sum_xl) = (0f32, 0f32, 0f32);
             for i in 0..n {
                 let l = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
                 laux[i] = l as u8;
-                let w = wt(i);
+                let w = weights[i];
                 let lf = l as f32;
                 sum_l += w * lf;
                 sum_l2 += w * lf * lf;
                 sum_xl += w * lf * x[i];
             }
-            let d = sum_w * sum_l2 - sum_l * sum_l;
-            if d > 0.0 {
-                let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
-                let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
+            let dd = sum_w * sum_l2 - sum_l * sum_l;
+            if dd > 0.0 {
+                let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / dd;
+                let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / dd;
                 if this_min > 0.0 {
                     this_min = 0.0;
                     this_scale = sum_xl / sum_l2;
                 }
                 let mut mad = 0f32;
                 for i in 0..n {
-                    let mut diff = this_scale * laux[i] as f32 + this_min - x[i];
-                    diff = if use_mad { diff.abs() } else { diff * diff };
-                    mad += wt(i) * diff;
+                    let diff = err(this_scale * laux[i] as f32 + this_min - x[i]);
+                    mad += weights[i] * diff;
                 }
                 if mad < best_mad {
-                    l_out[..n].copy_from_slice(&laux[..n]);
+                    l_out.copy_from_slice(laux);
                     best_mad = mad;
                     scale = this_scale;
                     min = this_min;
                 }
             }
         }
-        *the_min = -min;
-        scale
+        (scale, -min)
     }
 
-    /// `make_qp_quants`: unsigned levels for non-negative `x` (scales, mins).
+    /// `make_qp_quants`: non-negative quants `L` in `0..=nmax` of the
+    /// (non-negative) sub-block scales or mins `x`, weighted by
+    /// `quant_weights`; returns the super-block scale. `L` is `uint8_t` in
+    /// ggml and the intermediate `l` an `int`, kept apart here.
     fn make_qp_quants(nmax: i32, x: &[f32], l_out: &mut [u8], quant_weights: &[f32]) -> f32 {
         let n = x.len();
+        let l_out = &mut l_out[..n];
         let mut max = 0f32;
         for &v in x {
-            max = fmax(max, v);
+            max = max_f(max, v);
         }
         if max < GROUP_MAX_EPS {
-            l_out[..n].fill(0);
+            // all zero
+            l_out.fill(0);
             return 0.0;
         }
-        let nmaxf = nmax as f32;
-        let mut iscale = nmaxf / max;
+        let mut iscale = nmax as f32 / max;
         for i in 0..n {
             l_out[i] = nearest_int(iscale * x[i]) as u8;
         }
@@ -815,26 +1042,29 @@ pub(crate) mod reference {
         let mut best_mse = 0f32;
         for i in 0..n {
             let diff = x[i] - scale * l_out[i] as f32;
-            best_mse += quant_weights[i] * diff * diff;
+            let w = quant_weights[i];
+            best_mse += w * diff * diff;
         }
-        for is in -4..=4 {
+        for is in -4i32..=4 {
             if is == 0 {
                 continue;
             }
-            let iscale_is = (0.1 * is as f32 + nmaxf) / max;
+            let iscale_is = (0.1 * is as f32 + nmax as f32) / max;
             let scale_is = 1.0 / iscale_is;
             let mut mse = 0f32;
             for i in 0..n {
                 let l = nearest_int(iscale_is * x[i]).min(nmax);
                 let diff = x[i] - scale_is * l as f32;
-                mse += quant_weights[i] * diff * diff;
+                let w = quant_weights[i];
+                mse += w * diff * diff;
             }
             if mse < best_mse {
                 best_mse = mse;
                 iscale = iscale_is;
             }
         }
-        let (mut sumlx, mut suml2) = (0f32, 0f32);
+        let mut sumlx = 0f32;
+        let mut suml2 = 0f32;
         for i in 0..n {
             let l = nearest_int(iscale * x[i]).min(nmax);
             l_out[i] = l as u8;
@@ -842,7 +1072,7 @@ pub(crate) mod reference {
             sumlx += w * x[i] * l as f32;
             suml2 += w * l as f32 * l as f32;
         }
-        for _ in 0..5 {
+        for _itry in 0..5 {
             let mut n_changed = 0;
             for i in 0..n {
                 let w = quant_weights[i];
@@ -852,9 +1082,8 @@ pub(crate) mod reference {
                 if slx > 0.0 && sl2 > 0.0 {
                     let new_l = nearest_int(x[i] * sl2 / slx).min(nmax);
                     if new_l != l_out[i] as i32 {
-                        let nl = new_l as f32;
-                        slx += w * x[i] * nl;
-                        sl2 += w * nl * nl;
+                        slx += w * x[i] * new_l as f32;
+                        sl2 += w * new_l as f32 * new_l as f32;
                         if slx * slx * suml2 > sumlx * sumlx * sl2 {
                             l_out[i] = new_l as u8;
                             sumlx = slx;
@@ -875,20 +1104,140 @@ pub(crate) mod reference {
         }
     }
 
-    /// Pack 2-bit levels: `qs[j/4 + l]` holds L[j+l], L[j+l+32], L[j+l+64], L[j+l+96].
-    fn pack_2bit(l: &[u8; QK_K], qs: &mut [u8; 64]) {
-        for j in (0..QK_K).step_by(128) {
-            for k in 0..32 {
-                qs[j / 4 + k] =
-                    l[j + k] | (l[j + k + 32] << 2) | (l[j + k + 64] << 4) | (l[j + k + 96] << 6);
+    /// `sigma2`-scaled weights of the `*_impl` quantizers:
+    /// `qw[j] * sqrtf(sigma2 + x[j]^2)`.
+    #[inline(always)]
+    fn imatrix_weights(weight: &mut [f32], qw: &[f32], x: &[f32], sigma2: f32) {
+        for ((w, &q), &v) in weight.iter_mut().zip(qw).zip(x) {
+            *w = q * (sigma2 + v * v).sqrt();
+        }
+    }
+
+    /// Sum of squares in order, as ggml's `sum_x2` loops.
+    #[inline(always)]
+    fn sum_sq(x: &[f32]) -> f32 {
+        let mut s = 0f32;
+        for &v in x {
+            s += v * v;
+        }
+        s
+    }
+
+    // ------------------------------------------------------------------
+    // Importance-weighted 32-blocks
+    // ------------------------------------------------------------------
+
+    /// `quantize_row_q4_0_impl`.
+    pub fn quantize_row_q4_0_impl(x: &[f32], y: &mut [BlockQ4_0], quant_weights: &[f32]) {
+        let sigma2 = sum_sq(x) / x.len() as f32;
+        let mut weight = [0f32; 32];
+        let mut l = [0i8; 32];
+        for ((xb, qw), y) in x
+            .chunks_exact(32)
+            .zip(quant_weights.chunks_exact(32))
+            .zip(y)
+        {
+            imatrix_weights(&mut weight, qw, xb, sigma2);
+            let d = make_qx_quants(8, xb, &mut l, Some(&weight));
+            y.d = fp16(d);
+            for j in 0..16 {
+                y.qs[j] = (l[j] as u8) | ((l[j + 16] as u8) << 4);
             }
         }
     }
 
-    // ------------------------------------------------------------------
-    // Q2_K
+    /// `quantize_row_q4_1_impl`.
+    pub fn quantize_row_q4_1_impl(x: &[f32], y: &mut [BlockQ4_1], quant_weights: &[f32]) {
+        let sigma2 = sum_sq(x) / x.len() as f32;
+        let mut weight = [0f32; 32];
+        let (mut l, mut laux) = ([0u8; 32], [0u8; 32]);
+        for ((xb, qw), y) in x
+            .chunks_exact(32)
+            .zip(quant_weights.chunks_exact(32))
+            .zip(y)
+        {
+            imatrix_weights(&mut weight, qw, xb, sigma2);
+            let (d, min) =
+                make_qkx3_quants(15, xb, &weight, &mut l, &mut laux, -0.9, 0.05, 36, false);
+            y.d = fp16(d);
+            y.m = fp16(-min);
+            for j in 0..16 {
+                y.qs[j] = l[j] | (l[j + 16] << 4);
+            }
+        }
+    }
 
-    pub fn quantize_row_q2_K_ref(x: &[f32], y: &mut [BlockQ2K]) {
+    /// `quantize_row_q5_0_impl`.
+    pub fn quantize_row_q5_0_impl(x: &[f32], y: &mut [BlockQ5_0], quant_weights: &[f32]) {
+        let sigma2 = sum_sq(x) / x.len() as f32;
+        let mut weight = [0f32; 32];
+        let mut l = [0i8; 32];
+        for ((xb, qw), y) in x
+            .chunks_exact(32)
+            .zip(quant_weights.chunks_exact(32))
+            .zip(y)
+        {
+            imatrix_weights(&mut weight, qw, xb, sigma2);
+            let d = make_qx_quants(16, xb, &mut l, Some(&weight));
+            y.d = fp16(d);
+            let lu: [u8; 32] = l.map(|v| v as u8);
+            pack_q5(&lu, &mut y.qs, &mut y.qh);
+        }
+    }
+
+    /// `quantize_row_q5_1_impl`.
+    pub fn quantize_row_q5_1_impl(x: &[f32], y: &mut [BlockQ5_1], quant_weights: &[f32]) {
+        let sigma2 = sum_sq(x) / x.len() as f32;
+        let mut weight = [0f32; 32];
+        let (mut l, mut laux) = ([0u8; 32], [0u8; 32]);
+        for ((xb, qw), y) in x
+            .chunks_exact(32)
+            .zip(quant_weights.chunks_exact(32))
+            .zip(y)
+        {
+            imatrix_weights(&mut weight, qw, xb, sigma2);
+            let (d, min) =
+                make_qkx3_quants(31, xb, &weight, &mut l, &mut laux, -0.9, 0.05, 36, false);
+            y.d = fp16(d);
+            y.m = fp16(-min);
+            pack_q5(&l, &mut y.qs, &mut y.qh);
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // k-quants
+    // ------------------------------------------------------------------
+
+    /// Q2_K/Q3_K packing: four 2-bit quants per byte, 32 apart.
+    #[inline(always)]
+    fn pack_2bit<T: Copy + Into<i32>>(l: &[T; QK_K], qs: &mut [u8; 64]) {
+        for j in (0..QK_K).step_by(128) {
+            for k in 0..32 {
+                let v = |o: usize| -> i32 { l[j + k + o].into() };
+                qs[j / 4 + k] = (v(0) | (v(32) << 2) | (v(64) << 4) | (v(96) << 6)) as u8;
+            }
+        }
+    }
+
+    /// Requantize Q2_K's quants against the stored (fp16-rounded) scales.
+    #[inline(always)]
+    fn requantize_q2_k(x: &[f32], y: &BlockQ2K, l: &mut [u8; QK_K]) {
+        let (dd, dmin) = (f16(y.d), f16(y.dmin));
+        for j in 0..QK_K / 16 {
+            let d = dd * (y.scales[j] & 0xF) as f32;
+            if d == 0.0 {
+                continue;
+            }
+            let dm = dmin * (y.scales[j] >> 4) as f32;
+            for ii in 0..16 {
+                let q = nearest_int((x[16 * j + ii] + dm) / d);
+                l[16 * j + ii] = q.clamp(0, 3) as u8;
+            }
+        }
+    }
+
+    /// `quantize_row_q2_K_ref`.
+    pub fn quantize_row_q2_k_ref(x: &[f32], y: &mut [BlockQ2K]) {
         let q4scale = 15f32;
         for (x, y) in x.chunks_exact(QK_K).zip(y) {
             let mut l = [0u8; QK_K];
@@ -896,29 +1245,32 @@ pub(crate) mod reference {
             let mut weights = [0f32; 16];
             let mut mins = [0f32; QK_K / 16];
             let mut scales = [0f32; QK_K / 16];
-            let (mut max_scale, mut max_min) = (0f32, 0f32);
+            // as we are deducting the min, scales are always positive
+            let mut max_scale = 0f32;
+            let mut max_min = 0f32;
             for j in 0..QK_K / 16 {
-                let xb = &x[16 * j..16 * j + 16];
-                for k in 0..16 {
-                    weights[k] = xb[k].abs();
+                let xs = &x[16 * j..16 * j + 16];
+                for (w, v) in weights.iter_mut().zip(xs) {
+                    *w = v.abs();
                 }
-                scales[j] = make_qkx2_quants(
+                let (s, m) = make_qkx2_quants(
                     3,
-                    xb,
+                    xs,
                     &weights,
-                    &mut l[16 * j..16 * j + 16],
-                    &mut mins[j],
+                    &mut l[16 * j..],
                     &mut laux,
                     -0.5,
                     0.1,
                     15,
                     true,
                 );
-                if scales[j] > max_scale {
-                    max_scale = scales[j];
+                scales[j] = s;
+                mins[j] = m;
+                if s > max_scale {
+                    max_scale = s;
                 }
-                if mins[j] > max_min {
-                    max_min = mins[j];
+                if m > max_min {
+                    max_min = m;
                 }
             }
             if max_scale > 0.0 {
@@ -926,134 +1278,116 @@ pub(crate) mod reference {
                 for j in 0..QK_K / 16 {
                     y.scales[j] = nearest_int(iscale * scales[j]) as u8;
                 }
-                y.d = fp32_to_fp16(max_scale / q4scale);
+                y.d = fp16(max_scale / q4scale);
             } else {
                 y.scales = [0; 16];
-                y.d = fp32_to_fp16(0.0);
+                y.d = fp16(0.0);
             }
             if max_min > 0.0 {
                 let iscale = q4scale / max_min;
                 for j in 0..QK_K / 16 {
-                    let li = nearest_int(iscale * mins[j]);
-                    y.scales[j] |= (li << 4) as u8;
+                    let q = nearest_int(iscale * mins[j]);
+                    y.scales[j] = (y.scales[j] as i32 | (q << 4)) as u8;
                 }
-                y.dmin = fp32_to_fp16(max_min / q4scale);
+                y.dmin = fp16(max_min / q4scale);
             } else {
-                y.dmin = fp32_to_fp16(0.0);
+                y.dmin = fp16(0.0);
             }
-            requantize_q2(
-                x,
-                y,
-                &mut l,
-                fp16_to_f32(u16::from_le_bytes(y.d)),
-                fp16_to_f32(u16::from_le_bytes(y.dmin)),
-            );
+            requantize_q2_k(x, y, &mut l);
             pack_2bit(&l, &mut y.qs);
         }
     }
 
-    /// The second pass of Q2_K: levels from the stored (rounded) scales.
-    fn requantize_q2(x: &[f32], y: &BlockQ2K, l: &mut [u8; QK_K], dm: f32, mm: f32) {
-        for j in 0..QK_K / 16 {
-            let d = dm * (y.scales[j] & 0xF) as f32;
-            if d == 0.0 {
-                continue;
-            }
-            let m = mm * (y.scales[j] >> 4) as f32;
-            for ii in 0..16 {
-                let li = nearest_int((x[16 * j + ii] + m) / d);
-                l[16 * j + ii] = li.clamp(0, 3) as u8;
-            }
-        }
-    }
-
-    pub fn quantize_row_q2_K_impl(x: &[f32], y: &mut [BlockQ2K], quant_weights: &[f32]) {
-        for (i, (x, y)) in x.chunks_exact(QK_K).zip(y).enumerate() {
+    /// `quantize_row_q2_K_impl`.
+    pub fn quantize_row_q2_k_impl(x: &[f32], y: &mut [BlockQ2K], quant_weights: &[f32]) {
+        for ((x, qw), y) in x
+            .chunks_exact(QK_K)
+            .zip(quant_weights.chunks_exact(QK_K))
+            .zip(y)
+        {
             let mut l = [0u8; QK_K];
             let mut laux = [0u8; 16];
             let mut mins = [0f32; QK_K / 16];
             let mut scales = [0f32; QK_K / 16];
             let mut sw = [0f32; QK_K / 16];
             let mut weight = [0f32; 16];
-            let mut ls = [0u8; QK_K / 16];
-            let mut lm = [0u8; QK_K / 16];
-            let mut sumx2 = 0f32;
-            for &v in x {
-                sumx2 += v * v;
-            }
-            let sigma2 = sumx2 / QK_K as f32;
+            let (mut ls, mut lm) = ([0u8; QK_K / 16], [0u8; QK_K / 16]);
+            let sigma2 = sum_sq(x) / QK_K as f32;
             for j in 0..QK_K / 16 {
-                let qw = &quant_weights[QK_K * i + 16 * j..];
-                for k in 0..16 {
-                    weight[k] = qw[k] * (sigma2 + x[16 * j + k] * x[16 * j + k]).sqrt();
-                }
-                for &w in &weight[..QK_K / 16] {
+                let xs = &x[16 * j..16 * j + 16];
+                imatrix_weights(&mut weight, &qw[16 * j..16 * j + 16], xs, sigma2);
+                for &w in &weight {
                     sw[j] += w;
                 }
-                scales[j] = make_qkx3_quants(
+                let (s, m) = make_qkx3_quants(
                     3,
-                    &x[16 * j..16 * j + 16],
-                    Some(&weight),
-                    &mut l[16 * j..16 * j + 16],
-                    &mut mins[j],
+                    xs,
+                    &weight,
+                    &mut l[16 * j..],
                     &mut laux,
                     -0.9,
                     0.05,
                     36,
                     false,
                 );
+                scales[j] = s;
+                mins[j] = m;
             }
             let dm = make_qp_quants(15, &scales, &mut ls, &sw);
             let mm = make_qp_quants(15, &mins, &mut lm, &sw);
-            y.d = fp32_to_fp16(dm);
-            y.dmin = fp32_to_fp16(mm);
+            y.d = fp16(dm);
+            y.dmin = fp16(mm);
             for j in 0..QK_K / 16 {
                 y.scales[j] = ls[j] | (lm[j] << 4);
             }
-            requantize_q2(x, y, &mut l, fp16_round(dm), fp16_round(mm));
+            // requantize = true in ggml
+            requantize_q2_k(x, y, &mut l);
             pack_2bit(&l, &mut y.qs);
         }
     }
 
-    // ------------------------------------------------------------------
-    // Q3_K
-
-    /// Store 16 six-bit scales (`l` already offset by 32) as Q3_K packs them.
-    fn pack_q3_scales(ls: impl Fn(usize) -> i32, scales: &mut [u8; 12]) {
+    /// Q3_K's 16 six-bit scales `ls` (0..=63) into 12 bytes.
+    #[inline(always)]
+    fn pack_q3_k_scales(ls: impl Fn(usize) -> i32, scales: &mut [u8; 12]) {
         *scales = [0; 12];
         for j in 0..QK_K / 16 {
             let mut l = ls(j);
             if j < 8 {
                 scales[j] = (l & 0xF) as u8;
             } else {
-                scales[j - 8] |= ((l & 0xF) << 4) as u8;
+                scales[j - 8] = (scales[j - 8] as i32 | ((l & 0xF) << 4)) as u8;
             }
             l >>= 4;
-            scales[j % 4 + 8] |= (l << (2 * (j / 4))) as u8;
+            scales[j % 4 + 8] = (scales[j % 4 + 8] as i32 | (l << (2 * (j / 4)))) as u8;
         }
     }
 
-    /// Levels from the stored scales, the high-bit mask and the 2-bit packing.
-    fn finish_q3(x: &[f32], y: &mut BlockQ3K, l: &mut [i8; QK_K]) {
-        let d_all = fp16_to_f32(u16::from_le_bytes(y.d));
+    /// The end of both Q3_K quantizers: requantize against the stored
+    /// scales, split off the high bits into `hmask`, pack.
+    fn finish_q3_k(x: &[f32], y: &mut BlockQ3K, l: &mut [i8; QK_K]) {
+        let dd = f16(y.d);
         for j in 0..QK_K / 16 {
-            let lo = if j < 8 {
+            let sc = if j < 8 {
                 y.scales[j] & 0xF
             } else {
                 y.scales[j - 8] >> 4
             } as i32;
-            let sc = (lo | (((y.scales[8 + j % 4] >> (2 * (j / 4))) & 3) as i32) << 4) - 32;
-            let d = d_all * sc as f32;
+            let sc = (sc | (((y.scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) as i32) - 32;
+            // int8_t sc: 0..=63 - 32 fits
+            let d = dd * sc as i8 as f32;
             if d == 0.0 {
                 continue;
             }
             for ii in 0..16 {
-                let li = nearest_int(x[16 * j + ii] / d).clamp(-4, 3);
-                l[16 * j + ii] = (li + 4) as i8;
+                let q = nearest_int(x[16 * j + ii] / d).clamp(-4, 3);
+                l[16 * j + ii] = (q + 4) as i8;
             }
         }
+        // We put the high-bit for the 1st 8 quants into bit 0, the next 8
+        // into bit 1, etc.
         y.hmask = [0; 32];
-        let (mut m, mut hm) = (0usize, 1u8);
+        let mut m = 0;
+        let mut hm = 1u8;
         for lj in l.iter_mut() {
             if *lj > 3 {
                 y.hmask[m] |= hm;
@@ -1062,28 +1396,22 @@ pub(crate) mod reference {
             m += 1;
             if m == QK_K / 8 {
                 m = 0;
-                hm <<= 1;
+                hm = hm.wrapping_shl(1);
             }
         }
-        let mut lu = [0u8; QK_K];
-        for (u, &v) in lu.iter_mut().zip(l.iter()) {
-            *u = v as u8;
-        }
-        pack_2bit(&lu, &mut y.qs);
+        let lw: [i32; QK_K] = l.map(|v| v as i32);
+        pack_2bit(&lw, &mut y.qs);
     }
 
-    pub fn quantize_row_q3_K_ref(x: &[f32], y: &mut [BlockQ3K]) {
+    /// `quantize_row_q3_K_ref`.
+    pub fn quantize_row_q3_k_ref(x: &[f32], y: &mut [BlockQ3K]) {
         for (x, y) in x.chunks_exact(QK_K).zip(y) {
             let mut l = [0i8; QK_K];
             let mut scales = [0f32; QK_K / 16];
-            let (mut max_scale, mut amax) = (0f32, 0f32);
+            let mut max_scale = 0f32;
+            let mut amax = 0f32;
             for j in 0..QK_K / 16 {
-                scales[j] = make_q3_quants(
-                    4,
-                    &x[16 * j..16 * j + 16],
-                    &mut l[16 * j..16 * j + 16],
-                    true,
-                );
+                scales[j] = make_q3_quants(4, &x[16 * j..16 * j + 16], &mut l[16 * j..]);
                 let scale = scales[j].abs();
                 if scale > amax {
                     amax = scale;
@@ -1092,80 +1420,72 @@ pub(crate) mod reference {
             }
             if max_scale != 0.0 {
                 let iscale = -32.0 / max_scale;
-                // int8_t l = nearest_int(...); l = MAX(-32, MIN(31, l)) + 32;
-                pack_q3_scales(
-                    |j| (nearest_int(iscale * scales[j]) as i8 as i32).clamp(-32, 31) + 32,
+                pack_q3_k_scales(
+                    |j| {
+                        // int8_t l = nearest_int(...); MAX(-32, MIN(31, l)) + 32
+                        let q = nearest_int(iscale * scales[j]) as i8 as i32;
+                        (q.clamp(-32, 31) + 32) as i8 as i32
+                    },
                     &mut y.scales,
                 );
-                y.d = fp32_to_fp16(1.0 / iscale);
+                y.d = fp16(1.0 / iscale);
             } else {
                 y.scales = [0; 12];
-                y.d = fp32_to_fp16(0.0);
+                y.d = fp16(0.0);
             }
-            finish_q3(x, y, &mut l);
+            finish_q3_k(x, y, &mut l);
         }
     }
 
-    pub fn quantize_row_q3_K_impl(x: &[f32], y: &mut [BlockQ3K], quant_weights: Option<&[f32]>) {
-        for (i, (x, y)) in x.chunks_exact(QK_K).zip(y).enumerate() {
+    /// `quantize_row_q3_K_impl`.
+    pub fn quantize_row_q3_k_impl(x: &[f32], y: &mut [BlockQ3K], quant_weights: &[f32]) {
+        for ((x, qw), y) in x
+            .chunks_exact(QK_K)
+            .zip(quant_weights.chunks_exact(QK_K))
+            .zip(y)
+        {
             let mut l = [0i8; QK_K];
             let mut scales = [0f32; QK_K / 16];
             let mut weight = [0f32; 16];
             let mut sw = [0f32; QK_K / 16];
             let mut ls = [0i8; QK_K / 16];
-            let mut sumx2 = 0f32;
-            for &v in x {
-                sumx2 += v * v;
-            }
-            let sigma2 = 2.0 * sumx2 / QK_K as f32;
+            let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
             for j in 0..QK_K / 16 {
-                let xb = &x[16 * j..16 * j + 16];
-                match quant_weights {
-                    Some(q) => {
-                        let qw = &q[QK_K * i + 16 * j..];
-                        for k in 0..16 {
-                            weight[k] = qw[k] * (sigma2 + xb[k] * xb[k]).sqrt();
-                        }
-                    }
-                    None => {
-                        for k in 0..16 {
-                            weight[k] = xb[k] * xb[k];
-                        }
-                    }
-                }
+                let xs = &x[16 * j..16 * j + 16];
+                imatrix_weights(&mut weight, &qw[16 * j..16 * j + 16], xs, sigma2);
                 let mut sumw = 0f32;
                 for &w in &weight {
                     sumw += w;
                 }
                 sw[j] = sumw;
-                scales[j] = make_qx_quants(4, xb, &mut l[16 * j..16 * j + 16], 1, Some(&weight));
+                scales[j] = make_qx_quants(4, xs, &mut l[16 * j..], Some(&weight));
             }
-            let d_block = make_qx_quants(32, &scales, &mut ls, 1, Some(&sw));
-            pack_q3_scales(|j| ls[j] as i32, &mut y.scales);
-            y.d = fp32_to_fp16(d_block);
-            finish_q3(x, y, &mut l);
+            let d_block = make_qx_quants(32, &scales, &mut ls, Some(&sw));
+            pack_q3_k_scales(|j| ls[j] as i32, &mut y.scales);
+            y.d = fp16(d_block);
+            finish_q3_k(x, y, &mut l);
         }
     }
 
-    // ------------------------------------------------------------------
-    // Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins
-
-    /// Store 8 six-bit scales and mins as `get_scale_min_k4` reads them.
+    /// Q4_K/Q5_K: eight 6-bit scales and mins into 12 bytes (`uint8_t`
+    /// arithmetic as ggml's).
+    #[inline(always)]
     fn pack_k4_scales(ls: &[u8; 8], lm: &[u8; 8], scales: &mut [u8; 12]) {
         for j in 0..QK_K / 32 {
-            let (s, m) = (ls[j], lm[j]);
+            let (ls, lm) = (ls[j], lm[j]);
             if j < 4 {
-                scales[j] = s;
-                scales[j + 4] = m;
+                scales[j] = ls;
+                scales[j + 4] = lm;
             } else {
-                scales[j + 4] = (s & 0xF) | ((m & 0xF) << 4);
-                scales[j - 4] |= (s >> 4) << 6;
-                scales[j] |= (m >> 4) << 6;
+                scales[j + 4] = (ls & 0xF) | ((lm & 0xF) << 4);
+                scales[j - 4] |= (ls >> 4) << 6;
+                scales[j] |= (lm >> 4) << 6;
             }
         }
     }
 
-    /// Levels 0..=nmax from the stored scales and mins (the second pass).
+    /// Requantize Q4_K/Q5_K quants (`0..=nmax`) against the stored scales.
+    #[inline(always)]
     fn requantize_k4(
         x: &[f32],
         d: [u8; 2],
@@ -1174,62 +1494,63 @@ pub(crate) mod reference {
         nmax: i32,
         l: &mut [u8; QK_K],
     ) {
-        let dd = fp16_to_f32(u16::from_le_bytes(d));
-        let dmm = fp16_to_f32(u16::from_le_bytes(dmin));
+        let (dd, dmin) = (f16(d), f16(dmin));
         for j in 0..QK_K / 32 {
-            let (sc, m) = get_scale_min_k4(j, scales);
+            let (sc, m) = super::super::dequant::get_scale_min_k4(j, scales);
             let d = dd * sc as f32;
             if d == 0.0 {
                 continue;
             }
-            let dm = dmm * m as f32;
+            let dm = dmin * m as f32;
             for ii in 0..32 {
-                let li = nearest_int((x[32 * j + ii] + dm) / d);
-                l[32 * j + ii] = li.clamp(0, nmax) as u8;
+                let q = nearest_int((x[32 * j + ii] + dm) / d);
+                l[32 * j + ii] = q.clamp(0, nmax) as u8;
             }
         }
     }
 
-    /// The first pass shared by `quantize_row_q4_K_ref` / `q5_K_ref`.
+    /// The scale search shared by `quantize_row_q4_K_ref` and
+    /// `quantize_row_q5_K_ref`: per 32-block `make_qkx2_quants` with weights
+    /// `av_x + |x|`, then scales and mins to 6 bits against their maxima.
     fn k4_ref_scales(
         x: &[f32],
         nmax: i32,
         rmin: f32,
         nstep: i32,
         l: &mut [u8; QK_K],
-    ) -> ([u8; 8], [u8; 8], f32, f32) {
+        scales_out: &mut [u8; 12],
+    ) -> (f32, f32) {
         let mut laux = [0u8; 32];
         let mut weights = [0f32; 32];
         let mut mins = [0f32; QK_K / 32];
         let mut scales = [0f32; QK_K / 32];
-        let (mut max_scale, mut max_min) = (0f32, 0f32);
+        // as we are deducting the min, scales are always positive
+        let mut max_scale = 0f32;
+        let mut max_min = 0f32;
         for j in 0..QK_K / 32 {
-            let xb = &x[32 * j..32 * j + 32];
-            let mut sum_x2 = 0f32;
-            for &v in xb {
-                sum_x2 += v * v;
+            let xs = &x[32 * j..32 * j + 32];
+            let av_x = (sum_sq(xs) / 32.0).sqrt();
+            for (w, v) in weights.iter_mut().zip(xs) {
+                *w = av_x + v.abs();
             }
-            let av_x = (sum_x2 / 32.0).sqrt();
-            for k in 0..32 {
-                weights[k] = av_x + xb[k].abs();
-            }
-            scales[j] = make_qkx2_quants(
+            let (s, m) = make_qkx2_quants(
                 nmax,
-                xb,
+                xs,
                 &weights,
-                &mut l[32 * j..32 * j + 32],
-                &mut mins[j],
+                &mut l[32 * j..],
                 &mut laux,
                 rmin,
                 0.1,
                 nstep,
                 false,
             );
-            if scales[j] > max_scale {
-                max_scale = scales[j];
+            scales[j] = s;
+            mins[j] = m;
+            if s > max_scale {
+                max_scale = s;
             }
-            if mins[j] > max_min {
-                max_min = mins[j];
+            if m > max_min {
+                max_min = m;
             }
         }
         let inv_scale = if max_scale > 0.0 {
@@ -1238,493 +1559,266 @@ pub(crate) mod reference {
             0.0
         };
         let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
-        let (mut ls, mut lm) = ([0u8; 8], [0u8; 8]);
+        let mut ls = [0u8; 8];
+        let mut lm = [0u8; 8];
         for j in 0..QK_K / 32 {
-            // uint8_t ls = nearest_int(...); ls = MIN(63, ls);
+            // uint8_t ls = nearest_int(...); ls = MIN(63, ls)
             ls[j] = (nearest_int(inv_scale * scales[j]) as u8).min(63);
             lm[j] = (nearest_int(inv_min * mins[j]) as u8).min(63);
         }
-        (ls, lm, max_scale / 63.0, max_min / 63.0)
+        pack_k4_scales(&ls, &lm, scales_out);
+        (max_scale / 63.0, max_min / 63.0)
     }
 
-    /// The first pass shared by `quantize_row_q4_K_impl` / `q5_K_impl`.
+    /// The scale search shared by `quantize_row_q4_K_impl` and
+    /// `quantize_row_q5_K_impl`: `make_qkx3_quants` per 32-block, then
+    /// `make_qp_quants` for the 6-bit scales and mins.
     fn k4_impl_scales(
         x: &[f32],
-        qw: Option<&[f32]>,
+        qw: &[f32],
         nmax: i32,
         l: &mut [u8; QK_K],
-    ) -> ([u8; 8], [u8; 8], f32, f32) {
+        scales_out: &mut [u8; 12],
+    ) -> (f32, f32) {
         let mut laux = [0u8; 32];
-        let mut ls = [0u8; 8];
-        let mut lm = [0u8; 8];
+        let mut ls = [0u8; QK_K / 32];
+        let mut lm = [0u8; QK_K / 32];
         let mut weights = [0f32; 32];
         let mut sw = [0f32; QK_K / 32];
         let mut mins = [0f32; QK_K / 32];
         let mut scales = [0f32; QK_K / 32];
-        let mut sum_x2 = 0f32;
-        for &v in x {
-            sum_x2 += v * v;
-        }
-        let sigma2 = 2.0 * sum_x2 / QK_K as f32;
-        let av_x = sigma2.sqrt();
+        let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
         for j in 0..QK_K / 32 {
-            let xb = &x[32 * j..32 * j + 32];
-            match qw {
-                Some(q) => {
-                    let q = &q[32 * j..];
-                    for k in 0..32 {
-                        weights[k] = q[k] * (sigma2 + xb[k] * xb[k]).sqrt();
-                    }
-                }
-                None => {
-                    for k in 0..32 {
-                        weights[k] = av_x + xb[k].abs();
-                    }
-                }
-            }
+            let xs = &x[32 * j..32 * j + 32];
+            imatrix_weights(&mut weights, &qw[32 * j..32 * j + 32], xs, sigma2);
             let mut sumw = 0f32;
             for &w in &weights {
                 sumw += w;
             }
             sw[j] = sumw;
-            scales[j] = make_qkx3_quants(
+            let (s, m) = make_qkx3_quants(
                 nmax,
-                xb,
-                Some(&weights),
-                &mut l[32 * j..32 * j + 32],
-                &mut mins[j],
+                xs,
+                &weights,
+                &mut l[32 * j..],
                 &mut laux,
                 -0.9,
                 0.05,
                 36,
                 false,
             );
+            scales[j] = s;
+            mins[j] = m;
         }
         let d_block = make_qp_quants(63, &scales, &mut ls, &sw);
         let m_block = make_qp_quants(63, &mins, &mut lm, &sw);
-        for j in 0..8 {
-            ls[j] = ls[j].min(63);
-            lm[j] = lm[j].min(63);
+        if nmax == 31 {
+            // quantize_row_q5_K_impl clamps, q4_K_impl does not
+            for v in ls.iter_mut().chain(lm.iter_mut()) {
+                *v = (*v).min(63);
+            }
         }
-        (ls, lm, d_block, m_block)
+        pack_k4_scales(&ls, &lm, scales_out);
+        (d_block, m_block)
     }
 
-    fn pack_q4_K(l: &[u8; QK_K], qs: &mut [u8; 128]) {
-        for (n, j) in (0..QK_K).step_by(64).enumerate() {
-            for k in 0..32 {
-                qs[32 * n + k] = l[j + k] | (l[j + k + 32] << 4);
+    /// Q4_K quants: two nibbles 32 apart per byte.
+    #[inline(always)]
+    fn pack_q4_k(l: &[u8; QK_K], qs: &mut [u8; 128]) {
+        for (j, q) in qs.chunks_exact_mut(32).enumerate() {
+            for (k, q) in q.iter_mut().enumerate() {
+                *q = l[64 * j + k] | (l[64 * j + k + 32] << 4);
             }
         }
     }
 
-    fn pack_q5_K(l: &[u8; QK_K], qs: &mut [u8; 128], qh: &mut [u8; 32]) {
+    /// Q5_K quants: low nibbles as Q4_K, fifth bits in `qh`.
+    #[inline(always)]
+    fn pack_q5_k(l: &[u8; QK_K], qs: &mut [u8; 128], qh: &mut [u8; 32]) {
         *qh = [0; 32];
         let (mut m1, mut m2) = (1u8, 2u8);
-        for (nn, n) in (0..QK_K).step_by(64).enumerate() {
+        for (n, ql) in qs.chunks_exact_mut(32).enumerate() {
             for j in 0..32 {
-                let mut l1 = l[n + j];
+                let mut l1 = l[64 * n + j] as i32;
                 if l1 > 15 {
                     l1 -= 16;
                     qh[j] |= m1;
                 }
-                let mut l2 = l[n + j + 32];
+                let mut l2 = l[64 * n + j + 32] as i32;
                 if l2 > 15 {
                     l2 -= 16;
                     qh[j] |= m2;
                 }
-                qs[32 * nn + j] = l1 | (l2 << 4);
+                ql[j] = (l1 | (l2 << 4)) as u8;
             }
-            m1 <<= 2;
-            m2 <<= 2;
+            m1 = m1.wrapping_shl(2);
+            m2 = m2.wrapping_shl(2);
         }
     }
 
-    pub fn quantize_row_q4_K_ref(x: &[f32], y: &mut [BlockQ4K]) {
+    /// `quantize_row_q4_K_ref`.
+    pub fn quantize_row_q4_k_ref(x: &[f32], y: &mut [BlockQ4K]) {
         for (x, y) in x.chunks_exact(QK_K).zip(y) {
             let mut l = [0u8; QK_K];
-            let (ls, lm, d, dmin) = k4_ref_scales(x, 15, -1.0, 20, &mut l);
-            pack_k4_scales(&ls, &lm, &mut y.scales);
-            y.d = fp32_to_fp16(d);
-            y.dmin = fp32_to_fp16(dmin);
+            let (d, dmin) = k4_ref_scales(x, 15, -1.0, 20, &mut l, &mut y.scales);
+            y.d = fp16(d);
+            y.dmin = fp16(dmin);
             requantize_k4(x, y.d, y.dmin, &y.scales, 15, &mut l);
-            pack_q4_K(&l, &mut y.qs);
+            pack_q4_k(&l, &mut y.qs);
         }
     }
 
-    pub fn quantize_row_q4_K_impl(x: &[f32], y: &mut [BlockQ4K], quant_weights: Option<&[f32]>) {
-        for (i, (x, y)) in x.chunks_exact(QK_K).zip(y).enumerate() {
+    /// `quantize_row_q4_K_impl`.
+    pub fn quantize_row_q4_k_impl(x: &[f32], y: &mut [BlockQ4K], quant_weights: &[f32]) {
+        for ((x, qw), y) in x
+            .chunks_exact(QK_K)
+            .zip(quant_weights.chunks_exact(QK_K))
+            .zip(y)
+        {
             let mut l = [0u8; QK_K];
-            let qw = quant_weights.map(|q| &q[QK_K * i..QK_K * (i + 1)]);
-            let (ls, lm, d, dmin) = k4_impl_scales(x, qw, 15, &mut l);
-            pack_k4_scales(&ls, &lm, &mut y.scales);
-            y.d = fp32_to_fp16(d);
-            y.dmin = fp32_to_fp16(dmin);
+            let (d, dmin) = k4_impl_scales(x, qw, 15, &mut l, &mut y.scales);
+            y.d = fp16(d);
+            y.dmin = fp16(dmin);
             requantize_k4(x, y.d, y.dmin, &y.scales, 15, &mut l);
-            pack_q4_K(&l, &mut y.qs);
+            pack_q4_k(&l, &mut y.qs);
         }
     }
 
-    pub fn quantize_row_q5_K_ref(x: &[f32], y: &mut [BlockQ5K]) {
+    /// `quantize_row_q5_K_ref`.
+    pub fn quantize_row_q5_k_ref(x: &[f32], y: &mut [BlockQ5K]) {
         for (x, y) in x.chunks_exact(QK_K).zip(y) {
             let mut l = [0u8; QK_K];
-            let (ls, lm, d, dmin) = k4_ref_scales(x, 31, -0.5, 15, &mut l);
-            pack_k4_scales(&ls, &lm, &mut y.scales);
-            y.d = fp32_to_fp16(d);
-            y.dmin = fp32_to_fp16(dmin);
+            let (d, dmin) = k4_ref_scales(x, 31, -0.5, 15, &mut l, &mut y.scales);
+            y.d = fp16(d);
+            y.dmin = fp16(dmin);
             requantize_k4(x, y.d, y.dmin, &y.scales, 31, &mut l);
-            pack_q5_K(&l, &mut y.qs, &mut y.qh);
+            pack_q5_k(&l, &mut y.qs, &mut y.qh);
         }
     }
 
-    pub fn quantize_row_q5_K_impl(x: &[f32], y: &mut [BlockQ5K], quant_weights: Option<&[f32]>) {
-        for (i, (x, y)) in x.chunks_exact(QK_K).zip(y).enumerate() {
+    /// `quantize_row_q5_K_impl`.
+    pub fn quantize_row_q5_k_impl(x: &[f32], y: &mut [BlockQ5K], quant_weights: &[f32]) {
+        for ((x, qw), y) in x
+            .chunks_exact(QK_K)
+            .zip(quant_weights.chunks_exact(QK_K))
+            .zip(y)
+        {
             let mut l = [0u8; QK_K];
-            let qw = quant_weights.map(|q| &q[QK_K * i..QK_K * (i + 1)]);
-            let (ls, lm, d, dmin) = k4_impl_scales(x, qw, 31, &mut l);
-            pack_k4_scales(&ls, &lm, &mut y.scales);
-            y.d = fp32_to_fp16(d);
-            y.dmin = fp32_to_fp16(dmin);
+            let (d, dmin) = k4_impl_scales(x, qw, 31, &mut l, &mut y.scales);
+            y.d = fp16(d);
+            y.dmin = fp16(dmin);
             requantize_k4(x, y.d, y.dmin, &y.scales, 31, &mut l);
-            pack_q5_K(&l, &mut y.qs, &mut y.qh);
+            pack_q5_k(&l, &mut y.qs, &mut y.qh);
         }
     }
 
-    // ------------------------------------------------------------------
-    // Q6_K
-
-    fn q6_K_block(x: &[f32], y: &mut BlockQ6K, qw: Option<&[f32]>) {
-        let mut l = [0i8; QK_K];
-        let mut scales = [0f32; QK_K / 16];
-        let (mut max_scale, mut max_abs_scale) = (0f32, 0f32);
-        for ib in 0..QK_K / 16 {
-            let w = qw.map(|q| &q[16 * ib..16 * ib + 16]);
-            let scale = make_qx_quants(
-                32,
-                &x[16 * ib..16 * ib + 16],
-                &mut l[16 * ib..16 * ib + 16],
-                1,
-                w,
-            );
-            scales[ib] = scale;
-            let abs_scale = scale.abs();
-            if abs_scale > max_abs_scale {
-                max_abs_scale = abs_scale;
-                max_scale = scale;
-            }
-        }
-        if max_abs_scale < GROUP_MAX_EPS {
-            *y = bytemuck::Zeroable::zeroed();
-            y.d = fp32_to_fp16(0.0);
-            return;
-        }
-        let iscale = -128.0 / max_scale;
-        y.d = fp32_to_fp16(1.0 / iscale);
-        for ib in 0..QK_K / 16 {
-            // MIN(127, nearest_int(...)) stored in an int8_t
-            y.scales[ib] = nearest_int(iscale * scales[ib]).min(127) as i8;
-        }
-        let dd = fp16_to_f32(u16::from_le_bytes(y.d));
-        for j in 0..QK_K / 16 {
-            let d = dd * y.scales[j] as f32;
-            if d == 0.0 {
-                continue;
-            }
-            for ii in 0..16 {
-                let li = nearest_int(x[16 * j + ii] / d).clamp(-32, 31);
-                l[16 * j + ii] = (li + 32) as i8;
-            }
-        }
-        let l = l.map(|v| v as u8);
-        for (n, j) in (0..QK_K).step_by(128).enumerate() {
-            let (ql, qh) = (
-                &mut y.ql[64 * n..64 * n + 64],
-                &mut y.qh[32 * n..32 * n + 32],
-            );
-            for k in 0..32 {
-                let q1 = l[j + k] & 0xF;
-                let q2 = l[j + k + 32] & 0xF;
-                let q3 = l[j + k + 64] & 0xF;
-                let q4 = l[j + k + 96] & 0xF;
-                ql[k] = q1 | (q3 << 4);
-                ql[k + 32] = q2 | (q4 << 4);
-                qh[k] = (l[j + k] >> 4)
-                    | ((l[j + k + 32] >> 4) << 2)
-                    | ((l[j + k + 64] >> 4) << 4)
-                    | ((l[j + k + 96] >> 4) << 6);
-            }
-        }
-    }
-
-    pub fn quantize_row_q6_K_ref(x: &[f32], y: &mut [BlockQ6K]) {
-        for (x, y) in x.chunks_exact(QK_K).zip(y) {
-            q6_K_block(x, y, None);
-        }
-    }
-
-    pub fn quantize_row_q6_K_impl(x: &[f32], y: &mut [BlockQ6K], quant_weights: Option<&[f32]>) {
+    /// `quantize_row_q6_K_impl`, which with `quant_weights == NULL` is
+    /// exactly `quantize_row_q6_K_ref` (make_qx_quants weights `x * x`).
+    /// ggml passes the raw importance here, without the `sigma2` term.
+    pub fn quantize_row_q6_k_impl(x: &[f32], y: &mut [BlockQ6K], quant_weights: Option<&[f32]>) {
         for (i, (x, y)) in x.chunks_exact(QK_K).zip(y).enumerate() {
-            q6_K_block(x, y, quant_weights.map(|q| &q[QK_K * i..QK_K * (i + 1)]));
-        }
-    }
-
-    // ------------------------------------------------------------------
-    // 32-value blocks with importance weights
-
-    /// `sigma2` of the `_impl` quantizers: mean square over the whole row.
-    fn row_sigma2(x: &[f32]) -> f32 {
-        let mut sum_x2 = 0f32;
-        for &v in x {
-            sum_x2 += v * v;
-        }
-        sum_x2 / x.len() as f32
-    }
-
-    fn impl_weights(xb: &[f32], qw: &[f32], sigma2: f32) -> [f32; 32] {
-        let mut w = [0f32; 32];
-        for j in 0..32 {
-            w[j] = qw[j] * (sigma2 + xb[j] * xb[j]).sqrt();
-        }
-        w
-    }
-
-    pub fn quantize_row_q4_0_impl(x: &[f32], y: &mut [BlockQ4_0], quant_weights: &[f32]) {
-        let sigma2 = row_sigma2(x);
-        for (ib, (xb, y)) in x.chunks_exact(32).zip(y).enumerate() {
-            let weight = impl_weights(xb, &quant_weights[32 * ib..], sigma2);
-            let mut l = [0i8; 32];
-            let d = make_qx_quants(8, xb, &mut l, 1, Some(&weight));
-            y.d = fp32_to_fp16(d);
-            for j in 0..16 {
-                y.qs[j] = (l[j] as u8) | ((l[j + 16] as u8) << 4);
-            }
-        }
-    }
-
-    pub fn quantize_row_q4_1_impl(x: &[f32], y: &mut [BlockQ4_1], quant_weights: &[f32]) {
-        let sigma2 = row_sigma2(x);
-        for (ib, (xb, y)) in x.chunks_exact(32).zip(y).enumerate() {
-            let weight = impl_weights(xb, &quant_weights[32 * ib..], sigma2);
-            let (mut l, mut laux, mut min) = ([0u8; 32], [0u8; 32], 0f32);
-            let d = make_qkx3_quants(
-                15,
-                xb,
-                Some(&weight),
-                &mut l,
-                &mut min,
-                &mut laux,
-                -0.9,
-                0.05,
-                36,
-                false,
-            );
-            y.d = fp32_to_fp16(d);
-            y.m = fp32_to_fp16(-min);
-            for j in 0..16 {
-                y.qs[j] = l[j] | (l[j + 16] << 4);
-            }
-        }
-    }
-
-    pub fn quantize_row_q5_0_impl(x: &[f32], y: &mut [BlockQ5_0], quant_weights: &[f32]) {
-        let sigma2 = row_sigma2(x);
-        for (ib, (xb, y)) in x.chunks_exact(32).zip(y).enumerate() {
-            let weight = impl_weights(xb, &quant_weights[32 * ib..], sigma2);
-            let mut l = [0i8; 32];
-            let d = make_qx_quants(16, xb, &mut l, 1, Some(&weight));
-            y.d = fp32_to_fp16(d);
-            pack_q5(|j| l[j] as u8, &mut y.qs, &mut y.qh);
-        }
-    }
-
-    pub fn quantize_row_q5_1_impl(x: &[f32], y: &mut [BlockQ5_1], quant_weights: &[f32]) {
-        let sigma2 = row_sigma2(x);
-        for (ib, (xb, y)) in x.chunks_exact(32).zip(y).enumerate() {
-            let weight = impl_weights(xb, &quant_weights[32 * ib..], sigma2);
-            let (mut l, mut laux, mut min) = ([0u8; 32], [0u8; 32], 0f32);
-            let d = make_qkx3_quants(
-                31,
-                xb,
-                Some(&weight),
-                &mut l,
-                &mut min,
-                &mut laux,
-                -0.9,
-                0.05,
-                36,
-                false,
-            );
-            y.d = fp32_to_fp16(d);
-            y.m = fp32_to_fp16(-min);
-            pack_q5(|j| l[j], &mut y.qs, &mut y.qh);
-        }
-    }
-
-    // ------------------------------------------------------------------
-    // Ternary (TQ1_0, TQ2_0) and Q8_K
-
-    /// `lroundf(v) + 1`: -1, 0, 1 -> 0, 1, 2.
-    #[inline(always)]
-    fn trit(v: f32) -> u8 {
-        (v.round() as i32 + 1) as u8
-    }
-
-    pub fn quantize_row_tq1_0_ref(x: &[f32], y: &mut [BlockTq1_0]) {
-        for (x, y) in x.chunks_exact(QK_K).zip(y) {
-            let mut amax = 0f32;
-            for &v in x {
-                amax = fmax(amax, v.abs());
-            }
-            let d = amax;
-            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-            y.d = fp32_to_fp16(d);
-            let mut off = 0;
-            // 5 values per byte, along 32 bytes (qs[0..32])
-            for m in 0..32 {
-                let mut q = 0u8;
-                for n in 0..5 {
-                    q = q
-                        .wrapping_mul(3)
-                        .wrapping_add(trit(x[off + m + n * 32] * id));
-                }
-                y.qs[m] = (q as u16 * 256).div_ceil(243) as u8;
-            }
-            off += 160;
-            // then along 16 bytes (qs[32..48])
-            for m in 0..16 {
-                let mut q = 0u8;
-                for n in 0..5 {
-                    q = q
-                        .wrapping_mul(3)
-                        .wrapping_add(trit(x[off + m + n * 16] * id));
-                }
-                y.qs[32 + m] = (q as u16 * 256).div_ceil(243) as u8;
-            }
-            off += 80;
-            // 4 values per byte (qh)
-            for j in 0..4 {
-                let mut q = 0u8;
-                for m in 0..4 {
-                    q = q
-                        .wrapping_mul(3)
-                        .wrapping_add(trit(x[off + j + m * 4] * id));
-                }
-                q = q.wrapping_mul(3);
-                y.qh[j] = (q as u16 * 256).div_ceil(243) as u8;
-            }
-        }
-    }
-
-    pub fn quantize_row_tq2_0_ref(x: &[f32], y: &mut [BlockTq2_0]) {
-        for (x, y) in x.chunks_exact(QK_K).zip(y) {
-            let mut amax = 0f32;
-            for &v in x {
-                amax = fmax(amax, v.abs());
-            }
-            let d = amax;
-            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-            y.d = fp32_to_fp16(d);
-            for (jj, j) in (0..64).step_by(32).enumerate() {
-                for m in 0..32 {
-                    let mut q = 0u8;
-                    for n in 0..4 {
-                        q += (trit(x[128 * jj + m + n * 32] * id) & 3) << (2 * n);
-                    }
-                    y.qs[j + m] = q;
+            let mut l = [0i8; QK_K];
+            let mut scales = [0f32; QK_K / 16];
+            let mut max_scale = 0f32;
+            let mut max_abs_scale = 0f32;
+            for ib in 0..QK_K / 16 {
+                let qw = quant_weights.map(|qw| &qw[QK_K * i + 16 * ib..QK_K * i + 16 * ib + 16]);
+                let scale = make_qx_quants(32, &x[16 * ib..16 * ib + 16], &mut l[16 * ib..], qw);
+                scales[ib] = scale;
+                let abs_scale = scale.abs();
+                if abs_scale > max_abs_scale {
+                    max_abs_scale = abs_scale;
+                    max_scale = scale;
                 }
             }
-        }
-    }
-
-    pub fn quantize_row_q8_K_ref(x: &[f32], y: &mut [BlockQ8K]) {
-        for (x, y) in x.chunks_exact(QK_K).zip(y) {
-            let (mut max, mut amax) = (0f32, 0f32);
-            for &v in x {
-                let ax = v.abs();
-                if ax > amax {
-                    amax = ax;
-                    max = v;
-                }
-            }
-            if amax == 0.0 {
+            if max_abs_scale < GROUP_MAX_EPS {
                 *y = bytemuck::Zeroable::zeroed();
+                y.d = fp16(0.0);
                 continue;
             }
-            let iscale = -127.0 / max;
-            for j in 0..QK_K {
-                y.qs[j] = nearest_int(iscale * x[j]).min(127) as i8;
+            let iscale = -128.0 / max_scale;
+            y.d = fp16(1.0 / iscale);
+            for ib in 0..QK_K / 16 {
+                y.scales[ib] = nearest_int(iscale * scales[ib]).min(127) as i8;
             }
+            let dd = f16(y.d);
             for j in 0..QK_K / 16 {
-                let sum: i32 = y.qs[16 * j..16 * j + 16].iter().map(|&q| q as i32).sum();
-                y.bsums[2 * j..2 * j + 2].copy_from_slice(&(sum as i16).to_le_bytes());
+                let d = dd * y.scales[j] as f32;
+                if d == 0.0 {
+                    continue;
+                }
+                for ii in 0..16 {
+                    let q = nearest_int(x[16 * j + ii] / d).clamp(-32, 31);
+                    l[16 * j + ii] = (q + 32) as i8;
+                }
             }
-            y.d = (1.0 / iscale).to_le_bytes();
+            for n in 0..2 {
+                let (j, ql, qh) = (128 * n, &mut y.ql[64 * n..], &mut y.qh[32 * n..]);
+                for k in 0..32 {
+                    let v = |o: usize| l[j + k + o] as u8;
+                    let (q1, q2, q3, q4) = (v(0) & 0xF, v(32) & 0xF, v(64) & 0xF, v(96) & 0xF);
+                    ql[k] = q1 | (q3 << 4);
+                    ql[k + 32] = q2 | (q4 << 4);
+                    qh[k] = (v(0) >> 4)
+                        | ((v(32) >> 4) << 2)
+                        | ((v(64) >> 4) << 4)
+                        | ((v(96) >> 4) << 6);
+                }
+            }
         }
     }
 
     // ------------------------------------------------------------------
-    // IQ4_NL and IQ4_XS
+    // Non-linear 4-bit (IQ4_NL, IQ4_XS)
+    // ------------------------------------------------------------------
 
-    /// `best_index_int8`: nearest of the sorted `val`, ties to the upper one.
-    fn best_index_int8(val: &[i8; 16], x: f32) -> u8 {
-        if x <= val[0] as f32 {
-            return 0;
-        }
-        if x >= val[15] as f32 {
-            return 15;
-        }
-        let (mut ml, mut mu) = (0usize, 15usize);
-        while mu - ml > 1 {
-            let mav = (ml + mu) / 2;
-            if x < val[mav] as f32 {
-                mu = mav;
-            } else {
-                ml = mav;
-            }
-        }
-        if x - (val[mu - 1] as f32) < (val[mu] as f32) - x {
-            (mu - 1) as u8
-        } else {
-            mu as u8
-        }
-    }
-
-    /// `quantize_row_iq4_nl_impl` for one super-block: `L` and the scales.
-    /// Returns (dh, scales_h, scales_l); the caller packs `L` into `q4`.
-    fn iq4_nl_impl(
-        super_block_size: usize,
+    /// `quantize_row_iq4_nl_impl` with `block_size = 32`: one super-block of
+    /// `x.len()` values (32 for IQ4_NL, 256 for IQ4_XS). Returns the packed
+    /// fp16 `d`; writes `q4` and, for several blocks, `scales_h`/`scales_l`.
+    #[allow(clippy::too_many_arguments)]
+    fn quantize_row_iq4_nl_impl(
         x: &[f32],
-        l: &mut [u8],
+        q4: &mut [u8],
+        scales_h: &mut u16,
+        scales_l: &mut [u8],
+        values: &[i8; 16],
         quant_weights: Option<&[f32]>,
         ntry: i32,
-    ) -> ([u8; 2], u16, [u8; 4]) {
-        let block_size = 32;
-        let values = &KVALUES_IQ4NL;
-        let nblocks = super_block_size / block_size;
-        let mut scales = [0f32; QK_K / 32];
-        let mut weight = [0f32; 32];
-        let mut sigma2 = 0f32;
-        for &v in &x[..super_block_size] {
-            sigma2 += v * v;
-        }
+    ) -> [u8; 2] {
+        const BLOCK_SIZE: usize = 32;
+        let super_block_size = x.len();
+        let nb = super_block_size / BLOCK_SIZE;
+        let mut l = [0u8; QK_K];
+        let mut scales = [0f32; QK_K / BLOCK_SIZE];
+        let mut weight = [0f32; BLOCK_SIZE];
+
+        let mut sigma2 = sum_sq(x);
         sigma2 *= 2.0 / super_block_size as f32;
+
+        q4.fill(0);
         let dh;
-        let (mut max_scale, mut amax_scale) = (0f32, 0f32);
-        for ib in 0..nblocks {
-            let xb = &x[ib * block_size..(ib + 1) * block_size];
+
+        let v0 = values[0] as f32;
+        let mut max_scale = 0f32;
+        let mut amax_scale = 0f32;
+        for ib in 0..nb {
+            let xb = &x[ib * BLOCK_SIZE..(ib + 1) * BLOCK_SIZE];
+            let lb = &mut l[ib * BLOCK_SIZE..(ib + 1) * BLOCK_SIZE];
             match quant_weights {
-                Some(q) => {
-                    let qw = &q[ib * block_size..];
-                    for j in 0..block_size {
-                        weight[j] = qw[j] * (sigma2 + xb[j] * xb[j]).sqrt();
-                    }
-                }
+                Some(qw) => imatrix_weights(
+                    &mut weight,
+                    &qw[ib * BLOCK_SIZE..(ib + 1) * BLOCK_SIZE],
+                    xb,
+                    sigma2,
+                ),
                 None => {
-                    for j in 0..block_size {
-                        weight[j] = xb[j] * xb[j];
+                    for (w, &v) in weight.iter_mut().zip(xb) {
+                        *w = v * v;
                     }
                 }
             }
-            let (mut amax, mut max) = (0f32, 0f32);
+            let mut amax = 0f32;
+            let mut max = 0f32;
             for &v in xb {
                 let ax = v.abs();
                 if ax > amax {
@@ -1736,16 +1830,15 @@ pub(crate) mod reference {
                 scales[ib] = 0.0;
                 continue;
             }
-            let v0 = values[0] as f32;
             let mut d = if ntry > 0 { -max / v0 } else { max / v0 };
             let mut id = 1.0 / d;
-            let (mut sumqx, mut sumq2) = (0f32, 0f32);
-            let lb = &mut l[ib * block_size..(ib + 1) * block_size];
-            for j in 0..block_size {
+            let mut sumqx = 0f32;
+            let mut sumq2 = 0f32;
+            for j in 0..BLOCK_SIZE {
                 let al = id * xb[j];
                 let li = best_index_int8(values, al);
-                lb[j] = li;
-                let q = values[li as usize] as f32;
+                lb[j] = li as u8;
+                let q = values[li] as f32;
                 let w = weight[j];
                 sumqx += w * q * xb[j];
                 sumq2 += w * q * q;
@@ -1753,13 +1846,13 @@ pub(crate) mod reference {
             d = if sumq2 > 0.0 { sumqx / sumq2 } else { 0.0 };
             let mut best = d * sumqx;
             for itry in -ntry..=ntry {
-                id = (itry as f32 + v0) / max;
+                id = (itry + values[0] as i32) as f32 / max;
                 sumqx = 0.0;
                 sumq2 = 0.0;
-                for j in 0..block_size {
+                for j in 0..BLOCK_SIZE {
                     let al = id * xb[j];
                     let li = best_index_int8(values, al);
-                    let q = values[li as usize] as f32;
+                    let q = values[li] as f32;
                     let w = weight[j];
                     sumqx += w * q * xb[j];
                     sumq2 += w * q * q;
@@ -1776,76 +1869,436 @@ pub(crate) mod reference {
                 max_scale = d;
             }
         }
-        let (mut scales_h, mut scales_l) = (0u16, [0u8; 4]);
-        if nblocks > 1 {
+
+        if nb > 1 {
+            *scales_h = 0;
             let d = -max_scale / 32.0;
-            dh = fp32_to_fp16(d);
+            dh = fp16(d);
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-            for ib in 0..nblocks {
-                let li = nearest_int(id * scales[ib]).clamp(-32, 31);
+            for ib in 0..nb {
+                let mut li = nearest_int(id * scales[ib]).clamp(-32, 31);
                 let dl = d * li as f32;
                 let idl = if dl != 0.0 { 1.0 / dl } else { 0.0 };
-                let xb = &x[ib * block_size..(ib + 1) * block_size];
-                for j in 0..block_size {
-                    l[ib * block_size + j] = best_index_int8(values, idl * xb[j]);
+                let xb = &x[ib * BLOCK_SIZE..(ib + 1) * BLOCK_SIZE];
+                let lb = &mut l[ib * BLOCK_SIZE..(ib + 1) * BLOCK_SIZE];
+                for (q, &v) in lb.iter_mut().zip(xb) {
+                    *q = best_index_int8(values, idl * v) as u8;
                 }
-                let lv = (li + 32) as u8;
-                let (l_l, l_h) = (lv & 0xf, lv >> 4);
+                li += 32;
+                let l_l = (li & 0xf) as u8;
+                let l_h = (li >> 4) as u16;
                 if ib % 2 == 0 {
                     scales_l[ib / 2] = l_l;
                 } else {
                     scales_l[ib / 2] |= l_l << 4;
                 }
-                scales_h |= (l_h as u16) << (2 * (ib % 8));
+                *scales_h |= l_h << (2 * (ib % 8));
             }
         } else {
-            dh = fp32_to_fp16(scales[0]);
+            dh = fp16(scales[0]);
             if ntry > 0 {
                 let id = if scales[0] != 0.0 {
                     1.0 / scales[0]
                 } else {
                     0.0
                 };
-                for j in 0..super_block_size {
-                    l[j] = best_index_int8(values, id * x[j]);
+                for (q, &v) in l.iter_mut().zip(x) {
+                    *q = best_index_int8(values, id * v) as u8;
                 }
             }
         }
-        (dh, scales_h, scales_l)
-    }
 
-    fn pack_iq4(l: &[u8], q4: &mut [u8]) {
-        for i in 0..l.len() / 32 {
+        for i in 0..super_block_size / 32 {
             for j in 0..16 {
                 q4[16 * i + j] = l[32 * i + j] | (l[32 * i + 16 + j] << 4);
             }
         }
+        dh
     }
 
-    /// `quantize_iq4_nl` for one row (ntry 7, as `ggml_quantize_chunk` calls it).
+    /// `quantize_iq4_nl` for one row (ntry = 7, importance optional).
+    /// `ggml_quantize_chunk` always takes this path, never
+    /// `quantize_row_iq4_nl_ref` (ntry = -1).
     pub fn quantize_iq4_nl(x: &[f32], y: &mut [BlockIq4Nl], quant_weights: Option<&[f32]>) {
+        let mut unused_h = 0u16;
         for (ibl, (xb, y)) in x.chunks_exact(32).zip(y).enumerate() {
-            let mut l = [0u8; 32];
-            let qw = quant_weights.map(|q| &q[32 * ibl..32 * ibl + 32]);
-            let (dh, _, _) = iq4_nl_impl(32, xb, &mut l, qw, 7);
-            y.d = dh;
-            pack_iq4(&l, &mut y.qs);
+            let qw = quant_weights.map(|qw| &qw[32 * ibl..32 * ibl + 32]);
+            y.d = quantize_row_iq4_nl_impl(
+                xb,
+                &mut y.qs,
+                &mut unused_h,
+                &mut [],
+                &KVALUES_IQ4NL,
+                qw,
+                7,
+            );
         }
     }
 
-    /// `quantize_iq4_xs` for one row.
+    /// `quantize_iq4_xs` for one row (ntry = 7, importance optional).
     pub fn quantize_iq4_xs(x: &[f32], y: &mut [BlockIq4Xs], quant_weights: Option<&[f32]>) {
         for (ibl, (xb, y)) in x.chunks_exact(QK_K).zip(y).enumerate() {
-            let mut l = [0u8; QK_K];
-            let qw = quant_weights.map(|q| &q[QK_K * ibl..QK_K * (ibl + 1)]);
-            let (dh, sh, sl) = iq4_nl_impl(QK_K, xb, &mut l, qw, 7);
-            y.d = dh;
-            y.scales_h = sh.to_le_bytes();
-            y.scales_l = sl;
-            pack_iq4(&l, &mut y.qs);
+            let qw = quant_weights.map(|qw| &qw[QK_K * ibl..QK_K * (ibl + 1)]);
+            let mut scales_h = 0u16;
+            y.d = quantize_row_iq4_nl_impl(
+                xb,
+                &mut y.qs,
+                &mut scales_h,
+                &mut y.scales_l,
+                &KVALUES_IQ4NL,
+                qw,
+                7,
+            );
+            y.scales_h = scales_h.to_le_bytes();
         }
     }
 }
 
-#[cfg(test)]
-mod tests;
+/// SIMD quantizers for the types the runner quantizes per token (Q8_0,
+/// Q8_K) and Q4_0, each writing the reference's bytes.
+///
+/// Max and compare are exact in any order, and the per-value float steps
+/// are the reference's (same operands, same order, no fused multiply-add),
+/// so only two things need care: `roundf` (ties away from zero, unlike the
+/// SIMD round-to-nearest-even, so it is built from truncation) and C's
+/// float-to-int conversion, which [`reference::f32_to_i32_x86`] pins to
+/// x86's `cvttss2si` (0x80000000 for NaN and out of range; wasm's
+/// saturating conversion is corrected to that) followed by keeping the low
+/// byte.
+pub(crate) mod simd {
+    #[allow(unused_imports)]
+    use super::*;
+
+    /// Quantize one row with a fast path if one exists for `ty` on this
+    /// machine; `false` means the caller must use the reference.
+    #[allow(unused_variables)]
+    pub(crate) fn quantize_row(ty: GgmlType, x: &[f32], y: &mut [u8]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if crate::quant::dot::has_avx2() {
+                // SAFETY: AVX2 (and FMA, F16C) are present, checked above.
+                return unsafe { avx2::quantize_row(ty, x, y) };
+            }
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            return wasm::quantize_row(ty, x, y);
+        }
+        #[allow(unreachable_code)]
+        false
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) mod avx2 {
+        use super::super::super::dequant::layout::{BlockQ4_0, BlockQ8K, BlockQ8_0};
+        use super::super::{fp32_to_fp16, GgmlType};
+        use crate::quant::types::QK_K;
+        use core::arch::x86_64::*;
+
+        /// AVX2 quantizers; `false` for types without one.
+        ///
+        /// # Safety
+        /// The CPU must support AVX2.
+        #[target_feature(enable = "avx2")]
+        pub(crate) unsafe fn quantize_row(ty: GgmlType, x: &[f32], y: &mut [u8]) -> bool {
+            match ty {
+                GgmlType::Q8_0 => q8_0(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::Q8K => q8_k(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::Q4_0 => q4_0(x, bytemuck::cast_slice_mut(y)),
+                _ => return false,
+            }
+            true
+        }
+
+        /// `fabsf` on 8 lanes.
+        #[inline(always)]
+        unsafe fn abs(v: __m256) -> __m256 {
+            _mm256_andnot_ps(_mm256_set1_ps(-0.0), v)
+        }
+
+        /// Largest of the 8 lanes.
+        #[inline(always)]
+        unsafe fn hmax(v: __m256) -> f32 {
+            let m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+            let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+            let m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+            _mm_cvtss_f32(m)
+        }
+
+        /// `(amax, max)` as the reference scans: the largest magnitude and
+        /// the signed value where it first occurs.
+        #[inline(always)]
+        unsafe fn amax_and_max(x: &[f32]) -> (f32, f32) {
+            let mut m = _mm256_setzero_ps();
+            for c in x.chunks_exact(8) {
+                m = _mm256_max_ps(m, abs(_mm256_loadu_ps(c.as_ptr())));
+            }
+            let amax = hmax(m);
+            if amax == 0.0 {
+                return (0.0, 0.0);
+            }
+            let target = _mm256_set1_ps(amax);
+            for (k, c) in x.chunks_exact(8).enumerate() {
+                let eq = _mm256_cmp_ps(abs(_mm256_loadu_ps(c.as_ptr())), target, _CMP_EQ_OQ);
+                let mask = _mm256_movemask_ps(eq);
+                if mask != 0 {
+                    return (amax, x[8 * k + mask.trailing_zeros() as usize]);
+                }
+            }
+            (amax, 0.0)
+        }
+
+        /// `roundf` (half away from zero): truncate, then step away from
+        /// zero when the (exact) remainder is at least one half.
+        #[inline(always)]
+        unsafe fn roundf(p: __m256) -> __m256 {
+            let t = _mm256_round_ps(p, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            let frac = abs(_mm256_sub_ps(p, t));
+            let away = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5), _CMP_GE_OQ);
+            let one = _mm256_or_ps(_mm256_and_ps(p, _mm256_set1_ps(-0.0)), _mm256_set1_ps(1.0));
+            _mm256_add_ps(t, _mm256_and_ps(away, one))
+        }
+
+        /// Keep the low byte of each i32 (C's narrowing), as 0..=255.
+        #[inline(always)]
+        unsafe fn low_byte(v: __m256i) -> __m256i {
+            _mm256_and_si256(v, _mm256_set1_epi32(0xFF))
+        }
+
+        /// 16 i32 lanes holding 0..=255 to 16 bytes, in order.
+        #[inline(always)]
+        unsafe fn pack_bytes(a: __m256i, b: __m256i) -> __m128i {
+            // packus interleaves 128-bit lanes: a0 b0 a1 b1; put a, b back
+            // in order, then narrow again.
+            let w = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xD8);
+            _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1))
+        }
+
+        #[inline(always)]
+        unsafe fn load(x: &[f32], k: usize) -> __m256 {
+            _mm256_loadu_ps(x.as_ptr().add(8 * k))
+        }
+
+        /// `quantize_row_q8_0_ref`.
+        #[target_feature(enable = "avx2")]
+        unsafe fn q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
+            for (x, y) in x.chunks_exact(32).zip(y) {
+                let (amax, _) = amax_and_max(x);
+                let d = amax / 127.0;
+                let id = _mm256_set1_ps(if d != 0.0 { 1.0 / d } else { 0.0 });
+                y.d = fp32_to_fp16(d).to_le_bytes();
+                let q: [__m256i; 4] = core::array::from_fn(|k| {
+                    low_byte(_mm256_cvttps_epi32(roundf(_mm256_mul_ps(load(x, k), id))))
+                });
+                let out = y.qs.as_mut_ptr() as *mut __m128i;
+                _mm_storeu_si128(out, pack_bytes(q[0], q[1]));
+                _mm_storeu_si128(out.add(1), pack_bytes(q[2], q[3]));
+            }
+        }
+
+        /// `quantize_row_q8_K_ref`.
+        #[target_feature(enable = "avx2")]
+        unsafe fn q8_k(x: &[f32], y: &mut [BlockQ8K]) {
+            for (x, y) in x.chunks_exact(QK_K).zip(y) {
+                let (amax, max) = amax_and_max(x);
+                if amax == 0.0 {
+                    *y = bytemuck::Zeroable::zeroed();
+                    continue;
+                }
+                let iscale = -127.0 / max;
+                let vs = _mm256_set1_ps(iscale);
+                let magic = _mm256_set1_ps(12_582_912.0);
+                let out = y.qs.as_mut_ptr() as *mut __m128i;
+                for g in 0..QK_K / 16 {
+                    let q: [__m256i; 2] = core::array::from_fn(|h| {
+                        // nearest_int: the magic-number trick, then MIN(127, v)
+                        let v = _mm256_add_ps(_mm256_mul_ps(vs, load(x, 2 * g + h)), magic);
+                        let i = _mm256_sub_epi32(
+                            _mm256_and_si256(
+                                _mm256_castps_si256(v),
+                                _mm256_set1_epi32(0x007f_ffff),
+                            ),
+                            _mm256_set1_epi32(0x0040_0000),
+                        );
+                        low_byte(_mm256_min_epi32(i, _mm256_set1_epi32(127)))
+                    });
+                    _mm_storeu_si128(out.add(g), pack_bytes(q[0], q[1]));
+                }
+                for (s, q) in y.bsums.chunks_exact_mut(2).zip(y.qs.chunks_exact(16)) {
+                    let sum: i32 = q.iter().map(|&q| q as i32).sum();
+                    s.copy_from_slice(&(sum as i16).to_le_bytes());
+                }
+                y.d = (1.0 / iscale).to_le_bytes();
+            }
+        }
+
+        /// `quantize_row_q4_0_ref`.
+        #[target_feature(enable = "avx2")]
+        unsafe fn q4_0(x: &[f32], y: &mut [BlockQ4_0]) {
+            for (x, y) in x.chunks_exact(32).zip(y) {
+                let (_, max) = amax_and_max(x);
+                let d = max / -8.0;
+                let id = _mm256_set1_ps(if d != 0.0 { 1.0 / d } else { 0.0 });
+                y.d = fp32_to_fp16(d).to_le_bytes();
+                // MIN(15, (int8_t)(x0 + 8.5f)): sign-extend the low byte,
+                // clamp, and keep what survives in the u8 nibble packing.
+                let q: [__m256i; 4] = core::array::from_fn(|k| {
+                    let v = _mm256_add_ps(_mm256_mul_ps(load(x, k), id), _mm256_set1_ps(8.5));
+                    let i = _mm256_cvttps_epi32(v);
+                    let i8v = _mm256_srai_epi32(_mm256_slli_epi32(i, 24), 24);
+                    _mm256_min_epi32(i8v, _mm256_set1_epi32(15))
+                });
+                // qs[j] = xi(x[j]) | xi(x[j + 16]) << 4, as u8
+                let b0 = _mm256_or_si256(low_byte(q[0]), low_byte(_mm256_slli_epi32(q[2], 4)));
+                let b1 = _mm256_or_si256(low_byte(q[1]), low_byte(_mm256_slli_epi32(q[3], 4)));
+                _mm_storeu_si128(y.qs.as_mut_ptr() as *mut __m128i, pack_bytes(b0, b1));
+            }
+        }
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub(crate) mod wasm {
+        use super::super::super::dequant::layout::{BlockQ4_0, BlockQ8K, BlockQ8_0};
+        use super::super::{fp32_to_fp16, GgmlType};
+        use crate::quant::types::QK_K;
+        use core::arch::wasm32::*;
+
+        /// simd128 quantizers; `false` for types without one.
+        pub(crate) fn quantize_row(ty: GgmlType, x: &[f32], y: &mut [u8]) -> bool {
+            match ty {
+                GgmlType::Q8_0 => q8_0(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::Q8K => q8_k(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::Q4_0 => q4_0(x, bytemuck::cast_slice_mut(y)),
+                _ => return false,
+            }
+            true
+        }
+
+        #[inline(always)]
+        fn load(x: &[f32], k: usize) -> v128 {
+            let c = &x[4 * k..4 * k + 4];
+            f32x4(c[0], c[1], c[2], c[3])
+        }
+
+        #[inline(always)]
+        fn hmax(v: v128) -> f32 {
+            let a = f32x4_extract_lane::<0>(v).max(f32x4_extract_lane::<1>(v));
+            let b = f32x4_extract_lane::<2>(v).max(f32x4_extract_lane::<3>(v));
+            a.max(b)
+        }
+
+        /// `(amax, max)` as the reference scans: the largest magnitude and
+        /// the signed value where it first occurs.
+        #[inline(always)]
+        fn amax_and_max(x: &[f32]) -> (f32, f32) {
+            let mut m = f32x4_splat(0.0);
+            for k in 0..x.len() / 4 {
+                m = f32x4_pmax(m, f32x4_abs(load(x, k)));
+            }
+            let amax = hmax(m);
+            if amax == 0.0 {
+                return (0.0, 0.0);
+            }
+            let target = f32x4_splat(amax);
+            for k in 0..x.len() / 4 {
+                let mask = i32x4_bitmask(f32x4_eq(f32x4_abs(load(x, k)), target));
+                if mask != 0 {
+                    return (amax, x[4 * k + mask.trailing_zeros() as usize]);
+                }
+            }
+            (amax, 0.0)
+        }
+
+        /// `roundf` (half away from zero) from truncation.
+        #[inline(always)]
+        fn roundf(p: v128) -> v128 {
+            let t = f32x4_trunc(p);
+            let away = f32x4_ge(f32x4_abs(f32x4_sub(p, t)), f32x4_splat(0.5));
+            let one = v128_or(v128_and(p, f32x4_splat(-0.0)), f32x4_splat(1.0));
+            f32x4_add(t, v128_and(away, one))
+        }
+
+        /// C's float-to-int conversion as x86 does it: truncation, and
+        /// 0x80000000 for NaN or out of range (wasm saturates instead).
+        #[inline(always)]
+        fn cvtt(v: v128) -> v128 {
+            // -2^31 itself converts to i32::MIN either way.
+            let in_range = f32x4_lt(f32x4_abs(v), f32x4_splat(2_147_483_648.0));
+            v128_bitselect(i32x4_trunc_sat_f32x4(v), i32x4_splat(i32::MIN), in_range)
+        }
+
+        /// Low bytes of 4 i32 lanes, appended to `out`.
+        #[inline(always)]
+        fn store_low_bytes(v: v128, out: &mut [u8]) {
+            out[0] = i32x4_extract_lane::<0>(v) as u8;
+            out[1] = i32x4_extract_lane::<1>(v) as u8;
+            out[2] = i32x4_extract_lane::<2>(v) as u8;
+            out[3] = i32x4_extract_lane::<3>(v) as u8;
+        }
+
+        /// `quantize_row_q8_0_ref`.
+        fn q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
+            for (x, y) in x.chunks_exact(32).zip(y) {
+                let (amax, _) = amax_and_max(x);
+                let d = amax / 127.0;
+                let id = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
+                y.d = fp32_to_fp16(d).to_le_bytes();
+                let qs: &mut [u8] = bytemuck::cast_slice_mut(&mut y.qs);
+                for k in 0..8 {
+                    let q = cvtt(roundf(f32x4_mul(load(x, k), id)));
+                    store_low_bytes(q, &mut qs[4 * k..4 * k + 4]);
+                }
+            }
+        }
+
+        /// `quantize_row_q8_K_ref`.
+        fn q8_k(x: &[f32], y: &mut [BlockQ8K]) {
+            for (x, y) in x.chunks_exact(QK_K).zip(y) {
+                let (amax, max) = amax_and_max(x);
+                if amax == 0.0 {
+                    *y = bytemuck::Zeroable::zeroed();
+                    continue;
+                }
+                let iscale = -127.0 / max;
+                let vs = f32x4_splat(iscale);
+                let qs: &mut [u8] = bytemuck::cast_slice_mut(&mut y.qs);
+                for k in 0..QK_K / 4 {
+                    // nearest_int (magic number), then MIN(127, v)
+                    let v = f32x4_add(f32x4_mul(vs, load(x, k)), f32x4_splat(12_582_912.0));
+                    let i = i32x4_sub(
+                        v128_and(v, i32x4_splat(0x007f_ffff)),
+                        i32x4_splat(0x0040_0000),
+                    );
+                    store_low_bytes(i32x4_min(i, i32x4_splat(127)), &mut qs[4 * k..4 * k + 4]);
+                }
+                for (s, q) in y.bsums.chunks_exact_mut(2).zip(y.qs.chunks_exact(16)) {
+                    let sum: i32 = q.iter().map(|&q| q as i32).sum();
+                    s.copy_from_slice(&(sum as i16).to_le_bytes());
+                }
+                y.d = (1.0 / iscale).to_le_bytes();
+            }
+        }
+
+        /// `quantize_row_q4_0_ref`.
+        fn q4_0(x: &[f32], y: &mut [BlockQ4_0]) {
+            for (x, y) in x.chunks_exact(32).zip(y) {
+                let (_, max) = amax_and_max(x);
+                let d = max / -8.0;
+                let id = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
+                y.d = fp32_to_fp16(d).to_le_bytes();
+                // MIN(15, (int8_t)(x0 + 8.5f)) as u8
+                let xi = |k: usize| {
+                    let i = cvtt(f32x4_add(f32x4_mul(load(x, k), id), f32x4_splat(8.5)));
+                    i32x4_min(i32x4_shr(i32x4_shl(i, 24), 24), i32x4_splat(15))
+                };
+                for k in 0..4 {
+                    let b = v128_or(
+                        v128_and(xi(k), i32x4_splat(0xFF)),
+                        v128_and(i32x4_shl(xi(k + 4), 4), i32x4_splat(0xFF)),
+                    );
+                    store_low_bytes(b, &mut y.qs[4 * k..4 * k + 4]);
+                }
+            }
+        }
+    }
+}

@@ -1,6 +1,31 @@
 //! Dot products straight on packed ggml blocks, as llama.cpp's `vec_dot`
 //! functions do them: weights stay packed, activations are quantized on the
-//! fly to Q8_0 / Q8_K.
+//! fly to Q8_0 / Q8_1 / Q8_K ([`vec_dot_type`]).
+//!
+//! [`reference`] ports ggml's generic (scalar) `ggml_vec_dot_*_generic`
+//! functions exactly. The SIMD paths (x86_64 AVX2, wasm32 simd128) compute
+//! the same exact integer sums and then repeat the reference's float
+//! operations in the same order (per block, or per `k mod 8` lane for the
+//! k-quants), so for the quantized types they are bit-identical to the
+//! reference. Only the F32/F16 paths differ: both sum f32 products in f64,
+//! the SIMD ones in a different order (see the tests for the bound).
+//!
+//! Fast paths: AVX2 for F32, F16, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K; simd128 for
+//! F32, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K. Other types use the reference.
+
+use crate::error::{Error, Result};
+use crate::quant::types::GgmlType;
+
+mod act;
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+pub(crate) mod reference;
+#[cfg(test)]
+mod tests;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm;
+
+pub use act::{quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_K};
 
 /// Whether this CPU has AVX2, FMA and F16C (the x86 fast paths need all
 /// three). `is_x86_feature_detected!` caches its answer, so this is cheap.
@@ -10,4 +35,272 @@ pub fn has_avx2() -> bool {
     std::is_x86_feature_detected!("avx2")
         && std::is_x86_feature_detected!("fma")
         && std::is_x86_feature_detected!("f16c")
+}
+
+/// Dot product of whole weight blocks with whole activation blocks.
+type QuantDot = fn(&[u8], &[u8]) -> f32;
+/// Dot product of a float weight row (raw little-endian bytes) with f32
+/// activations.
+type FloatDot = fn(&[u8], &[f32]) -> f32;
+
+#[derive(Clone, Copy)]
+enum Kernel {
+    Quant(QuantDot),
+    Float(FloatDot),
+}
+
+/// The type activations are converted to before a dot product with
+/// weights of type `ty`, as ggml's `type_traits_cpu[ty].vec_dot_type`:
+/// Q8_0 for Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4; Q8_1 for Q4_1, Q5_1; Q8_K for
+/// the k-quants, IQ4_XS, TQ1_0, TQ2_0.
+///
+/// F32, F16 and BF16 weights take F32 activations (ggml rounds activations
+/// to F16/BF16 for those; webquant keeps f32). Types without a dot product
+/// (Q8_1, Q8_K, I8, I16, I32) also give F32, as ggml's zeroed entry does;
+/// [`vec_dot`] rejects them.
+pub fn vec_dot_type(ty: GgmlType) -> GgmlType {
+    use GgmlType::*;
+    match ty {
+        Q4_0 | Q5_0 | Q8_0 | IQ4NL | MXFP4 => Q8_0,
+        Q4_1 | Q5_1 => Q8_1,
+        Q2K | Q3K | Q4K | Q5K | Q6K | IQ4XS | TQ1_0 | TQ2_0 => Q8K,
+        F32 | F16 | BF16 | Q8_1 | Q8K | I8 | I16 | I32 => F32,
+    }
+}
+
+/// The scalar reference kernel for `ty`, `None` where there is no dot product.
+fn reference_kernel(ty: GgmlType) -> Option<Kernel> {
+    use reference::*;
+    use GgmlType::*;
+    Some(match ty {
+        F32 => Kernel::Float(vec_dot_f32),
+        F16 => Kernel::Float(vec_dot_f16),
+        BF16 => Kernel::Float(vec_dot_bf16),
+        Q4_0 => Kernel::Quant(vec_dot_q4_0_q8_0),
+        Q4_1 => Kernel::Quant(vec_dot_q4_1_q8_1),
+        Q5_0 => Kernel::Quant(vec_dot_q5_0_q8_0),
+        Q5_1 => Kernel::Quant(vec_dot_q5_1_q8_1),
+        Q8_0 => Kernel::Quant(vec_dot_q8_0_q8_0),
+        MXFP4 => Kernel::Quant(vec_dot_mxfp4_q8_0),
+        IQ4NL => Kernel::Quant(vec_dot_iq4_nl_q8_0),
+        Q2K => Kernel::Quant(vec_dot_q2_k_q8_k),
+        Q3K => Kernel::Quant(vec_dot_q3_k_q8_k),
+        Q4K => Kernel::Quant(vec_dot_q4_k_q8_k),
+        Q5K => Kernel::Quant(vec_dot_q5_k_q8_k),
+        Q6K => Kernel::Quant(vec_dot_q6_k_q8_k),
+        IQ4XS => Kernel::Quant(vec_dot_iq4_xs_q8_k),
+        TQ1_0 => Kernel::Quant(vec_dot_tq1_0_q8_k),
+        TQ2_0 => Kernel::Quant(vec_dot_tq2_0_q8_k),
+        Q8_1 | Q8K | I8 | I16 | I32 => return None,
+    })
+}
+
+/// The fastest kernel for `ty` on this machine, or an error naming the
+/// type if it has no dot product.
+fn kernel(ty: GgmlType) -> Result<Kernel> {
+    let reference = reference_kernel(ty).ok_or(Error::Unsupported {
+        ty: ty.name(),
+        what: "dot product",
+    })?;
+    #[cfg(target_arch = "x86_64")]
+    if let Some(k) = avx2::kernel(ty) {
+        return Ok(k);
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if let Some(k) = wasm::kernel(ty) {
+        return Ok(k);
+    }
+    Ok(reference)
+}
+
+fn bad_length(ty: GgmlType, detail: String) -> Error {
+    Error::BadLength {
+        ty: ty.name(),
+        block_size: ty.block_size(),
+        detail,
+    }
+}
+
+/// `n` must be whole blocks of `ty`.
+fn check_n(ty: GgmlType, n: usize) -> Result<()> {
+    let bs = ty.block_size();
+    if !n.is_multiple_of(bs) {
+        return Err(bad_length(
+            ty,
+            format!("row length {n} is not a multiple of the block size {bs}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Bytes of `n` values of `ty` (`n` already whole blocks); overflow is a
+/// length error too.
+fn row_bytes(ty: GgmlType, n: usize) -> Result<usize> {
+    (n / ty.block_size())
+        .checked_mul(ty.type_size())
+        .ok_or_else(|| bad_length(ty, format!("a row of {n} values does not fit in memory")))
+}
+
+/// Bytes of `n` activations prepared for weights of type `ty`.
+fn act_row_size(ty: GgmlType, n: usize) -> Result<usize> {
+    match vec_dot_type(ty) {
+        GgmlType::F32 => n
+            .checked_mul(4)
+            .ok_or_else(|| bad_length(ty, format!("{n} activations do not fit in memory"))),
+        vt => row_bytes(vt, n)
+            .map_err(|_| bad_length(ty, format!("{n} activations do not fit in memory"))),
+    }
+}
+
+/// Convert activations `x` to what a dot product with `ty` weights reads
+/// ([`vec_dot_type`]): Q8_0 / Q8_1 / Q8_K blocks, bit for bit as ggml's
+/// `quantize_row_*_ref`, or little-endian f32 for float weights.
+///
+/// Errors: `ty` without a dot product, `x.len()` not whole blocks of `ty`,
+/// a NaN or infinity in `x`.
+pub fn quantize_activations(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>> {
+    kernel(ty)?;
+    check_n(ty, x.len())?;
+    let vt = vec_dot_type(ty);
+    let mut out = vec![0u8; act_row_size(ty, x.len())?];
+    match vt {
+        GgmlType::Q8_0 => quantize_row_q8_0(x, &mut out)?,
+        GgmlType::Q8_1 => quantize_row_q8_1(x, &mut out)?,
+        GgmlType::Q8K => quantize_row_q8_K(x, &mut out)?,
+        _ => {
+            check_finite(ty, x)?;
+            for (o, v) in out.chunks_exact_mut(4).zip(x) {
+                o.copy_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn check_finite(ty: GgmlType, x: &[f32]) -> Result<()> {
+    match x.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(Error::NonFinite {
+            ty: ty.name(),
+            index,
+            value: x[index],
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Dot product of one row of `n` weights of type `ty` (packed bytes) with
+/// `n` activations prepared by [`quantize_activations`], as ggml's
+/// `type_traits_cpu[ty].vec_dot`.
+///
+/// Errors: `ty` without a dot product; `n` not whole blocks; either slice
+/// not exactly the size of `n` values.
+pub fn vec_dot(ty: GgmlType, weights_row: &[u8], act: &[u8], n: usize) -> Result<f32> {
+    let k = kernel(ty)?;
+    check_n(ty, n)?;
+    let wb = row_bytes(ty, n)?;
+    if weights_row.len() != wb {
+        return Err(bad_length(
+            ty,
+            format!(
+                "weight row holds {} bytes, {n} values need {wb}",
+                weights_row.len()
+            ),
+        ));
+    }
+    let ab = act_row_size(ty, n)?;
+    if act.len() != ab {
+        return Err(bad_length(
+            ty,
+            format!(
+                "activations hold {} bytes, {n} values as {} need {ab}",
+                act.len(),
+                vec_dot_type(ty)
+            ),
+        ));
+    }
+    Ok(match k {
+        Kernel::Quant(f) => f(weights_row, act),
+        Kernel::Float(f) => match bytemuck::try_cast_slice::<u8, f32>(act) {
+            Ok(y) => f(weights_row, y),
+            // Unaligned bytes: copy once.
+            Err(_) => {
+                let y: Vec<f32> = act
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                f(weights_row, &y)
+            }
+        },
+    })
+}
+
+/// `out = W x` for a row-major matrix of `rows` rows of `cols` weights of
+/// type `ty`: quantizes `x` once, then one [`vec_dot`] per row (the
+/// runner's hot loop). Single-threaded.
+///
+/// Errors: as [`vec_dot`] and [`quantize_activations`], plus `x` not `cols`
+/// long or `out` not `rows` long.
+pub fn matvec(
+    ty: GgmlType,
+    weights: &[u8],
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    out: &mut [f32],
+) -> Result<()> {
+    let k = kernel(ty)?;
+    check_n(ty, cols)?;
+    if x.len() != cols {
+        return Err(bad_length(
+            ty,
+            format!(
+                "input holds {} values, the matrix has {cols} columns",
+                x.len()
+            ),
+        ));
+    }
+    if out.len() != rows {
+        return Err(bad_length(
+            ty,
+            format!(
+                "output holds {} values, the matrix has {rows} rows",
+                out.len()
+            ),
+        ));
+    }
+    let rb = row_bytes(ty, cols)?;
+    let total = rb.checked_mul(rows).ok_or_else(|| {
+        bad_length(
+            ty,
+            format!("{rows} rows of {cols} values do not fit in memory"),
+        )
+    })?;
+    if weights.len() != total {
+        return Err(bad_length(
+            ty,
+            format!(
+                "weights hold {} bytes, {rows} rows of {cols} values need {total}",
+                weights.len()
+            ),
+        ));
+    }
+    if rb == 0 {
+        out.fill(0.0);
+        return Ok(());
+    }
+    match k {
+        Kernel::Quant(f) => {
+            let act = quantize_activations(ty, x)?;
+            for (o, w) in out.iter_mut().zip(weights.chunks_exact(rb)) {
+                *o = f(w, &act);
+            }
+        }
+        Kernel::Float(f) => {
+            check_finite(ty, x)?;
+            for (o, w) in out.iter_mut().zip(weights.chunks_exact(rb)) {
+                *o = f(w, x);
+            }
+        }
+    }
+    Ok(())
 }

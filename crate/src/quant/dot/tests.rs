@@ -1,0 +1,742 @@
+//! Tests for the dot products.
+//!
+//! Ground truth, strongest first:
+//! 1. `testdata/ggml_dot.bin`: ggml's own `quantize_row_q8_1_ref`,
+//!    `quantize_row_q8_K_ref` and `ggml_vec_dot_*_generic`, compiled from
+//!    ggml d99724f (`testdata/gen_ggml_dot.c`), run on the shared vectors.
+//!    Activation quantizers and the reference kernels must match bit for bit.
+//! 2. `shared/vectors/ggml/q8_0.bin`: ggml's `quantize_row_q8_0_ref` output.
+//! 3. Mathematics: a dot product equals `dequantize(w) · dequantize(a)` up
+//!    to float rounding (bound stated at [`dot_bound`]).
+//! 4. SIMD vs reference: bit-identical for the quantized types; a derived
+//!    bound for f32/f16 (see [`fast_float_matches`]).
+
+use super::*;
+use crate::quant::blocks::dequant::dequantize;
+use crate::quant::blocks::dequant::layout::BlockQ8K as BlockQ8KView;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+macro_rules! vectors {
+    ($name:literal) => {
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/vectors/ggml/",
+            $name
+        ))
+    };
+}
+
+const ROWS: usize = 32;
+const N: usize = 512;
+const GGML_DOT: &[u8] = include_bytes!("testdata/ggml_dot.bin");
+
+/// The quantized weight types with a dot product, in `ggml_dot.bin` order,
+/// with their shared test vectors.
+const QUANT_TYPES: [(GgmlType, &[u8]); 15] = [
+    (GgmlType::Q4_0, vectors!("q4_0.bin")),
+    (GgmlType::Q4_1, vectors!("q4_1.bin")),
+    (GgmlType::Q5_0, vectors!("q5_0.bin")),
+    (GgmlType::Q5_1, vectors!("q5_1.bin")),
+    (GgmlType::Q8_0, vectors!("q8_0.bin")),
+    (GgmlType::Q2K, vectors!("q2_K.bin")),
+    (GgmlType::Q3K, vectors!("q3_K.bin")),
+    (GgmlType::Q4K, vectors!("q4_K.bin")),
+    (GgmlType::Q5K, vectors!("q5_K.bin")),
+    (GgmlType::Q6K, vectors!("q6_K.bin")),
+    (GgmlType::IQ4NL, vectors!("iq4_nl.bin")),
+    (GgmlType::IQ4XS, vectors!("iq4_xs.bin")),
+    (GgmlType::TQ1_0, vectors!("tq1_0.bin")),
+    (GgmlType::TQ2_0, vectors!("tq2_0.bin")),
+    (GgmlType::MXFP4, vectors!("mxfp4.bin")),
+];
+
+const FLOAT_TYPES: [GgmlType; 3] = [GgmlType::F32, GgmlType::F16, GgmlType::BF16];
+
+fn input_rows() -> Vec<f32> {
+    vectors!("input.f32")
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Activation row paired with weight row `r` in `ggml_dot.bin`.
+fn act_row(input: &[f32], r: usize) -> &[f32] {
+    &input[(ROWS - 1 - r) * N..(ROWS - r) * N]
+}
+
+/// splitmix64: small, deterministic, the same on every target.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    /// Roughly normal (sum of uniforms), with an occasional outlier.
+    fn normal(&mut self) -> f32 {
+        let s: f32 = (0..4).map(|_| self.unit()).sum::<f32>() - 2.0;
+        if self.below(64) == 0 {
+            s * 20.0
+        } else {
+            s
+        }
+    }
+    fn fill(&mut self, b: &mut [u8]) {
+        for x in b {
+            *x = self.next() as u8;
+        }
+    }
+    /// A finite half float of magnitude 2^-14 .. 2^-2, either sign.
+    fn f16_scale(&mut self) -> [u8; 2] {
+        let e = -14.0 + 12.0 * self.unit();
+        let s = if self.below(2) == 0 { 1.0 } else { -1.0 };
+        act::fp32_to_fp16(s * e.exp2()).to_le_bytes()
+    }
+}
+
+/// Byte layout of one block: offsets of fp16 scales, range of quant bits
+/// (everything that is not a scale), and whether the format has a min.
+struct Layout {
+    f16: &'static [usize],
+    quants: core::ops::Range<usize>,
+    has_min: bool,
+}
+
+fn layout(ty: GgmlType) -> Layout {
+    use GgmlType::*;
+    let (f16, quants, has_min): (&'static [usize], _, _) = match ty {
+        Q4_0 | IQ4NL => (&[0], 2..18, false),
+        Q4_1 => (&[0, 2], 4..20, true),
+        Q5_0 => (&[0], 2..22, false),
+        Q5_1 => (&[0, 2], 4..24, true),
+        Q8_0 => (&[0], 2..34, false),
+        MXFP4 => (&[], 1..17, false),
+        Q2K => (&[80, 82], 16..80, true),
+        Q3K => (&[108], 0..96, false),
+        Q4K => (&[0, 2], 16..144, true),
+        Q5K => (&[0, 2], 16..176, true),
+        Q6K => (&[208], 0..192, false),
+        IQ4XS => (&[0], 8..136, false),
+        TQ1_0 => (&[52], 0..52, false),
+        TQ2_0 => (&[64], 0..64, false),
+        _ => (&[], 0..0, false),
+    };
+    Layout {
+        f16,
+        quants,
+        has_min,
+    }
+}
+
+/// A random row of `n` weights: random quant and sub-scale bytes, finite
+/// fp16 scales (MXFP4: exponent 2^-10 .. 2^2). For float types, random
+/// normal values.
+fn random_weights(ty: GgmlType, n: usize, rng: &mut Rng) -> Vec<u8> {
+    match ty {
+        GgmlType::F32 => (0..n).flat_map(|_| rng.normal().to_le_bytes()).collect(),
+        GgmlType::F16 => (0..n)
+            .flat_map(|_| half::f16::from_f32(rng.normal()).to_le_bytes())
+            .collect(),
+        GgmlType::BF16 => (0..n)
+            .flat_map(|_| half::bf16::from_f32(rng.normal()).to_le_bytes())
+            .collect(),
+        _ => {
+            let mut w = vec![0u8; ty.row_size(n).unwrap()];
+            rng.fill(&mut w);
+            let l = layout(ty);
+            for b in w.chunks_exact_mut(ty.type_size()) {
+                for &o in l.f16 {
+                    b[o..o + 2].copy_from_slice(&rng.f16_scale());
+                }
+                if ty == GgmlType::MXFP4 {
+                    b[0] = 118 + rng.below(13) as u8;
+                }
+            }
+            w
+        }
+    }
+}
+
+fn random_acts(n: usize, rng: &mut Rng) -> Vec<f32> {
+    let scale = (rng.unit() * 8.0 - 4.0).exp2();
+    (0..n).map(|_| rng.normal() * scale).collect()
+}
+
+/// Equal bits, or both NaN (NaN payloads may differ with operand order).
+fn same(a: f32, b: f32) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+fn run_reference(ty: GgmlType, w: &[u8], act: &[u8]) -> f32 {
+    match reference_kernel(ty).unwrap() {
+        Kernel::Quant(f) => f(w, act),
+        Kernel::Float(f) => {
+            let y: Vec<f32> = act
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            f(w, &y)
+        }
+    }
+}
+
+#[test]
+fn fp32_to_fp16_matches_round_to_nearest_even() {
+    let mut rng = Rng(1);
+    let specials = [
+        0.0f32,
+        -0.0,
+        65504.0,
+        65520.0,
+        1e-8,
+        5.96e-8,
+        2.98e-8,
+        f32::MAX,
+        1.0 / 3.0,
+    ];
+    let randoms = (0..200_000).map(|_| f32::from_bits(rng.next() as u32));
+    for x in specials.into_iter().chain(randoms).filter(|x| !x.is_nan()) {
+        assert_eq!(
+            act::fp32_to_fp16(x),
+            half::f16::from_f32(x).to_bits(),
+            "{x:e}"
+        );
+    }
+    assert_eq!(act::fp32_to_fp16(f32::NAN), 0x7E00);
+}
+
+#[test]
+fn quantize_row_q8_0_matches_ggml_vectors() {
+    let input = input_rows();
+    let mut out = vec![0u8; GgmlType::Q8_0.row_size(input.len()).unwrap()];
+    quantize_row_q8_0(&input, &mut out).unwrap();
+    assert_eq!(out, vectors!("q8_0.bin"));
+    assert_eq!(
+        quantize_activations(GgmlType::IQ4NL, &input).unwrap(),
+        vectors!("q8_0.bin")
+    );
+}
+
+#[test]
+fn quantize_row_q8_1_and_q8_k_match_ggml() {
+    let input = input_rows();
+    let q81_len = GgmlType::Q8_1.row_size(N).unwrap();
+    let q8k_len = GgmlType::Q8K.row_size(N).unwrap();
+    let (q81, rest) = GGML_DOT.split_at(ROWS * q81_len);
+    let q8k = &rest[..ROWS * q8k_len];
+    for r in 0..ROWS {
+        let x = act_row(&input, r);
+        assert_eq!(
+            quantize_activations(GgmlType::Q4_1, x).unwrap(),
+            &q81[r * q81_len..(r + 1) * q81_len],
+            "q8_1 row {r}"
+        );
+        assert_eq!(
+            quantize_activations(GgmlType::Q4K, x).unwrap(),
+            &q8k[r * q8k_len..(r + 1) * q8k_len],
+            "q8_K row {r}"
+        );
+    }
+}
+
+#[test]
+fn q8_k_rounds_ties_to_even_and_q8_0_away_from_zero() {
+    // max = -127 makes iscale = 1, so x itself is rounded.
+    let mut x = vec![0.0f32; 256];
+    x[0] = -127.0;
+    x[1] = 2.5;
+    x[2] = -3.5;
+    x[3] = 0.5;
+    let q = quantize_activations(GgmlType::Q4K, &x).unwrap();
+    let b: &BlockQ8KView = bytemuck::from_bytes(&q);
+    assert_eq!(&b.qs[..4], &[-127, 2, -4, 0]);
+    assert_eq!(f32::from_le_bytes(b.d), 1.0);
+    // Q8_0: d = 127/127 = 1, roundf.
+    let mut x = vec![0.0f32; 32];
+    x[0] = 127.0;
+    x[1] = 2.5;
+    x[2] = -3.5;
+    x[3] = 0.5;
+    let q = quantize_activations(GgmlType::Q8_0, &x).unwrap();
+    assert_eq!(&q[2..6], &[127, 3, (-4i8) as u8, 1]);
+}
+
+#[test]
+fn reference_matches_ggml_generic_bit_for_bit() {
+    let input = input_rows();
+    let q81_len = GgmlType::Q8_1.row_size(N).unwrap();
+    let q8k_len = GgmlType::Q8K.row_size(N).unwrap();
+    let dots = &GGML_DOT[ROWS * (q81_len + q8k_len)..];
+    assert_eq!(dots.len(), QUANT_TYPES.len() * ROWS * 4);
+    for (t, (ty, w)) in QUANT_TYPES.iter().enumerate() {
+        let rb = ty.row_size(N).unwrap();
+        for r in 0..ROWS {
+            let at = 4 * (t * ROWS + r);
+            let want = f32::from_le_bytes([dots[at], dots[at + 1], dots[at + 2], dots[at + 3]]);
+            let act = quantize_activations(*ty, act_row(&input, r)).unwrap();
+            let row = &w[r * rb..(r + 1) * rb];
+            let got = run_reference(*ty, row, &act);
+            assert!(same(got, want), "{ty} row {r}: {got:e} vs ggml {want:e}");
+            let fast = vec_dot(*ty, row, &act, N).unwrap();
+            assert!(
+                same(fast, want),
+                "{ty} row {r} (fast): {fast:e} vs ggml {want:e}"
+            );
+        }
+    }
+}
+
+/// `Σ dequant(w)_i · dequant(a)_i` in f64, and the tolerance for `vec_dot`.
+///
+/// Bound: `(n/32 + 8) · 2^-23 · A`, with `A = Σ |a_i| · (|w_i| + |m_i|)`,
+/// where `m_i` is the min term of the value's sub-block (formats with a
+/// min; 0 otherwise). Why: the dot product adds at most `n/32` block terms
+/// (plus 8 lanes) in f32, so recursive summation is within `(n/32 + 8)·u`
+/// of exact, each term has at most 4 roundings, and the dequantized values
+/// themselves carry up to 3 roundings each (`d*sc`, `*q`, `- m`); counted
+/// on `A` rather than `Σ|w a|` because `d*q` and `m` can cancel.
+/// Q4_1/Q5_1 add [`q8_1_sum_error`], the gap between ggml's `m·s` and
+/// what the dequantized values give.
+/// Float types: f32 products (`u` each), f64 sum, one final rounding:
+/// `2^-23 · Σ|w a|`.
+fn dot_bound(ty: GgmlType, w: &[u8], act: &[u8], n: usize) -> (f64, f64) {
+    let wd = dequantize(ty, w, n).unwrap();
+    let ad: Vec<f32> = match vec_dot_type(ty) {
+        GgmlType::F32 => act
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        vt => dequantize(vt, act, n).unwrap(),
+    };
+    let l = layout(ty);
+    let mins: Vec<f32> = if l.has_min {
+        let mut w0 = w.to_vec();
+        for b in w0.chunks_exact_mut(ty.type_size()) {
+            b[l.quants.clone()].fill(0);
+        }
+        dequantize(ty, &w0, n).unwrap()
+    } else {
+        vec![0.0; n]
+    };
+    let exact: f64 = wd.iter().zip(&ad).map(|(&w, &a)| w as f64 * a as f64).sum();
+    let a: f64 = (0..n)
+        .map(|i| (ad[i] as f64).abs() * ((wd[i] as f64).abs() + (mins[i] as f64).abs()))
+        .sum();
+    let u = (-23f64).exp2();
+    let tol = if ty.is_quantized() {
+        (n as f64 / 32.0 + 8.0) * u * a + q8_1_sum_error(ty, w, act)
+    } else {
+        u * a
+    };
+    (exact, tol)
+}
+
+/// Q4_1/Q5_1 use `m * s` with Q8_1's stored `s = fp16(d_f32 * Σq)`, where
+/// dequantization sees `fp16(d_f32) * Σq`: the two differ by fp16 rounding
+/// (and by all of `s` when `d` underflows in fp16 but `s` does not).
+/// Returns `Σ_blocks |m| · |s - d·Σq|` (0 for other types).
+fn q8_1_sum_error(ty: GgmlType, w: &[u8], act: &[u8]) -> f64 {
+    if vec_dot_type(ty) != GgmlType::Q8_1 {
+        return 0.0;
+    }
+    let f16 = |b: &[u8], o: usize| act_f16(b[o], b[o + 1]);
+    let e: f64 = w
+        .chunks_exact(ty.type_size())
+        .zip(act.chunks_exact(36))
+        .map(|(wb, ab)| {
+            let sum: f64 = ab[4..].iter().map(|&q| q as i8 as f64).sum();
+            f16(wb, 2).abs() * (f16(ab, 2) - f16(ab, 0) * sum).abs()
+        })
+        .sum();
+    e * (1.0 + 1e-9)
+}
+
+fn act_f16(lo: u8, hi: u8) -> f64 {
+    crate::quant::blocks::dequant::f16_le([lo, hi]) as f64
+}
+
+fn check_against_dequantized(ty: GgmlType, w: &[u8], act: &[u8], n: usize, what: &str) {
+    let got = vec_dot(ty, w, act, n).unwrap() as f64;
+    let (exact, tol) = dot_bound(ty, w, act, n);
+    assert!(
+        (got - exact).abs() <= tol,
+        "{ty} {what} n={n}: {got:e} vs {exact:e}, |diff| {:e} > tol {tol:e}",
+        (got - exact).abs()
+    );
+}
+
+fn lengths(ty: GgmlType) -> Vec<usize> {
+    let bs = ty.block_size();
+    if bs == 1 {
+        vec![1, 7, 8, 15, 16, 17, 31, 64, 100, 257, 1000]
+    } else if bs == 32 {
+        [1, 2, 3, 7, 8, 9, 16, 17, 40]
+            .iter()
+            .map(|k| k * bs)
+            .collect()
+    } else {
+        [1, 2, 3, 5].iter().map(|k| k * bs).collect()
+    }
+}
+
+fn all_types() -> impl Iterator<Item = GgmlType> {
+    QUANT_TYPES.iter().map(|t| t.0).chain(FLOAT_TYPES)
+}
+
+#[test]
+fn vec_dot_matches_dequantized_product_on_random_rows() {
+    let mut rng = Rng(7);
+    for ty in all_types() {
+        for n in lengths(ty) {
+            for _ in 0..4 {
+                let w = random_weights(ty, n, &mut rng);
+                let act = quantize_activations(ty, &random_acts(n, &mut rng)).unwrap();
+                check_against_dequantized(ty, &w, &act, n, "random");
+            }
+        }
+    }
+}
+
+#[test]
+fn vec_dot_matches_dequantized_product_on_ggml_vectors() {
+    let input = input_rows();
+    for (ty, w) in QUANT_TYPES {
+        let rb = ty.row_size(N).unwrap();
+        for r in 0..ROWS {
+            let act = quantize_activations(ty, act_row(&input, r)).unwrap();
+            check_against_dequantized(ty, &w[r * rb..(r + 1) * rb], &act, N, "vectors");
+        }
+    }
+    for ty in FLOAT_TYPES {
+        for r in 0..ROWS {
+            let x = &input[r * N..(r + 1) * N];
+            let w: Vec<u8> = match ty {
+                GgmlType::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                GgmlType::F16 => x
+                    .iter()
+                    .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                    .collect(),
+                _ => x
+                    .iter()
+                    .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
+                    .collect(),
+            };
+            let act = quantize_activations(ty, act_row(&input, r)).unwrap();
+            check_against_dequantized(ty, &w, &act, N, "vectors");
+        }
+    }
+}
+
+/// Fast f32/f16/bf16 vs reference: both sum the same f32 products `p_i`
+/// in f64, in different orders, so each is within `(n-1)·2^-53·Σ|p|` of
+/// the exact sum; rounding both to f32 adds at most half an ulp each.
+/// Tolerance: `n·2^-52·Σ|p| + 2^-23·|ref|`.
+fn fast_float_matches(ty: GgmlType, w: &[u8], act: &[u8], n: usize) -> Result<(), String> {
+    let fast = vec_dot(ty, w, act, n).unwrap();
+    let reference = run_reference(ty, w, act);
+    let wd = dequantize(ty, w, n).unwrap();
+    let s: f64 = wd
+        .iter()
+        .zip(act.chunks_exact(4))
+        .map(|(&w, b)| (w * f32::from_le_bytes([b[0], b[1], b[2], b[3]])).abs() as f64)
+        .sum();
+    let tol = n as f64 * (-52f64).exp2() * s + (-23f64).exp2() * (reference as f64).abs();
+    let diff = (fast as f64 - reference as f64).abs();
+    if same(fast, reference) || diff <= tol {
+        Ok(())
+    } else {
+        Err(format!(
+            "{ty} n={n}: fast {fast:e} vs reference {reference:e}, tol {tol:e}"
+        ))
+    }
+}
+
+fn check_fast(ty: GgmlType, w: &[u8], act: &[u8], n: usize, what: &str) {
+    if ty.is_quantized() {
+        let fast = vec_dot(ty, w, act, n).unwrap();
+        let reference = run_reference(ty, w, act);
+        assert!(
+            same(fast, reference),
+            "{ty} {what} n={n}: fast {fast:e} ({:#x}) vs reference {reference:e} ({:#x})",
+            fast.to_bits(),
+            reference.to_bits()
+        );
+    } else if let Err(e) = fast_float_matches(ty, w, act, n) {
+        panic!("{what}: {e}");
+    }
+}
+
+#[test]
+fn fast_paths_match_reference_on_random_rows() {
+    let mut rng = Rng(11);
+    for ty in all_types() {
+        for n in lengths(ty) {
+            for _ in 0..8 {
+                let w = random_weights(ty, n, &mut rng);
+                let act = quantize_activations(ty, &random_acts(n, &mut rng)).unwrap();
+                check_fast(ty, &w, &act, n, "random");
+            }
+        }
+    }
+}
+
+#[test]
+fn fast_paths_match_reference_on_arbitrary_bytes() {
+    // Every byte random, scales and Q8 activation bytes included: the
+    // integer paths must be exact for any input, not just quantizer output
+    // (e.g. q8 = -128, which sign tricks would mishandle).
+    let mut rng = Rng(13);
+    for (ty, _) in QUANT_TYPES {
+        for n in lengths(ty) {
+            for _ in 0..8 {
+                let mut w = vec![0u8; ty.row_size(n).unwrap()];
+                let mut act = vec![0u8; vec_dot_type(ty).row_size(n).unwrap()];
+                rng.fill(&mut w);
+                rng.fill(&mut act);
+                check_fast(ty, &w, &act, n, "arbitrary bytes");
+            }
+        }
+    }
+}
+
+#[test]
+fn fast_paths_match_reference_on_edge_cases() {
+    let mut rng = Rng(17);
+    for ty in all_types() {
+        let n = 4 * ty.block_size().max(8);
+        let quantized = ty.is_quantized();
+        let wlen = ty.row_size(n).unwrap();
+        let alen = act_row_size(ty, n).unwrap();
+        let mut cases: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
+            ("zeros", vec![0u8; wlen], vec![0u8; alen]),
+            (
+                "zero activations",
+                random_weights(ty, n, &mut rng),
+                quantize_activations(ty, &vec![0.0; n]).unwrap(),
+            ),
+            (
+                "constant activations",
+                random_weights(ty, n, &mut rng),
+                quantize_activations(ty, &vec![-0.75; n]).unwrap(),
+            ),
+            (
+                "huge activations",
+                random_weights(ty, n, &mut rng),
+                quantize_activations(ty, &vec![3.0e38; n]).unwrap(),
+            ),
+        ];
+        if quantized {
+            // All quant bits set, scales finite; activations at the
+            // extremes of i8 (Q8_K's d/bsums left as the fill wrote them).
+            let mut w = vec![0xFFu8; wlen];
+            let l = layout(ty);
+            for b in w.chunks_exact_mut(ty.type_size()) {
+                for &o in l.f16 {
+                    b[o..o + 2].copy_from_slice(&act::fp32_to_fp16(1.0).to_le_bytes());
+                }
+            }
+            for fill in [0x80u8, 0x7F] {
+                let mut a = vec![fill; alen];
+                let bs = vec_dot_type(ty).type_size();
+                for b in a.chunks_exact_mut(bs) {
+                    if vec_dot_type(ty) == GgmlType::Q8K {
+                        b[..4].copy_from_slice(&1.0f32.to_le_bytes());
+                    } else {
+                        b[..2].copy_from_slice(&act::fp32_to_fp16(1.0).to_le_bytes());
+                    }
+                }
+                cases.push(("max magnitudes", w.clone(), a));
+            }
+            let mut zero_scales = random_weights(ty, n, &mut rng);
+            for b in zero_scales.chunks_exact_mut(ty.type_size()) {
+                for &o in l.f16 {
+                    b[o..o + 2].fill(0);
+                }
+            }
+            let a = quantize_activations(ty, &random_acts(n, &mut rng)).unwrap();
+            cases.push(("zero scales", zero_scales, a));
+        } else {
+            let big: Vec<u8> = match ty {
+                GgmlType::F32 => (0..n).flat_map(|_| 1.0e19f32.to_le_bytes()).collect(),
+                _ => [0xFF, 0x7B].repeat(n), // f16 65504 / bf16 ~1.3e36
+            };
+            let a = quantize_activations(ty, &vec![1.0e19; n]).unwrap();
+            cases.push(("huge products", big, a));
+        }
+        for (what, w, a) in cases {
+            check_fast(ty, &w, &a, n, what);
+        }
+    }
+}
+
+#[test]
+fn matvec_matches_vec_dot_per_row() {
+    let mut rng = Rng(19);
+    for ty in all_types() {
+        let (rows, cols) = (5, 2 * ty.block_size().max(16));
+        let w: Vec<u8> = (0..rows)
+            .flat_map(|_| random_weights(ty, cols, &mut rng))
+            .collect();
+        let x = random_acts(cols, &mut rng);
+        let act = quantize_activations(ty, &x).unwrap();
+        let mut out = vec![f32::NAN; rows];
+        matvec(ty, &w, rows, cols, &x, &mut out).unwrap();
+        let rb = ty.row_size(cols).unwrap();
+        for (r, o) in out.iter().enumerate() {
+            let want = vec_dot(ty, &w[r * rb..(r + 1) * rb], &act, cols).unwrap();
+            assert!(same(*o, want), "{ty} row {r}: {o} vs {want}");
+        }
+        // Empty matrices are fine.
+        matvec(ty, &[], 0, cols, &x, &mut []).unwrap();
+        let mut one = [f32::NAN];
+        matvec(ty, &[], 1, 0, &[], &mut one).unwrap();
+        assert_eq!(one[0], 0.0);
+    }
+}
+
+#[test]
+fn vec_dot_type_is_ggmls() {
+    use GgmlType::*;
+    for (ty, want) in [
+        (Q4_0, Q8_0),
+        (Q4_1, Q8_1),
+        (Q5_0, Q8_0),
+        (Q5_1, Q8_1),
+        (Q8_0, Q8_0),
+        (IQ4NL, Q8_0),
+        (MXFP4, Q8_0),
+        (Q2K, Q8K),
+        (Q3K, Q8K),
+        (Q4K, Q8K),
+        (Q5K, Q8K),
+        (Q6K, Q8K),
+        (IQ4XS, Q8K),
+        (TQ1_0, Q8K),
+        (TQ2_0, Q8K),
+        (F32, F32),
+        (F16, F32),
+        (BF16, F32),
+    ] {
+        assert_eq!(vec_dot_type(ty), want, "{ty}");
+    }
+}
+
+fn expect_bad_length<T: std::fmt::Debug>(r: Result<T>, ty: GgmlType) {
+    match r {
+        Err(Error::BadLength {
+            ty: name,
+            block_size,
+            detail,
+        }) => {
+            assert_eq!(name, ty.name());
+            assert_eq!(block_size, ty.block_size());
+            assert!(!detail.is_empty());
+            let msg = Error::BadLength {
+                ty: name,
+                block_size,
+                detail,
+            }
+            .to_string();
+            assert!(msg.contains(ty.name()) && msg.contains(&ty.block_size().to_string()));
+        }
+        other => panic!("{ty}: expected BadLength, got {other:?}"),
+    }
+}
+
+#[test]
+fn wrong_lengths_are_errors_not_panics() {
+    let mut rng = Rng(23);
+    for ty in all_types() {
+        let bs = ty.block_size();
+        let n = 2 * bs.max(8);
+        let w = random_weights(ty, n, &mut rng);
+        let act = quantize_activations(ty, &random_acts(n, &mut rng)).unwrap();
+        assert!(vec_dot(ty, &w, &act, n).is_ok());
+        expect_bad_length(vec_dot(ty, &w[..w.len() - 1], &act, n), ty);
+        expect_bad_length(vec_dot(ty, &[w.as_slice(), &[0]].concat(), &act, n), ty);
+        expect_bad_length(vec_dot(ty, &w, &act[..act.len() - 1], n), ty);
+        expect_bad_length(vec_dot(ty, &w, &act, n + 1), ty);
+        expect_bad_length(vec_dot(ty, &w, &act, usize::MAX), ty);
+        if bs > 1 {
+            expect_bad_length(vec_dot(ty, &w, &act, n - 1), ty);
+            expect_bad_length(quantize_activations(ty, &vec![1.0; n - 1]), ty);
+        }
+        let x = vec![0.5f32; n];
+        let mut out = vec![0.0f32; 2];
+        expect_bad_length(matvec(ty, &w, 2, n, &x, &mut out), ty);
+        expect_bad_length(matvec(ty, &w, 1, n, &x[1..], &mut out[..1]), ty);
+        expect_bad_length(matvec(ty, &w, 1, n, &x, &mut out), ty);
+        expect_bad_length(matvec(ty, &w, usize::MAX, n, &x, &mut out), ty);
+        if bs > 1 {
+            expect_bad_length(matvec(ty, &w, 1, n - 1, &x[1..], &mut out[..1]), ty);
+        }
+        assert!(vec_dot(ty, &[], &[], 0).unwrap() == 0.0);
+    }
+    // The row quantizers check their output size too.
+    expect_bad_length(
+        quantize_row_q8_0(&[0.0; 32], &mut [0u8; 33]),
+        GgmlType::Q8_0,
+    );
+    expect_bad_length(
+        quantize_row_q8_1(&[0.0; 31], &mut [0u8; 36]),
+        GgmlType::Q8_1,
+    );
+    expect_bad_length(
+        quantize_row_q8_K(&[0.0; 256], &mut [0u8; 291]),
+        GgmlType::Q8K,
+    );
+}
+
+#[test]
+fn unsupported_types_and_non_finite_inputs_are_errors() {
+    for ty in [
+        GgmlType::Q8_1,
+        GgmlType::Q8K,
+        GgmlType::I8,
+        GgmlType::I16,
+        GgmlType::I32,
+    ] {
+        assert!(matches!(
+            vec_dot(ty, &[], &[], 0),
+            Err(Error::Unsupported {
+                what: "dot product",
+                ..
+            })
+        ));
+        assert!(matches!(
+            quantize_activations(ty, &[]),
+            Err(Error::Unsupported { .. })
+        ));
+        assert!(matches!(
+            matvec(ty, &[], 0, 0, &[], &mut []),
+            Err(Error::Unsupported { .. })
+        ));
+    }
+    for ty in all_types() {
+        let n = ty.block_size().max(8);
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut x = vec![1.0f32; n];
+            x[3] = bad;
+            match quantize_activations(ty, &x) {
+                Err(Error::NonFinite { index: 3, .. }) => {}
+                other => panic!("{ty}: expected NonFinite, got {other:?}"),
+            }
+            let w = vec![0u8; ty.row_size(n).unwrap()];
+            let mut out = [0.0f32];
+            assert!(matches!(
+                matvec(ty, &w, 1, n, &x, &mut out),
+                Err(Error::NonFinite { index: 3, .. })
+            ));
+        }
+    }
+}

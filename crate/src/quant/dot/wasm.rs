@@ -1,0 +1,289 @@
+//! wasm32 simd128 dot products, bit-identical to [`super::reference`] for
+//! the quantized types (same design as the AVX2 ones: exact integer sums,
+//! then the reference's float steps in its order). simd128 has no
+//! `maddubs`; its widening `extmul` keeps lane `i` of an 8-value half at
+//! position `k ≡ i (mod 8)`, which is exactly the k-quant lane layout.
+
+use super::Kernel;
+use crate::quant::blocks::dequant::layout::*;
+use crate::quant::blocks::dequant::{as_blocks, f16_le, k4_scales_mins};
+use crate::quant::types::GgmlType;
+use core::arch::wasm32::*;
+
+/// simd128 kernels for the types that have one.
+pub(super) fn kernel(ty: GgmlType) -> Option<Kernel> {
+    use GgmlType::*;
+    Some(match ty {
+        F32 => Kernel::Float(f32_dot),
+        Q4_0 => Kernel::Quant(q4_0),
+        Q8_0 => Kernel::Quant(q8_0),
+        Q4K => Kernel::Quant(q4_k),
+        Q5K => Kernel::Quant(q5_k),
+        Q6K => Kernel::Quant(q6_k),
+        _ => return None,
+    })
+}
+
+/// 16 bytes from the front of `p`.
+#[inline(always)]
+fn load16(p: &[u8]) -> v128 {
+    let p = &p[..16];
+    // SAFETY: `p` has 16 readable bytes; wasm loads need no alignment.
+    unsafe { v128_load(p.as_ptr() as *const v128) }
+}
+
+#[inline(always)]
+fn hsum_i32x4(v: v128) -> i32 {
+    i32x4_extract_lane::<0>(v)
+        .wrapping_add(i32x4_extract_lane::<1>(v))
+        .wrapping_add(i32x4_extract_lane::<2>(v))
+        .wrapping_add(i32x4_extract_lane::<3>(v))
+}
+
+/// Σ x·y over 16 signed bytes, as i16 lanes (`k mod 8`); the caller keeps
+/// |x·y| small enough that two products fit i16.
+#[inline(always)]
+fn dot16_i16(x: v128, y: v128) -> v128 {
+    i16x8_add(i16x8_extmul_low_i8x16(x, y), i16x8_extmul_high_i8x16(x, y))
+}
+
+/// `ggml_vec_dot_q4_0_q8_0`.
+fn q4_0(vx: &[u8], vy: &[u8]) -> f32 {
+    let mut sumf = 0.0f32;
+    for (x, y) in as_blocks::<BlockQ4_0>(vx)
+        .iter()
+        .zip(as_blocks::<BlockQ8_0>(vy))
+    {
+        let q = load16(&x.qs);
+        let v0 = i8x16_sub(v128_and(q, u8x16_splat(0x0F)), i8x16_splat(8));
+        let v1 = i8x16_sub(u8x16_shr(q, 4), i8x16_splat(8));
+        let yq: &[u8] = bytemuck::cast_slice(&y.qs);
+        // |(q-8)·y| <= 1024, four of them fit i16.
+        let p = i16x8_add(
+            dot16_i16(v0, load16(&yq[..16])),
+            dot16_i16(v1, load16(&yq[16..])),
+        );
+        let sumi = hsum_i32x4(i32x4_extadd_pairwise_i16x8(p));
+        sumf += sumi as f32 * f16_le(x.d) * f16_le(y.d);
+    }
+    sumf
+}
+
+/// `ggml_vec_dot_q8_0_q8_0`.
+fn q8_0(vx: &[u8], vy: &[u8]) -> f32 {
+    let mut sumf = 0.0f32;
+    for (x, y) in as_blocks::<BlockQ8_0>(vx)
+        .iter()
+        .zip(as_blocks::<BlockQ8_0>(vy))
+    {
+        let xq: &[u8] = bytemuck::cast_slice(&x.qs);
+        let yq: &[u8] = bytemuck::cast_slice(&y.qs);
+        let mut acc = i32x4_splat(0);
+        for h in 0..2 {
+            let (a, b) = (load16(&xq[16 * h..]), load16(&yq[16 * h..]));
+            // Each product fits i16 (|x·y| <= 16384); widen before adding.
+            acc = i32x4_add(
+                acc,
+                i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(a, b)),
+            );
+            acc = i32x4_add(
+                acc,
+                i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(a, b)),
+            );
+        }
+        sumf += hsum_i32x4(acc) as f32 * (f16_le(x.d) * f16_le(y.d));
+    }
+    sumf
+}
+
+/// 8 float lanes as two f32x4, `sums[l] += d * aux32[l]` (unfused).
+#[inline(always)]
+fn add_lanes(sums: &mut [v128; 2], d: f32, aux: [v128; 2]) {
+    let d = f32x4_splat(d);
+    for (s, a) in sums.iter_mut().zip(aux) {
+        *s = f32x4_add(*s, f32x4_mul(d, f32x4_convert_i32x4(a)));
+    }
+}
+
+/// `aux[l] += scale * p[l]` for 8 i16 lanes.
+#[inline(always)]
+fn mul_add_scale(aux: &mut [v128; 2], p: v128, scale: i16) {
+    let s = i16x8_splat(scale);
+    aux[0] = i32x4_add(aux[0], i32x4_extmul_low_i16x8(p, s));
+    aux[1] = i32x4_add(aux[1], i32x4_extmul_high_i16x8(p, s));
+}
+
+/// `sumf + sums[0] + ... + sums[7]`, in lane order.
+#[inline(always)]
+fn finish(sumf: f32, sums: [v128; 2]) -> f32 {
+    let mut s = sumf;
+    for v in sums {
+        s += f32x4_extract_lane::<0>(v);
+        s += f32x4_extract_lane::<1>(v);
+        s += f32x4_extract_lane::<2>(v);
+        s += f32x4_extract_lane::<3>(v);
+    }
+    s
+}
+
+/// `ggml_vec_dot_q4_K_q8_K`.
+fn q4_k(vx: &[u8], vy: &[u8]) -> f32 {
+    let m4 = u8x16_splat(0x0F);
+    k_quant_4bit(
+        as_blocks::<BlockQ4K>(vx)
+            .iter()
+            .map(|x| (x.d, x.dmin, &x.scales, &x.qs, None)),
+        as_blocks::<BlockQ8K>(vy),
+        |q, _, _| (v128_and(q, m4), u8x16_shr(q, 4)),
+    )
+}
+
+/// `ggml_vec_dot_q5_K_q8_K`.
+fn q5_k(vx: &[u8], vy: &[u8]) -> f32 {
+    let m4 = u8x16_splat(0x0F);
+    let k16 = u8x16_splat(16);
+    k_quant_4bit(
+        as_blocks::<BlockQ5K>(vx)
+            .iter()
+            .map(|x| (x.d, x.dmin, &x.scales, &x.qs, Some(&x.qh))),
+        as_blocks::<BlockQ8K>(vy),
+        |q, qh, j| {
+            // Bit 2j of qh[l]: 5th bit of sub-block 2j's value l; 2j+1 likewise.
+            let hbit = |b: u8| {
+                let m = u8x16_splat(b);
+                v128_and(i8x16_eq(v128_and(qh, m), m), k16)
+            };
+            (
+                v128_or(v128_and(q, m4), hbit(1 << (2 * j))),
+                v128_or(u8x16_shr(q, 4), hbit(2 << (2 * j))),
+            )
+        },
+    )
+}
+
+/// Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins.
+/// `values(qs16, qh16, j)` unpacks 16 bytes of `qs` (and the matching 16
+/// of `qh`, zero for Q4_K) into 16 values of sub-block `2j` and 16 of
+/// `2j + 1`, each at most 31: four products of |v·y| <= 3968 fit i16.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn k_quant_4bit<'a>(
+    x: impl Iterator<
+        Item = (
+            [u8; 2],
+            [u8; 2],
+            &'a [u8; 12],
+            &'a [u8; 128],
+            Option<&'a [u8; 32]>,
+        ),
+    >,
+    y: &[BlockQ8K],
+    values: impl Fn(v128, v128, usize) -> (v128, v128),
+) -> f32 {
+    let mut sums = [f32x4_splat(0.0); 2];
+    let mut sumf = 0.0f32;
+    for ((d, dmin, sc, qs, qh), y) in x.zip(y) {
+        let (scales, mins) = k4_scales_mins(sc);
+        let mut sumi = 0i32;
+        for j in 0..16 {
+            sumi += y.bsum(j) as i32 * mins[j / 2] as i32;
+        }
+        let q8: &[u8] = bytemuck::cast_slice(&y.qs);
+        let qh = |h: usize| qh.map_or(i8x16_splat(0), |qh| load16(&qh[16 * h..]));
+        let mut aux = [i32x4_splat(0); 2];
+        for j in 0..4 {
+            let (lo_a, hi_a) = values(load16(&qs[32 * j..]), qh(0), j);
+            let (lo_b, hi_b) = values(load16(&qs[32 * j + 16..]), qh(1), j);
+            let y = &q8[64 * j..];
+            let lo = i16x8_add(
+                dot16_i16(lo_a, load16(y)),
+                dot16_i16(lo_b, load16(&y[16..])),
+            );
+            let hi = i16x8_add(
+                dot16_i16(hi_a, load16(&y[32..])),
+                dot16_i16(hi_b, load16(&y[48..])),
+            );
+            mul_add_scale(&mut aux, lo, scales[2 * j] as i16);
+            mul_add_scale(&mut aux, hi, scales[2 * j + 1] as i16);
+        }
+        add_lanes(&mut sums, f16_le(d) * y.d(), aux);
+        let dmin = f16_le(dmin) * y.d();
+        sumf -= dmin * sumi as f32;
+    }
+    finish(sumf, sums)
+}
+
+/// `ggml_vec_dot_q6_K_q8_K`.
+fn q6_k(vx: &[u8], vy: &[u8]) -> f32 {
+    let mut sums = [f32x4_splat(0.0); 2];
+    let m4 = u8x16_splat(0x0F);
+    let m3 = u8x16_splat(3);
+    for (x, y) in as_blocks::<BlockQ6K>(vx)
+        .iter()
+        .zip(as_blocks::<BlockQ8K>(vy))
+    {
+        let q8: &[u8] = bytemuck::cast_slice(&y.qs);
+        let mut aux = [i32x4_splat(0); 2];
+        for n in 0..2 {
+            for h in 0..2 {
+                let ql0 = load16(&x.ql[64 * n + 16 * h..]);
+                let ql1 = load16(&x.ql[64 * n + 32 + 16 * h..]);
+                let qh = load16(&x.qh[32 * n + 16 * h..]);
+                let q = [
+                    v128_or(v128_and(ql0, m4), i8x16_shl(v128_and(qh, m3), 4)),
+                    v128_or(
+                        v128_and(ql1, m4),
+                        i8x16_shl(v128_and(u8x16_shr(qh, 2), m3), 4),
+                    ),
+                    v128_or(
+                        u8x16_shr(ql0, 4),
+                        i8x16_shl(v128_and(u8x16_shr(qh, 4), m3), 4),
+                    ),
+                    v128_or(u8x16_shr(ql1, 4), i8x16_shl(u8x16_shr(qh, 6), 4)),
+                ];
+                for (t, q) in q.into_iter().enumerate() {
+                    // Values 128n + 32t + 16h + 0..16: one sub-block.
+                    let a = i8x16_sub(q, i8x16_splat(32));
+                    let yv = load16(&q8[128 * n + 32 * t + 16 * h..]);
+                    // |a·y| <= 4096, two of them fit i16.
+                    mul_add_scale(
+                        &mut aux,
+                        dot16_i16(a, yv),
+                        x.scales[8 * n + 2 * t + h] as i16,
+                    );
+                }
+            }
+        }
+        add_lanes(&mut sums, f16_le(x.d) * y.d(), aux);
+    }
+    finish(0.0, sums)
+}
+
+/// `ggml_vec_dot_f32` with the scalar branch's f64 sum: f32 products,
+/// added in f64 over 4 f64x2 accumulators.
+fn f32_dot(vx: &[u8], y: &[f32]) -> f32 {
+    let n = (vx.len() / 4).min(y.len());
+    let yb: &[u8] = bytemuck::cast_slice(y);
+    let mut acc = [f64x2_splat(0.0); 4];
+    let mut i = 0;
+    while i + 8 <= n {
+        for h in 0..2 {
+            let p = f32x4_mul(
+                load16(&vx[4 * (i + 4 * h)..]),
+                load16(&yb[4 * (i + 4 * h)..]),
+            );
+            acc[2 * h] = f64x2_add(acc[2 * h], f64x2_promote_low_f32x4(p));
+            let p_hi = i32x4_shuffle::<2, 3, 0, 1>(p, p);
+            acc[2 * h + 1] = f64x2_add(acc[2 * h + 1], f64x2_promote_low_f32x4(p_hi));
+        }
+        i += 8;
+    }
+    let a = f64x2_add(f64x2_add(acc[0], acc[1]), f64x2_add(acc[2], acc[3]));
+    let mut sumf = f64x2_extract_lane::<0>(a) + f64x2_extract_lane::<1>(a);
+    while i < n {
+        let w = f32::from_le_bytes([vx[4 * i], vx[4 * i + 1], vx[4 * i + 2], vx[4 * i + 3]]);
+        sumf += (w * y[i]) as f64;
+        i += 1;
+    }
+    sumf as f32
+}
