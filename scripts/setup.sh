@@ -3,7 +3,8 @@
 # scripts/serve.sh and scripts/test.sh; run directly it does the same.
 #   setup_build : rustup wasm32 target, wasm-bindgen CLI at the crate's exact
 #                 version, Node.js packages from package-lock.json
-#   setup_test  : setup_build, plus Debian's chromium and mesa-vulkan-drivers
+#   setup_test  : setup_build, plus Debian's chromium and mesa-vulkan-drivers,
+#                 and a Python venv (.venv-test) with tests/interop/requirements.txt
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -70,6 +71,18 @@ setup_test() {
   debs="$(missing_debs chromium mesa-vulkan-drivers)"
   [ -z "$debs" ] || apt_install $debs
   [ -x /usr/bin/chromium ] || die "/usr/bin/chromium is missing after installing chromium"
+
+  # llama.cpp's Python GGUF reader checks our files (tests/interop).
+  if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    apt_install python3 python3-venv
+  fi
+  local req="$ROOT/tests/interop/requirements.txt" venv="$ROOT/.venv-test"
+  if [ ! -f "$venv/.installed" ] || [ "$req" -nt "$venv/.installed" ]; then
+    say "installing Python packages from tests/interop/requirements.txt into .venv-test"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    touch "$venv/.installed"
+  fi
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: every test. Installs what is missing, then runs, in order:
-# formatting and lints, native tests, wasm tests (Node, with and without
+# formatting and lints, native tests, GGUF interop with llama.cpp's Python
+# reader, wasm tests (Node, with and without
 # SIMD), the release web build, and the end-to-end tests in headless Chromium.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
@@ -19,6 +20,10 @@ cargo clippy --workspace --lib --target wasm32-unknown-unknown -- -D warnings
 
 step "native tests"
 cargo test --workspace
+
+step "GGUF interop (llama.cpp's gguf Python package)"
+cargo build --bin webquant
+WEBQUANT="$ROOT/target/debug/webquant" "$ROOT/.venv-test/bin/python" tests/interop/gguf_interop.py
 
 step "wasm tests (Node, plain)"
 cargo test -p webquant --lib --target wasm32-unknown-unknown

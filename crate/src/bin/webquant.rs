@@ -2,25 +2,38 @@
 //!
 //!   webquant inspect FILE
 //!   webquant convert INPUT OUTPUT --type f32|f16|bf16 [--tokenizer TOK] [--name NAME]
+//!   webquant quantize INPUT OUTPUT --type TYPE [--pure] [--imatrix FILE] [--tokenizer TOK]
 //!   webquant gpu
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use webquant::io::gguf::GgufFile;
+use webquant::io::imatrix;
 use webquant::io::llama2c::{self, Llama2cModel};
 use webquant::io::source::{ByteSource, FileSource};
 use webquant::io::{sniff, FileKind};
+use webquant::model::quantize::{QuantizeJob, Target};
+use webquant::model::source::{Llama2cImport, ModelSource};
 use webquant::model::ModelInfo;
+use webquant::quant::preset::{self, Preset};
 use webquant::quant::GgmlType;
 use webquant::{Error, Result};
 
 const USAGE: &str = "usage:
   webquant inspect FILE
   webquant convert INPUT OUTPUT --type f32|f16|bf16 [--tokenizer TOKENIZER.bin] [--name NAME]
+  webquant quantize INPUT OUTPUT --type TYPE [--pure] [--imatrix FILE] [--tokenizer TOKENIZER.bin]
   webquant gpu
 
-INPUT may be a GGUF file or a llama2.c checkpoint (with --tokenizer).";
+INPUT may be a GGUF file or a llama2.c checkpoint (with --tokenizer).
+TYPE is a llama.cpp preset (Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S,
+Q5_K_M, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) or a ggml type (q4_K, iq4_nl, ...);
+--pure gives every quantizable tensor that one type, without the preset's rules.
+The output is written whole or not at all; the input is never modified.";
+
+/// Options that take no value.
+const FLAGS: &[&str] = &["pure"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -46,6 +59,10 @@ impl Args {
         let mut it = args.iter();
         while let Some(a) = it.next() {
             if let Some(name) = a.strip_prefix("--") {
+                if FLAGS.contains(&name) {
+                    options.push((name.to_string(), String::new()));
+                    continue;
+                }
                 let value = it
                     .next()
                     .ok_or_else(|| Error::invalid(format!("--{name} needs a value")))?;
@@ -66,6 +83,10 @@ impl Args {
             .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.options.iter().any(|(k, _)| k == name)
     }
 
     fn expect(&self, n: usize, allowed: &[&str]) -> Result<()> {
@@ -103,6 +124,20 @@ fn run(args: &[String]) -> Result<()> {
                 Path::new(&a.positional[0]),
                 Path::new(&a.positional[1]),
                 ty,
+                a.option("tokenizer").map(Path::new),
+                a.option("name"),
+            )
+        }
+        "quantize" => {
+            a.expect(2, &["type", "pure", "imatrix", "tokenizer", "name"])?;
+            let ty = a
+                .option("type")
+                .ok_or_else(|| Error::invalid(format!("quantize needs --type TYPE\n{USAGE}")))?;
+            quantize(
+                Path::new(&a.positional[0]),
+                Path::new(&a.positional[1]),
+                parse_preset(ty, a.flag("pure"))?,
+                a.option("imatrix").map(Path::new),
                 a.option("tokenizer").map(Path::new),
                 a.option("name"),
             )
@@ -193,6 +228,53 @@ fn inspect(path: &Path) -> Result<()> {
     emit(&o)
 }
 
+/// `--type` for `quantize`: a preset name, or a ggml type. A ggml type some
+/// preset defaults to means that preset (as llama-quantize's `Q4_K` means
+/// Q4_K_M); with `--pure`, or for a type no preset mixes (iq4_nl, tq1_0, ...),
+/// every quantizable tensor gets the type.
+fn parse_preset(name: &str, pure: bool) -> Result<Preset> {
+    if let Ok(p) = Preset::from_name(name) {
+        return Ok(if pure {
+            Preset::Pure(p.default_type())
+        } else {
+            p
+        });
+    }
+    let ty = GgmlType::from_name(name).map_err(|_| {
+        Error::invalid(format!(
+            "unknown --type {name:?}: expected a llama.cpp preset or a ggml type name\n{USAGE}"
+        ))
+    })?;
+    Preset::from_name(&format!("pure:{}", ty.name()))
+}
+
+/// Open INPUT as a model source: a GGUF file, or a llama2.c checkpoint with
+/// its tokenizer.
+fn open_model(
+    input: &Path,
+    tokenizer: Option<&Path>,
+    name: Option<&str>,
+) -> Result<Box<dyn ModelSource>> {
+    let src = FileSource::open(input)?;
+    let mut head = [0u8; 4];
+    src.read_at(0, &mut head).ok();
+    Ok(match sniff(&head) {
+        FileKind::Gguf => Box::new(GgufFile::open(src)?),
+        FileKind::Llama2c => {
+            let tok = tokenizer.ok_or_else(|| {
+                Error::invalid("a llama2.c checkpoint needs --tokenizer TOKENIZER.bin")
+            })?;
+            let model = Llama2cModel::open(src)?;
+            let vocab = llama2c::read_tokenizer(&FileSource::open(tok)?, model.config.vocab_size)?;
+            let stem = input
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("model");
+            Box::new(Llama2cImport::new(model, name.unwrap_or(stem), &vocab)?)
+        }
+    })
+}
+
 fn convert(
     input: &Path,
     output: &Path,
@@ -200,24 +282,107 @@ fn convert(
     tokenizer: Option<&Path>,
     name: Option<&str>,
 ) -> Result<()> {
-    refuse_same_file(input, output)?;
-    let src = FileSource::open(input)?;
-    let mut head = [0u8; 4];
-    src.read_at(0, &mut head).ok();
-    match sniff(&head) {
-        FileKind::Llama2c => {
-            let tok = tokenizer.ok_or_else(|| {
-                Error::invalid("a llama2.c checkpoint needs --tokenizer TOKENIZER.bin")
-            })?;
-            let model = Llama2cModel::open(src)?;
-            let vocab = llama2c::read_tokenizer(&FileSource::open(tok)?, model.config.vocab_size)?;
-            let stem = input.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-            write_atomically(output, |w| model.write_gguf(w, name.unwrap_or(stem), &vocab, ty))
-        }
-        FileKind::Gguf => Err(Error::invalid(
-            "converting GGUF to GGUF is done by `webquant quantize` (coming with whole-model quantization)",
-        )),
+    if !matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) {
+        return Err(Error::invalid(format!(
+            "convert writes f32, f16 or bf16; for {} use `webquant quantize`",
+            ty.name()
+        )));
     }
+    refuse_same_file(input, output)?;
+    let model = open_model(input, tokenizer, name)?;
+    let preset = Preset::Pure(ty);
+    let targets = Target::plan(model.as_ref(), preset, false)?;
+    run_job(
+        model.as_ref(),
+        output,
+        targets,
+        preset::file_type(preset),
+        Default::default(),
+    )
+}
+
+fn quantize(
+    input: &Path,
+    output: &Path,
+    preset: Preset,
+    imatrix_path: Option<&Path>,
+    tokenizer: Option<&Path>,
+    name: Option<&str>,
+) -> Result<()> {
+    refuse_same_file(input, output)?;
+    let model = open_model(input, tokenizer, name)?;
+    let importance = match imatrix_path {
+        Some(p) => imatrix::read(FileSource::open(p)?)?,
+        None => Default::default(),
+    };
+    let targets = Target::plan(model.as_ref(), preset, imatrix_path.is_some())?;
+    run_job(
+        model.as_ref(),
+        output,
+        targets,
+        preset::file_type(preset),
+        importance,
+    )
+}
+
+/// Run a whole-model job into `output`, printing a line per tensor and the totals.
+fn run_job(
+    model: &dyn ModelSource,
+    output: &Path,
+    targets: Vec<Target>,
+    file_type: u32,
+    importance: imatrix::Importance,
+) -> Result<()> {
+    let mut report = String::new();
+    write_atomically(output, |w| {
+        let mut job = QuantizeJob::new(model, targets, file_type, importance, w)?;
+        outln!(
+            report,
+            "{:<28} {:>18} {:>6} -> {:<6} {:>10} {:>10} {:>9} {:>8}",
+            "tensor",
+            "shape",
+            "from",
+            "to",
+            "bytes in",
+            "bytes out",
+            "SQNR dB",
+            "cosine"
+        );
+        let total = job.progress().1;
+        let mut done = 0;
+        while let Some(r) = job.step()? {
+            done += 1;
+            let line = format!(
+                "{:<28} {:>18} {:>6} -> {:<6} {:>10} {:>10} {:>9} {:>8.6}",
+                r.name,
+                format!("{:?}", r.dims),
+                r.from,
+                r.to,
+                r.bytes_in,
+                r.bytes_out,
+                r.sqnr_db.map_or("exact".to_string(), |d| format!("{d:.2}")),
+                r.cosine
+            );
+            // progress goes to stderr as it happens; the table to stdout at the end
+            eprintln!("[{done}/{total}] {}", r.name);
+            outln!(report, "{line}");
+        }
+        let t = job.totals();
+        outln!(
+            report,
+            "\n{} tensors, {} weights: {} -> {} bytes ({:.3} -> {:.3} bits per weight)",
+            t.tensors,
+            t.n_elements,
+            t.bytes_in,
+            t.bytes_out,
+            t.bits_per_weight_in,
+            t.bits_per_weight_out
+        );
+        job.finish()?;
+        Ok(())
+    })?;
+    outln!(report, "wrote {}", output.display());
+    emit(&report)
 }
 
 /// The user's source file is never the output.

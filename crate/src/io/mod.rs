@@ -2,6 +2,7 @@
 //! sources they are read from.
 
 pub mod gguf;
+pub mod imatrix;
 pub mod llama2c;
 pub mod source;
 

@@ -1,6 +1,7 @@
 //! Models: what a loaded model is (its summary for people and the UI).
 
 pub mod quantize;
+pub mod source;
 
 use std::collections::BTreeMap;
 

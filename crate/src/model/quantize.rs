@@ -1,4 +1,5 @@
-//! Whole-model quantization: GGUF in, GGUF out, one tensor at a time.
+//! Whole-model quantization: any [`ModelSource`] in, GGUF out, one tensor
+//! at a time.
 //!
 //! A [`QuantizeJob`] is a step-by-step process so that callers own the loop:
 //! the CLI runs it to the end, the browser worker yields between steps to
@@ -12,8 +13,9 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::io::gguf::{GgufFile, GgufWriter, TensorPlan, Value};
-use crate::io::source::ByteSource;
+use crate::io::gguf::{GgufWriter, TensorPlan, Value};
+use crate::model::source::{ModelSource, SourceTensor};
+use crate::quant::preset::{self, ModelShape, Preset, TensorDesc};
 use crate::quant::{blocks, metrics, GgmlType};
 
 /// What happened to one tensor.
@@ -58,37 +60,106 @@ pub struct Target {
     pub reason: String,
 }
 
+impl Target {
+    /// llama-quantize's choice for every tensor of `src` under `preset`
+    /// (`has_imatrix`: an importance matrix will be used, which changes a rule).
+    pub fn plan(
+        src: &(impl ModelSource + ?Sized),
+        preset: Preset,
+        has_imatrix: bool,
+    ) -> Result<Vec<Target>> {
+        let tensors = src.tensors();
+        let descs: Vec<TensorDesc> = tensors
+            .iter()
+            .map(|t| TensorDesc {
+                name: &t.name,
+                dims: &t.dims,
+                ty: t.ty,
+            })
+            .collect();
+        let shape = ModelShape {
+            has_imatrix,
+            ..model_shape(&src.metadata())?
+        };
+        Ok(preset::plan(preset, &shape, &descs)?
+            .into_iter()
+            .map(|c| Target {
+                ty: c.target,
+                reason: match c.fallback_from {
+                    Some(f) => format!(
+                        "{} (fallback: {} does not divide the row length)",
+                        c.reason,
+                        f.name()
+                    ),
+                    None => c.reason.to_string(),
+                },
+            })
+            .collect())
+    }
+}
+
+/// The hyperparameters llama.cpp's preset rules look at, from GGUF metadata.
+pub fn model_shape(md: &[(String, Value)]) -> Result<ModelShape> {
+    let get = |k: &str| md.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+    let arch = get("general.architecture")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::invalid("the model has no general.architecture"))?
+        .to_string();
+    // Per-layer arrays (some architectures vary head counts by layer): layer 0, as llama.cpp.
+    let num = |k: &str| -> Option<u32> {
+        let v = get(&format!("{arch}.{k}"))?;
+        let v = match v.as_array() {
+            Some(a) => a.first()?,
+            None => v,
+        };
+        v.as_u64().and_then(|n| u32::try_from(n).ok())
+    };
+    let n_layer = num("block_count")
+        .ok_or_else(|| Error::invalid(format!("the model has no {arch}.block_count")))?;
+    let n_head = num("attention.head_count").unwrap_or(0);
+    Ok(ModelShape {
+        n_layer,
+        n_head,
+        n_head_kv: num("attention.head_count_kv").unwrap_or(n_head),
+        n_expert: num("expert_count").unwrap_or(0),
+        has_imatrix: false,
+        arch,
+    })
+}
+
 /// One model being quantized into `W`.
-pub struct QuantizeJob<'a, S: ByteSource, W: Write> {
-    src: &'a GgufFile<S>,
+pub struct QuantizeJob<'a, M: ModelSource + ?Sized, W: Write> {
+    src: &'a M,
+    tensors: Vec<SourceTensor>,
     targets: Vec<Target>,
     importance: HashMap<String, Vec<f32>>,
     writer: GgufWriter<W>,
     reports: Vec<TensorReport>,
 }
 
-impl<'a, S: ByteSource, W: Write> QuantizeJob<'a, S, W> {
+impl<'a, M: ModelSource + ?Sized, W: Write> QuantizeJob<'a, M, W> {
     /// Plan the output (one target per source tensor, in order), write its
     /// header to `out`. `file_type` is written as `general.file_type`
     /// (llama.cpp's `llama_ftype`). `importance` maps tensor names to
     /// per-column importance weights (an imatrix), used where the target
     /// type's quantizer takes them.
     pub fn new(
-        src: &'a GgufFile<S>,
+        src: &'a M,
         targets: Vec<Target>,
         file_type: u32,
         importance: HashMap<String, Vec<f32>>,
         out: W,
     ) -> Result<Self> {
-        if targets.len() != src.tensors.len() {
+        let tensors = src.tensors();
+        if targets.len() != tensors.len() {
             return Err(Error::invalid(format!(
                 "{} target types for {} tensors",
                 targets.len(),
-                src.tensors.len()
+                tensors.len()
             )));
         }
         let mut plans = Vec::with_capacity(targets.len());
-        for (t, target) in src.tensors.iter().zip(&targets) {
+        for (t, target) in tensors.iter().zip(&targets) {
             let row_len = t.dims.first().copied().unwrap_or(0);
             if row_len % target.ty.block_size() as u64 != 0 {
                 return Err(Error::BadLength {
@@ -101,7 +172,10 @@ impl<'a, S: ByteSource, W: Write> QuantizeJob<'a, S, W> {
                 });
             }
             if let Some(w) = importance.get(&t.name) {
-                if w.len() as u64 != row_len {
+                // One weight per column, or per column of each matrix of a
+                // stack (experts), as llama.cpp's imatrix stores them.
+                let n_mat: u64 = t.dims.iter().skip(2).product();
+                if w.len() as u64 != row_len && w.len() as u64 != row_len * n_mat {
                     return Err(Error::invalid(format!(
                         "importance weights for {} have {} values, its rows have {row_len}",
                         t.name,
@@ -115,9 +189,10 @@ impl<'a, S: ByteSource, W: Write> QuantizeJob<'a, S, W> {
                 ty: target.ty,
             });
         }
-        let writer = GgufWriter::new(out, &output_metadata(src, file_type), &plans)?;
+        let writer = GgufWriter::new(out, &output_metadata(src.metadata(), file_type), &plans)?;
         Ok(QuantizeJob {
             src,
+            tensors,
             targets,
             importance,
             writer,
@@ -127,19 +202,18 @@ impl<'a, S: ByteSource, W: Write> QuantizeJob<'a, S, W> {
 
     /// Tensors done so far, and in all.
     pub fn progress(&self) -> (usize, usize) {
-        (self.reports.len(), self.src.tensors.len())
+        (self.reports.len(), self.tensors.len())
     }
 
     /// The name of the tensor the next [`step`](Self::step) works on.
     pub fn next_name(&self) -> Option<&str> {
-        self.src
-            .tensors
+        self.tensors
             .get(self.reports.len())
             .map(|t| t.name.as_str())
     }
 
     pub fn is_done(&self) -> bool {
-        self.reports.len() == self.src.tensors.len()
+        self.reports.len() == self.tensors.len()
     }
 
     /// The underlying writer (the browser takes each step's bytes from it).
@@ -150,7 +224,7 @@ impl<'a, S: ByteSource, W: Write> QuantizeJob<'a, S, W> {
     /// Quantize and write the next tensor; `None` when all are done.
     pub fn step(&mut self) -> Result<Option<&TensorReport>> {
         let i = self.reports.len();
-        let Some(t) = self.src.tensors.get(i) else {
+        let Some(t) = self.tensors.get(i) else {
             return Ok(None);
         };
         let target = &self.targets[i];
@@ -167,16 +241,28 @@ impl<'a, S: ByteSource, W: Write> QuantizeJob<'a, S, W> {
         };
         let row_len = usize::try_from(t.row_len())
             .map_err(|_| Error::invalid(format!("tensor {}: row too long", t.name)))?;
-        let src_bytes = self.src.tensor_bytes(t)?;
+        let src_bytes = self.src.tensor_bytes(i)?;
         let values = blocks::dequantize(t.ty, &src_bytes, row_len).map_err(in_context)?;
         let (out_bytes, stats) = if target.ty == t.ty {
             // Same type: copy, bit for bit.
             let stats = metrics::error_stats(&values, &values).map_err(in_context)?;
             (src_bytes, stats)
         } else {
-            let importance = self.importance.get(&t.name).map(Vec::as_slice);
-            let q =
-                blocks::quantize(target.ty, &values, row_len, importance).map_err(in_context)?;
+            let q = match self.importance.get(&t.name) {
+                // Per-matrix weights: quantize each matrix with its own.
+                Some(w) if w.len() != row_len => {
+                    let per_mat = values.len() / (w.len() / row_len);
+                    let mut q = Vec::new();
+                    for (m, w) in values.chunks(per_mat).zip(w.chunks(row_len)) {
+                        q.extend(
+                            blocks::quantize(target.ty, m, row_len, Some(w)).map_err(in_context)?,
+                        );
+                    }
+                    q
+                }
+                w => blocks::quantize(target.ty, &values, row_len, w.map(Vec::as_slice))
+                    .map_err(in_context)?,
+            };
             let back = blocks::dequantize(target.ty, &q, row_len).map_err(in_context)?;
             let stats = metrics::error_stats(&values, &back).map_err(in_context)?;
             (q, stats)
@@ -245,11 +331,10 @@ impl<'a, S: ByteSource, W: Write> QuantizeJob<'a, S, W> {
 
 /// The source metadata in its order, with `general.file_type` and
 /// `general.quantization_version` set as llama.cpp sets them.
-fn output_metadata<S: ByteSource>(src: &GgufFile<S>, file_type: u32) -> Vec<(String, Value)> {
+fn output_metadata(src: Vec<(String, Value)>, file_type: u32) -> Vec<(String, Value)> {
     let mut md: Vec<(String, Value)> = src
-        .metadata_in_order()
-        .filter(|(k, _)| *k != "general.file_type" && *k != "general.quantization_version")
-        .map(|(k, v)| (k.to_string(), v.clone()))
+        .into_iter()
+        .filter(|(k, _)| k != "general.file_type" && k != "general.quantization_version")
         .collect();
     // llama.cpp writes these two right after the architecture keys; their
     // position does not matter to readers.
@@ -263,3 +348,165 @@ fn output_metadata<S: ByteSource>(src: &GgufFile<S>, file_type: u32) -> Vec<(Str
 
 /// `GGML_QNT_VERSION` in ggml.h: the block-format revision llama.cpp writes.
 pub const GGML_QNT_VERSION: u32 = 2;
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::io::gguf::{write_gguf, GgufFile};
+
+    const BUNDLED: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../web/models/stories260K.gguf"
+    ));
+
+    fn bundled() -> GgufFile<&'static [u8]> {
+        GgufFile::open(BUNDLED).unwrap()
+    }
+
+    #[test]
+    fn preset_output_reads_back_with_planned_types_and_exact_bytes() {
+        let src = bundled();
+        let targets = Target::plan(&src, Preset::Q4KM, false).unwrap();
+        let mut job =
+            QuantizeJob::new(&src, targets.clone(), 15, HashMap::new(), Vec::new()).unwrap();
+        let mut seen = Vec::new();
+        job.run(|done, total, name| {
+            seen.push((done, total, name.to_string()));
+            true
+        })
+        .unwrap();
+        assert_eq!(seen.len(), src.tensors.len());
+        assert_eq!(seen.last().unwrap().0, seen.last().unwrap().1);
+        let totals = job.totals();
+        let out = job.finish().unwrap();
+        let q = GgufFile::open(out.as_slice()).unwrap();
+        assert_eq!(q.get_u64("general.file_type"), Some(15));
+        assert_eq!(q.get_u64("general.quantization_version"), Some(2));
+        assert_eq!(q.get_str("general.name"), src.get_str("general.name"));
+        assert_eq!(q.tensors.len(), src.tensors.len());
+        let mut bytes_out = 0;
+        for ((t, s), target) in q.tensors.iter().zip(&src.tensors).zip(&targets) {
+            assert_eq!((&t.name, &t.dims, t.ty), (&s.name, &s.dims, target.ty));
+            let values = src.tensor_f32(src.tensors.iter().position(|x| x == s).unwrap());
+            let want = blocks::quantize(t.ty, &values.unwrap(), t.row_len() as usize, None);
+            let got = q.tensor_bytes(t).unwrap();
+            assert_eq!(got, want.unwrap(), "{}", t.name);
+            bytes_out += got.len() as u64;
+        }
+        assert_eq!(totals.bytes_out, bytes_out);
+        assert_eq!(totals.tensors, src.tensors.len());
+        assert!(totals.bits_per_weight_out < totals.bits_per_weight_in);
+    }
+
+    #[test]
+    fn cancel_stops_with_cancelled() {
+        let src = bundled();
+        let targets = Target::plan(&src, Preset::Q8_0, false).unwrap();
+        let mut job = QuantizeJob::new(&src, targets, 7, HashMap::new(), Vec::new()).unwrap();
+        let r = job.run(|done, _, _| done < 3);
+        assert!(matches!(r, Err(Error::Cancelled)));
+        assert_eq!(job.progress().0, 3);
+        // an unfinished file is not handed out as complete
+        assert!(job.finish().is_err());
+    }
+
+    /// A two-tensor model with the given values in its 2-D tensor.
+    fn small_model(values: &[f32], dims: [u64; 3]) -> Vec<u8> {
+        let md = [
+            (
+                "general.architecture".to_string(),
+                Value::String("llama".into()),
+            ),
+            ("llama.block_count".to_string(), Value::U32(1)),
+        ];
+        let plans = [
+            TensorPlan {
+                name: "blk.0.ffn_down_exps.weight".into(),
+                dims: dims.to_vec(),
+                ty: GgmlType::F32,
+            },
+            TensorPlan {
+                name: "blk.0.attn_norm.weight".into(),
+                dims: vec![dims[0]],
+                ty: GgmlType::F32,
+            },
+        ];
+        let data = [
+            values
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>(),
+            vec![0u8; dims[0] as usize * 4],
+        ];
+        let mut out = Vec::new();
+        write_gguf(&mut out, &md, &plans, |i| Ok(data[i].clone())).unwrap();
+        out
+    }
+
+    fn q4k_targets() -> Vec<Target> {
+        [GgmlType::Q4K, GgmlType::F32]
+            .iter()
+            .map(|&ty| Target {
+                ty,
+                reason: "test".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn non_finite_weights_name_the_tensor_and_element() {
+        let mut v = crate::quant::synth::weights(2, 256, 3);
+        v[300] = f32::NAN;
+        let file = small_model(&v, [256, 2, 1]);
+        let src = GgufFile::open(file.as_slice()).unwrap();
+        let mut job =
+            QuantizeJob::new(&src, q4k_targets(), 15, HashMap::new(), Vec::new()).unwrap();
+        let e = job.step().unwrap_err().to_string();
+        assert!(
+            e.contains("blk.0.ffn_down_exps.weight") && e.contains("300"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_plans_are_refused_up_front() {
+        let v = crate::quant::synth::weights(2, 256, 3);
+        let file = small_model(&v, [256, 2, 1]);
+        let src = GgufFile::open(file.as_slice()).unwrap();
+        let one = vec![q4k_targets().remove(0)];
+        assert!(QuantizeJob::new(&src, one, 15, HashMap::new(), Vec::new()).is_err());
+        let bad_imatrix = HashMap::from([("blk.0.ffn_down_exps.weight".to_string(), vec![1.0; 7])]);
+        let e = QuantizeJob::new(&src, q4k_targets(), 15, bad_imatrix, Vec::new());
+        assert!(e.is_err());
+        // a row length the target's block size does not divide
+        let file = small_model(&crate::quant::synth::weights(2, 64, 3), [64, 2, 1]);
+        let src = GgufFile::open(file.as_slice()).unwrap();
+        let e = QuantizeJob::new(&src, q4k_targets(), 15, HashMap::new(), Vec::new());
+        assert!(matches!(e, Err(Error::BadLength { .. })));
+    }
+
+    #[test]
+    fn per_matrix_importance_quantizes_each_matrix_with_its_own() {
+        // 2 experts of 2 rows of 256
+        let v = crate::quant::synth::weights(4, 256, 5);
+        let file = small_model(&v, [256, 2, 2]);
+        let src = GgufFile::open(file.as_slice()).unwrap();
+        let w: Vec<f32> = (0..512)
+            .map(|i| if i < 256 { 1.0 } else { (i % 7) as f32 })
+            .collect();
+        let imatrix = HashMap::from([("blk.0.ffn_down_exps.weight".to_string(), w.clone())]);
+        let mut job = QuantizeJob::new(&src, q4k_targets(), 15, imatrix, Vec::new()).unwrap();
+        job.run(|_, _, _| true).unwrap();
+        let out = job.finish().unwrap();
+        let q = GgufFile::open(out.as_slice()).unwrap();
+        let got = q.tensor_bytes(&q.tensors[0]).unwrap();
+        let mut want = blocks::quantize(GgmlType::Q4K, &v[..512], 256, Some(&w[..256])).unwrap();
+        want.extend(blocks::quantize(GgmlType::Q4K, &v[512..], 256, Some(&w[256..])).unwrap());
+        assert_eq!(got, want);
+        let plain = blocks::quantize(GgmlType::Q4K, &v, 256, None).unwrap();
+        assert_ne!(got, plain, "the importance weights were not used");
+    }
+}

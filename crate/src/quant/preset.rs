@@ -19,8 +19,9 @@
 //! - `tensor_type_fallback` (a row length the block size does not divide);
 //! - `--pure` ([`Preset::Pure`]).
 //!
-//! What is not: imatrix-dependent choices (webquant has no importance matrix,
-//! so `has_imatrix` is false as in a plain llama-quantize run), the IQ*,
+//! With an importance matrix ([`ModelShape::has_imatrix`]) the one rule it
+//! changes for these presets applies (Q4_0 / Q5_0 ffn_down). What is not
+//! ported: the IQ*,
 //! TQ*, Q2_K_S and MXFP4_MOE presets (their branches cannot fire for the
 //! presets here), `--tensor-type` / `--output-tensor-type` /
 //! `--token-embedding-type` overrides and `--leave-output-tensor`.
@@ -244,6 +245,9 @@ pub struct ModelShape {
     pub n_head_kv: u32,
     /// `{arch}.expert_count`, 0 for a dense model.
     pub n_expert: u32,
+    /// An importance matrix is given (`qs.has_imatrix`): Q4_0 / Q5_0 then
+    /// protect the first ffn_down layers.
+    pub has_imatrix: bool,
 }
 
 impl ModelShape {
@@ -255,6 +259,7 @@ impl ModelShape {
             n_head,
             n_head_kv,
             n_expert: 0,
+            has_imatrix: false,
         }
     }
 
@@ -700,7 +705,19 @@ fn get_type_impl(
                         ty = T::Q5K;
                         why = "ffn_down: Q4_K_S first 1/8 of layers -> q5_K";
                     }
-                    // Q4_0 / Q5_0 -> Q4_1 / Q5_1 in the first eighth needs an imatrix
+                    P::Q4_0 | P::Q5_0 if shape.has_imatrix && i_layer < n_layer / 8 => {
+                        (ty, why) = if preset == P::Q4_0 {
+                            (
+                                T::Q4_1,
+                                "ffn_down: Q4_0 with imatrix, first 1/8 of layers -> q4_1",
+                            )
+                        } else {
+                            (
+                                T::Q5_1,
+                                "ffn_down: Q5_0 with imatrix, first 1/8 of layers -> q5_1",
+                            )
+                        };
+                    }
                     _ => {}
                 }
                 qs.i_ffn_down += 1;
