@@ -13,7 +13,7 @@ use crate::quant::{blocks, GgmlType};
 pub fn quantize(
     data: &[f32],
     r#type: &str,
-    row_len: usize,
+    #[wasm_bindgen(js_name = "rowLen")] row_len: usize,
     importance: Option<Vec<f32>>,
 ) -> Result<Vec<u8>, JsError> {
     let ty = GgmlType::from_name(r#type).map_err(js_err)?;
@@ -22,14 +22,18 @@ pub fn quantize(
 
 /// Dequantize packed rows of type `type` back to f32, as ggml's `to_float`.
 #[wasm_bindgen]
-pub fn dequantize(bytes: &[u8], r#type: &str, row_len: usize) -> Result<Vec<f32>, JsError> {
+pub fn dequantize(
+    bytes: &[u8],
+    r#type: &str,
+    #[wasm_bindgen(js_name = "rowLen")] row_len: usize,
+) -> Result<Vec<f32>, JsError> {
     let ty = GgmlType::from_name(r#type).map_err(js_err)?;
     blocks::dequantize(ty, bytes, row_len).map_err(js_err)
 }
 
 /// Facts about every type webquant can quantize: name, block size, bytes
 /// per block, bits per weight, whether it takes importance weights.
-#[wasm_bindgen(js_name = ggmlTypes)]
+#[wasm_bindgen(js_name = ggmlTypes, unchecked_return_type = "GgmlTypeInfo[]")]
 pub fn ggml_types() -> Result<JsValue, JsError> {
     #[derive(serde::Serialize)]
     #[serde(rename_all = "camelCase")]

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
+use super::teach::TS_TYPES;
 use super::teach::*;
 
 #[derive(Deserialize)]
@@ -77,4 +78,65 @@ fn bit_fields_of_fp8() {
     let b: B =
         serde_wasm_bindgen::from_value(bit_fields("fp8_e4m3", 448.0, None).unwrap()).unwrap();
     assert_eq!((b.bits.as_str(), b.decoded), ("01111110", 448.0));
+}
+
+/// The field names of `export interface NAME { ... }` in the TypeScript
+/// section, sorted.
+fn ts_fields(name: &str) -> Vec<String> {
+    let start = TS_TYPES
+        .find(&format!("export interface {name} {{"))
+        .unwrap_or_else(|| panic!("interface {name} missing"));
+    let body = &TS_TYPES[start..];
+    let body = &body[body.find('{').unwrap() + 1..body.find('}').unwrap()];
+    let mut out: Vec<String> = body
+        .split(';')
+        .filter_map(|f| f.split(':').next())
+        .map(|f| f.trim().trim_end_matches('?').to_string())
+        .filter(|f| !f.is_empty())
+        .collect();
+    out.sort();
+    out
+}
+
+fn js_keys(v: &JsValue) -> Vec<String> {
+    let mut k: Vec<String> = js_sys::Object::keys(&js_sys::Object::from(v.clone()))
+        .iter()
+        .filter_map(|k| k.as_string())
+        .collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn typescript_interfaces_match_the_objects_returned() {
+    let x = [1.2f32, -0.5, -4.3, 1.2];
+    let q = teach_absmax(&x, 8).unwrap();
+    assert_eq!(js_keys(&q), ts_fields("Quantized"));
+    let groups = js_sys::Reflect::get(&q, &"groups".into()).unwrap();
+    let g0 = js_sys::Reflect::get(&groups, &0.into()).unwrap();
+    assert_eq!(js_keys(&g0), ts_fields("GroupParams"));
+    let stats = js_sys::Reflect::get(&q, &"stats".into()).unwrap();
+    assert_eq!(js_keys(&stats), ts_fields("ErrorStats"));
+    let config = js_sys::Reflect::get(&q, &"config".into()).unwrap();
+    assert_eq!(js_keys(&config), ts_fields("QuantConfig"));
+    let v = teach_value(0.3, -1.0, 1.0, "symmetric", 8).unwrap();
+    assert_eq!(js_keys(&v), ts_fields("ValueStep"));
+    let b = bit_fields("fp16", 0.3, None).unwrap();
+    assert_eq!(js_keys(&b), ts_fields("BitFields"));
+    let h = histogram(&x, 4, None, None).unwrap();
+    assert_eq!(js_keys(&h), ts_fields("Histogram"));
+    let types = super::quant::ggml_types().unwrap();
+    let t0 = js_sys::Reflect::get(&types, &0.into()).unwrap();
+    assert_eq!(js_keys(&t0), ts_fields("GgmlTypeInfo"));
+    let config = js_sys::JSON::parse(
+        r#"{"scheme":"asymmetric","bits":4,"granularity":{"kind":"perTensor"},
+            "calibration":{"method":"mse","candidates":10}}"#,
+    )
+    .unwrap();
+    let q = teach_quantize(&x, 1, 4, config).unwrap();
+    let groups = js_sys::Reflect::get(&q, &"groups".into()).unwrap();
+    let g0 = js_sys::Reflect::get(&groups, &0.into()).unwrap();
+    let search = js_sys::Reflect::get(&g0, &"search".into()).unwrap();
+    let p0 = js_sys::Reflect::get(&search, &0.into()).unwrap();
+    assert_eq!(js_keys(&p0), ts_fields("SearchPoint"));
 }
