@@ -7,10 +7,10 @@ const server = await startServer();
 const browser = await launch({ webgpu: true });
 try {
   const { page } = await openApp(browser, server.url);
-  await page.setViewportSize({ width: 1100, height: 900 });
+  await page.setViewportSize({ width: 1100, height: 1000 });
   await page.waitForSelector('body[data-model=loaded]');
-  await page.click('#stats-run');
-  await page.waitForFunction(() => /Statistics for/.test(document.querySelector('#stats-status').textContent));
+  await page.click('#quant-run');
+  await page.waitForFunction(() => /Quantized to/.test(document.querySelector('#quant-status').textContent));
   await page.screenshot({ path: join(root, 'docs', 'screenshot.png') });
 } finally {
   await browser.close();

@@ -1,7 +1,11 @@
 // End-to-end: the app in real headless Chromium.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openApp, startServer } from './harness.mjs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { launch, openApp, root, startServer } from './harness.mjs';
 
 let server;
 before(async () => {
@@ -43,6 +47,37 @@ describe('with WebGPU (SwiftShader) and wasm SIMD', () => {
     const min = Number(await row.nth(4).textContent());
     const max = Number(await row.nth(5).textContent());
     assert.ok(min < 0 && max > 0 && min > -100 && max < 100, `min ${min} max ${max}`);
+    assert.deepEqual(errors, []);
+  });
+
+  test('quantizes the model to Q4_K_M in the page, byte for byte as the native CLI does', async () => {
+    const { page, errors } = await openApp(browser, server.url);
+    await page.waitForSelector('body[data-model=loaded]');
+    assert.equal(await page.inputValue('#quant-type'), 'Q4_K_M');
+    await page.click('#quant-run');
+    await page.waitForFunction(() => /Quantized to Q4_K_M/.test(document.querySelector('#quant-status').textContent), null, { timeout: 60_000 });
+    assert.equal(await page.locator('#quant-table tbody tr').count(), 47);
+    const row = page.locator('#quant-table tr[data-name="blk.0.ffn_down.weight"] td');
+    assert.equal(await row.nth(2).textContent(), 'f32');
+    assert.match(await page.textContent('#quant-totals'), /47 tensors: .* bits per weight/);
+    const link = page.locator('#quant-download');
+    assert.equal(await link.getAttribute('download'), 'stories260K-Q4_K_M.gguf');
+    const download = await page.evaluate(async () => {
+      const res = await fetch(document.querySelector('#quant-download').href);
+      return Array.from(new Uint8Array(await res.arrayBuffer()));
+    });
+    // the native CLI on the same file (built by scripts/test.sh before these tests)
+    const cli = join(root, 'target', 'debug', 'webquant');
+    assert.ok(existsSync(cli), `${cli} is missing: run cargo build --bin webquant`);
+    const dir = mkdtempSync(join(tmpdir(), 'webquant-e2e-'));
+    try {
+      const out = join(dir, 'q.gguf');
+      const r = spawnSync(cli, ['quantize', join(root, 'web/models/stories260K.gguf'), out, '--type', 'Q4_K_M']);
+      assert.equal(r.status, 0, String(r.stderr));
+      assert.ok(Buffer.from(download).equals(readFileSync(out)), 'the page and the CLI wrote different files');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     assert.deepEqual(errors, []);
   });
 

@@ -4,6 +4,9 @@ import { WorkerClient, CancelledError } from './client.js';
 import { hasWasmSimd } from './features.js';
 
 const DEFAULT_MODEL = 'models/stories260K.gguf';
+// llama-quantize's presets, in its menu order.
+const PRESETS = ['Q2_K', 'Q3_K_S', 'Q3_K_M', 'Q3_K_L', 'Q4_0', 'Q4_1', 'Q4_K_S', 'Q4_K_M', 'Q5_0', 'Q5_1', 'Q5_K_S', 'Q5_K_M', 'Q6_K', 'Q8_0'];
+let modelName = 'model';
 const $ = (sel) => document.querySelector(sel);
 
 const fmtInt = (n) => Number(n).toLocaleString('en-US');
@@ -62,7 +65,88 @@ function showModel(info) {
   }
   $('#stats-run').disabled = false;
   $('#stats-status').textContent = '';
+  $('#quant-run').disabled = false;
+  $('#quant-type').disabled = false;
+  modelName = info.name || 'model';
   document.body.dataset.model = 'loaded';
+}
+
+function cell(tr, text, cls) {
+  const td = document.createElement('td');
+  td.textContent = text;
+  if (cls) td.className = cls;
+  tr.append(td);
+}
+
+function showQuantized({ reports, totals, blob }, type) {
+  const tbody = $('#quant-table tbody');
+  tbody.replaceChildren();
+  for (const r of reports) {
+    const tr = document.createElement('tr');
+    tr.dataset.name = r.name;
+    cell(tr, r.name);
+    cell(tr, r.dims.join(' × '));
+    cell(tr, r.from);
+    cell(tr, r.to);
+    cell(tr, fmtInt(r.bytesOut), 'num');
+    cell(tr, ((r.bytesOut * 8) / r.nElements).toFixed(3), 'num');
+    cell(tr, fmtNum(r.rmse), 'num');
+    cell(tr, r.sqnrDb == null ? 'exact' : r.sqnrDb.toFixed(2), 'num');
+    cell(tr, r.cosine.toFixed(6), 'num');
+    cell(tr, r.reason);
+    tbody.append(tr);
+  }
+  $('#quant-table').hidden = false;
+  $('#quant-totals').textContent = `${fmtInt(totals.tensors)} tensors: ${fmtBytes(totals.bytesIn)} → ${fmtBytes(totals.bytesOut)} of tensor data, ${totals.bitsPerWeightIn.toFixed(2)} → ${totals.bitsPerWeightOut.toFixed(2)} bits per weight; file ${fmtBytes(blob.size)}.`;
+  const a = $('#quant-download');
+  if (a.href) URL.revokeObjectURL(a.href);
+  a.href = URL.createObjectURL(blob);
+  a.download = `${modelName}-${type}.gguf`;
+  a.textContent = `Download ${a.download} (${fmtBytes(blob.size)})`;
+  a.hidden = false;
+}
+
+async function setupQuantize(client) {
+  const types = await client.call('ggmlTypes');
+  const presets = $('#quant-presets');
+  for (const p of PRESETS) presets.append(new Option(p, p, p === 'Q4_K_M', p === 'Q4_K_M'));
+  const pure = $('#quant-pure');
+  for (const t of types) {
+    const opt = new Option(`${t.name} (${t.bitsPerWeight.toFixed(2)} bits per weight)`, `pure:${t.name}`);
+    pure.append(opt);
+  }
+  $('#quant-run').addEventListener('click', async () => {
+    const run = $('#quant-run');
+    const cancel = $('#quant-cancel');
+    const bar = $('#quant-progress');
+    const status = $('#quant-status');
+    const choice = $('#quant-type').value;
+    const isPure = choice.startsWith('pure:');
+    const type = isPure ? choice.slice(5) : choice;
+    run.disabled = true;
+    cancel.hidden = false;
+    bar.hidden = false;
+    bar.value = 0;
+    status.textContent = 'Starting…';
+    const req = client.request('quantize', { type, pure: isPure }, {
+      onProgress: ({ done, total, label }) => {
+        bar.max = total;
+        bar.value = done;
+        status.textContent = `${done} / ${total}: ${label}`;
+      },
+    });
+    cancel.onclick = () => req.cancel();
+    try {
+      showQuantized(await req.promise, type);
+      status.textContent = `Quantized to ${type}.`;
+    } catch (err) {
+      status.textContent = err instanceof CancelledError ? 'Cancelled.' : `Quantization failed: ${err.message}`;
+    } finally {
+      run.disabled = false;
+      cancel.hidden = true;
+      bar.hidden = true;
+    }
+  });
 }
 
 async function main() {
@@ -94,6 +178,12 @@ async function main() {
   document.body.dataset.ready = 'yes';
   document.body.dataset.variant = variant;
   document.body.dataset.webgpu = gpu.available ? 'yes' : 'no';
+
+  try {
+    await setupQuantize(client);
+  } catch (err) {
+    note(`Quantization is unavailable: ${err.message}`, 'warn');
+  }
 
   try {
     showModel(await client.call('openUrl', { url: new URL(DEFAULT_MODEL, location.href).href }));

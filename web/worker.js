@@ -65,6 +65,34 @@ const methods = {
     return openModel(file);
   },
 
+  // Quantize the open model to a preset or type, one tensor per step. The
+  // output is taken from wasm after each tensor, so wasm memory holds one
+  // tensor at a time; the file is returned as a Blob of those parts.
+  async quantize({ type, pure = false }, ctx) {
+    const m = requireModel();
+    const q = new wq.Quantizer(m, type, pure);
+    let finished = false;
+    try {
+      const total = q.total();
+      const parts = [q.takeOutput()];
+      const reports = [];
+      for (let i = 0; i < total; i++) {
+        await ctx.checkpoint();
+        const r = q.step();
+        reports.push(r);
+        parts.push(q.takeOutput());
+        ctx.progress(i + 1, total, r.name);
+      }
+      const totals = q.totals();
+      finished = true;
+      parts.push(q.finish()); // consumes q
+      const blob = new Blob(parts, { type: 'application/octet-stream' });
+      return { reports, totals, blob };
+    } finally {
+      if (!finished) q.free();
+    }
+  },
+
   // The ggml types webquant quantizes, with block facts.
   async ggmlTypes() {
     return wq.ggmlTypes();

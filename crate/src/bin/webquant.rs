@@ -136,7 +136,7 @@ fn run(args: &[String]) -> Result<()> {
             quantize(
                 Path::new(&a.positional[0]),
                 Path::new(&a.positional[1]),
-                parse_preset(ty, a.flag("pure"))?,
+                Preset::from_type_arg(ty, a.flag("pure"))?,
                 a.option("imatrix").map(Path::new),
                 a.option("tokenizer").map(Path::new),
                 a.option("name"),
@@ -226,26 +226,6 @@ fn inspect(path: &Path) -> Result<()> {
         );
     }
     emit(&o)
-}
-
-/// `--type` for `quantize`: a preset name, or a ggml type. A ggml type some
-/// preset defaults to means that preset (as llama-quantize's `Q4_K` means
-/// Q4_K_M); with `--pure`, or for a type no preset mixes (iq4_nl, tq1_0, ...),
-/// every quantizable tensor gets the type.
-fn parse_preset(name: &str, pure: bool) -> Result<Preset> {
-    if let Ok(p) = Preset::from_name(name) {
-        return Ok(if pure {
-            Preset::Pure(p.default_type())
-        } else {
-            p
-        });
-    }
-    let ty = GgmlType::from_name(name).map_err(|_| {
-        Error::invalid(format!(
-            "unknown --type {name:?}: expected a llama.cpp preset or a ggml type name\n{USAGE}"
-        ))
-    })?;
-    Preset::from_name(&format!("pure:{}", ty.name()))
 }
 
 /// Open INPUT as a model source: a GGUF file, or a llama2.c checkpoint with

@@ -127,9 +127,10 @@ pub fn model_shape(md: &[(String, Value)]) -> Result<ModelShape> {
     })
 }
 
-/// One model being quantized into `W`.
-pub struct QuantizeJob<'a, M: ModelSource + ?Sized, W: Write> {
-    src: &'a M,
+/// One model being quantized into `W`. `M` is the source itself or a
+/// reference to it (`&GgufFile<_>`, `&dyn ModelSource`, `Rc<_>`).
+pub struct QuantizeJob<M: ModelSource, W: Write> {
+    src: M,
     tensors: Vec<SourceTensor>,
     targets: Vec<Target>,
     importance: HashMap<String, Vec<f32>>,
@@ -137,14 +138,14 @@ pub struct QuantizeJob<'a, M: ModelSource + ?Sized, W: Write> {
     reports: Vec<TensorReport>,
 }
 
-impl<'a, M: ModelSource + ?Sized, W: Write> QuantizeJob<'a, M, W> {
+impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
     /// Plan the output (one target per source tensor, in order), write its
     /// header to `out`. `file_type` is written as `general.file_type`
     /// (llama.cpp's `llama_ftype`). `importance` maps tensor names to
     /// per-column importance weights (an imatrix), used where the target
     /// type's quantizer takes them.
     pub fn new(
-        src: &'a M,
+        src: M,
         targets: Vec<Target>,
         file_type: u32,
         importance: HashMap<String, Vec<f32>>,

@@ -45,6 +45,38 @@ pub trait ModelSource {
     fn tensor_f32(&self, i: usize) -> Result<Vec<f32>>;
 }
 
+// A borrowed or shared source is a source (the CLI passes `&dyn ModelSource`;
+// the browser shares one open file between the page's model and a job).
+impl<T: ModelSource + ?Sized> ModelSource for &T {
+    fn metadata(&self) -> Vec<(String, Value)> {
+        (**self).metadata()
+    }
+    fn tensors(&self) -> Vec<SourceTensor> {
+        (**self).tensors()
+    }
+    fn tensor_bytes(&self, i: usize) -> Result<Vec<u8>> {
+        (**self).tensor_bytes(i)
+    }
+    fn tensor_f32(&self, i: usize) -> Result<Vec<f32>> {
+        (**self).tensor_f32(i)
+    }
+}
+
+impl<T: ModelSource + ?Sized> ModelSource for std::rc::Rc<T> {
+    fn metadata(&self) -> Vec<(String, Value)> {
+        (**self).metadata()
+    }
+    fn tensors(&self) -> Vec<SourceTensor> {
+        (**self).tensors()
+    }
+    fn tensor_bytes(&self, i: usize) -> Result<Vec<u8>> {
+        (**self).tensor_bytes(i)
+    }
+    fn tensor_f32(&self, i: usize) -> Result<Vec<f32>> {
+        (**self).tensor_f32(i)
+    }
+}
+
 fn no_tensor(i: usize) -> Error {
     Error::invalid(format!("no tensor #{i}"))
 }

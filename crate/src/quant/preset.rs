@@ -141,6 +141,28 @@ impl Preset {
         Ok(p)
     }
 
+    /// What a user's `--type` means: a preset name, or a ggml type. A type
+    /// some preset defaults to means that preset (as llama-quantize's `Q4_K`
+    /// means Q4_K_M); with `pure`, or for a type no preset mixes (iq4_nl,
+    /// tq1_0, ...), every quantizable tensor gets the type.
+    pub fn from_type_arg(name: &str, pure: bool) -> Result<Self> {
+        if let Ok(p) = Preset::from_name(name) {
+            return Ok(if pure {
+                Preset::Pure(p.default_type())
+            } else {
+                p
+            });
+        }
+        let ty = GgmlType::from_name(name).map_err(|_| {
+            Error::invalid(format!(
+                "unknown quantization type {name:?}: expected a llama.cpp preset (Q2_K, Q3_K_S, \
+                 Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, \
+                 Q8_0) or a ggml type name (q4_K, iq4_nl, ...)"
+            ))
+        })?;
+        Preset::from_name(&format!("pure:{}", ty.name()))
+    }
+
     /// The type most tensors get (`llama_ftype_get_default_type`).
     pub fn default_type(self) -> GgmlType {
         match self {

@@ -9,6 +9,7 @@ use crate::io::source::ByteSource;
 use crate::model::ModelInfo;
 
 mod blob;
+mod model_quant;
 mod quant;
 mod teach;
 pub use blob::BlobSource;
@@ -72,7 +73,8 @@ impl ByteSource for Source {
 /// An opened GGUF model. Only the header is parsed on opening.
 #[wasm_bindgen]
 pub struct Model {
-    file: GgufFile<Source>,
+    // Shared with the jobs that read it (a quantization in progress).
+    file: std::rc::Rc<GgufFile<Source>>,
 }
 
 #[wasm_bindgen]
@@ -81,7 +83,7 @@ impl Model {
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Model, JsError> {
         let file = GgufFile::open(Source::Bytes(bytes)).map_err(js_err)?;
-        Ok(Model { file })
+        Ok(Model { file: file.into() })
     }
 
     /// Open a GGUF `File`/`Blob` without copying it: byte ranges are read on
@@ -90,7 +92,7 @@ impl Model {
     pub fn from_blob(blob: web_sys::Blob) -> Result<Model, JsError> {
         let src = BlobSource::new(blob).map_err(js_err)?;
         let file = GgufFile::open(Source::Blob(src)).map_err(js_err)?;
-        Ok(Model { file })
+        Ok(Model { file: file.into() })
     }
 
     /// Name, architecture, parameter and tensor counts, tensor list.

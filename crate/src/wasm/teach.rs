@@ -52,6 +52,14 @@ export interface ValueStep {
   qmin: number; qmax: number; scaled: number; rounded: number; q: number; clamped: boolean;
   dequantized: number; error: number;
 }
+export interface TensorReport {
+  name: string; dims: number[]; from: string; to: string; bytesIn: number; bytesOut: number;
+  nElements: number; rmse: number; maxAbsError: number; sqnrDb: number | null; cosine: number; reason: string;
+}
+export interface QuantTotals {
+  tensors: number; nElements: number; bytesIn: number; bytesOut: number;
+  bitsPerWeightIn: number; bitsPerWeightOut: number;
+}
 export interface GgmlTypeInfo {
   name: string; blockSize: number; typeSize: number; bitsPerWeight: number; usesImportance: boolean;
 }
