@@ -131,6 +131,22 @@ impl<S: ByteSource> Llama2cModel<S> {
         if !config.head_size().is_multiple_of(2) {
             return Err(Error::format(FMT, "head size is odd; RoPE needs pairs"));
         }
+        // Check the size the header implies before listing tensors, so a
+        // header claiming millions of layers costs nothing.
+        let expected = expected_len(&config);
+        if u128::from(source.len()) != expected {
+            return Err(Error::format(
+                FMT,
+                format!(
+                    "file has {} bytes but its header (dim {}, hidden {}, {} layers, vocab {}) implies {expected}: truncated or not a llama2.c checkpoint",
+                    source.len(),
+                    config.dim,
+                    config.hidden_dim,
+                    config.n_layers,
+                    config.vocab_size
+                ),
+            ));
+        }
         let spans = layout(&config);
         let rope_floats = (config.seq_len * config.head_size()) as u64; // real + imag halves
         let weights_end = spans
@@ -149,19 +165,7 @@ impl<S: ByteSource> Llama2cModel<S> {
             });
             expected += 4 * d * v;
         }
-        if source.len() != expected {
-            return Err(Error::format(
-                FMT,
-                format!(
-                    "file has {} bytes but its header (dim {}, hidden {}, {} layers, vocab {}) implies {expected}: truncated or not a llama2.c checkpoint",
-                    source.len(),
-                    config.dim,
-                    config.hidden_dim,
-                    config.n_layers,
-                    config.vocab_size
-                ),
-            ));
-        }
+        debug_assert_eq!(u128::from(expected), expected_len(&config));
         Ok(Llama2cModel {
             source,
             config,
@@ -312,6 +316,23 @@ pub fn encode_float(ty: GgmlType, values: &[f32]) -> Result<Vec<u8>> {
 }
 
 /// Where each weight lives in the checkpoint, with llama.cpp's tensor names.
+/// File size in bytes the header implies (u128: the fields are bounded by
+/// 2^24, so no product overflows).
+fn expected_len(c: &Llama2cConfig) -> u128 {
+    let (d, h, v, l) = (
+        c.dim as u128,
+        c.hidden_dim as u128,
+        c.vocab_size as u128,
+        c.n_layers as u128,
+    );
+    let q = (c.n_heads * c.head_size()) as u128;
+    let kv = c.kv_dim() as u128;
+    let per_layer = d + d * q + 2 * d * kv + q * d + d + 3 * d * h;
+    let rope = c.seq_len as u128 * c.head_size() as u128;
+    let classifier = if c.shared_classifier { 0 } else { d * v };
+    28 + 4 * (d * v + l * per_layer + d + rope + classifier)
+}
+
 fn layout(c: &Llama2cConfig) -> Vec<Span> {
     let (d, h, v, l) = (
         c.dim as u64,
@@ -495,5 +516,18 @@ mod tests {
         assert!(Llama2cModel::open(bad.as_slice()).is_err());
         assert!(read_tokenizer(&TOKS[..100], 512).is_err());
         assert!(read_tokenizer(TOKS, 511).is_err());
+    }
+
+    #[test]
+    fn the_implied_size_is_checked_before_tensors_are_listed() {
+        // 2^24 layers (the largest plausible field) in a 28-byte file: an
+        // error naming the sizes, without listing 150 million tensors.
+        let mut h = CKPT[..28].to_vec();
+        h[8..12].copy_from_slice(&(1i32 << 24).to_le_bytes());
+        let e = Llama2cModel::open(h.as_slice()).err().expect("must fail");
+        assert!(e.to_string().contains("16777216 layers"), "{e}");
+        // and the arithmetic agrees with the tensor list on a real file
+        let m = Llama2cModel::open(CKPT).unwrap();
+        assert_eq!(expected_len(&m.config), CKPT.len() as u128);
     }
 }
