@@ -4,7 +4,7 @@
 //
 // Usage: node scripts/build-web.mjs [--variant simd|plain]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'smol-toml';
@@ -90,4 +90,14 @@ for (const [name, v] of variants) {
   renameSync(tmp, dest);
   const kib = (statSync(join(dest, 'webquant_bg.wasm')).size / 1024).toFixed(0);
   console.log(`build-web: [${name}] ${dest}/webquant_bg.wasm ${kib} KiB in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+}
+
+// The chart library the pages import (npm uplot, from the lockfile), copied
+// next to them: web/ is served as it is, without a bundler.
+{
+  const src = join(root, 'node_modules', 'uplot', 'dist');
+  const dest = join(root, 'web', 'vendor');
+  if (!existsSync(src)) fail('node_modules/uplot is missing: run npm ci');
+  mkdirSync(dest, { recursive: true });
+  for (const f of ['uPlot.esm.js', 'uPlot.min.css']) copyFileSync(join(src, f), join(dest, f));
 }

@@ -93,6 +93,13 @@ const methods = {
     }
   },
 
+  // The teaching page's calls: small, synchronous library functions.
+  async teach({ fn, args }) {
+    const allowed = ['teachQuantize', 'teachValue', 'bitFields', 'quantize', 'dequantize', 'errorStats', 'histogram'];
+    if (!allowed.includes(fn)) throw new Error(`unknown teaching function ${fn}`);
+    return wq[fn](...args);
+  },
+
   // The ggml types webquant quantizes, with block facts.
   async ggmlTypes() {
     return wq.ggmlTypes();
