@@ -60,6 +60,10 @@ describe('with WebGPU (SwiftShader) and wasm SIMD', () => {
     const row = page.locator('#quant-table tr[data-name="blk.0.ffn_down.weight"] td');
     assert.equal(await row.nth(2).textContent(), 'f32');
     assert.match(await page.textContent('#quant-totals'), /47 tensors: .* bits per weight/);
+    // the charts: SQNR per tensor, and the largest quantized tensor before / after
+    await page.waitForSelector('#sqnr-chart canvas');
+    await page.waitForSelector('#view-chart[data-tensor="token_embd.weight"] canvas');
+    assert.match(await page.textContent('#view-status'), /SQNR \d+\.\d+ dB/);
     const link = page.locator('#quant-download');
     assert.equal(await link.getAttribute('download'), 'stories260K-Q4_K_M.gguf');
     const download = await page.evaluate(async () => {

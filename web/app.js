@@ -1,5 +1,6 @@
 // The page: picks the wasm variant this browser can run, starts the worker,
 // opens the bundled model and shows what it is. All work happens in the worker.
+import uPlot from './vendor/uPlot.esm.js';
 import { WorkerClient, CancelledError } from './client.js';
 import { hasWasmSimd } from './features.js';
 
@@ -78,7 +79,50 @@ function cell(tr, text, cls) {
   tr.append(td);
 }
 
-function showQuantized({ reports, totals, blob }, type) {
+const charts = {};
+function chart(key, el, opts, data) {
+  charts[key]?.destroy();
+  charts[key] = new uPlot({ width: Math.min(900, el.parentElement.clientWidth - 8), height: 240, ...opts }, data, el);
+}
+
+// SQNR of every quantized tensor, as bars in file order.
+function showSqnr(reports) {
+  const rows = reports.filter((r) => r.sqnrDb != null);
+  const names = rows.map((r) => r.name);
+  chart('sqnr', $('#sqnr-chart'), {
+    scales: { x: { time: false } },
+    axes: [{ label: 'tensor (hover for the name)', values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? t : '')) }, { label: 'SQNR dB' }],
+    series: [
+      { label: 'tensor', value: (_, i) => (i == null ? '–' : names[i] ?? '–') },
+      { label: 'SQNR dB', stroke: '#2457c5', fill: '#2457c588', paths: uPlot.paths.bars({ size: [0.8] }), points: { show: false } },
+    ],
+  }, [rows.map((_, i) => i), rows.map((r) => r.sqnrDb)]);
+}
+
+// Histogram of one tensor before and after: the "after" spikes are the grid.
+async function showView(client, reports, index) {
+  const r = reports[index];
+  $('#view-status').textContent = 'Computing…';
+  try {
+    const v = await client.call('tensorView', { index, type: r.to });
+    const mids = v.original.edges.slice(0, -1).map((e, i) => (e + v.original.edges[i + 1]) / 2);
+    chart('view', $('#view-chart'), {
+      scales: { x: { time: false } },
+      axes: [{ label: 'value' }, { label: 'count' }],
+      series: [
+        {},
+        { label: `original (${v.from})`, stroke: '#2457c5', fill: '#2457c533', paths: uPlot.paths.stepped({ align: 0 }), points: { show: false } },
+        { label: `after ${v.to}`, stroke: '#c5531f', paths: uPlot.paths.bars({ size: [0.6] }), fill: '#c5531f99', points: { show: false } },
+      ],
+    }, [mids, v.original.counts, v.quantized.counts]);
+    $('#view-status').textContent = v.stats.exact ? 'Stored exactly.' : `RMSE ${fmtNum(v.stats.rmse)}, SQNR ${v.stats.sqnrDb.toFixed(2)} dB.`;
+    $('#view-chart').dataset.tensor = r.name;
+  } catch (err) {
+    $('#view-status').textContent = `Could not show ${r.name}: ${err.message}`;
+  }
+}
+
+function showQuantized({ reports, totals, blob }, type, client) {
   const tbody = $('#quant-table tbody');
   tbody.replaceChildren();
   for (const r of reports) {
@@ -104,6 +148,16 @@ function showQuantized({ reports, totals, blob }, type) {
   a.download = `${modelName}-${type}.gguf`;
   a.textContent = `Download ${a.download} (${fmtBytes(blob.size)})`;
   a.hidden = false;
+
+  $('#quant-charts').hidden = false;
+  showSqnr(reports);
+  const sel = $('#view-tensor');
+  sel.replaceChildren(...reports.map((r, i) => new Option(`${r.name} (${r.from} → ${r.to})`, String(i))));
+  // start with the largest tensor that was quantized
+  const first = reports.reduce((best, r, i) => (r.from !== r.to && (best < 0 || r.nElements > reports[best].nElements) ? i : best), -1);
+  sel.value = String(Math.max(first, 0));
+  sel.onchange = () => showView(client, reports, Number(sel.value));
+  showView(client, reports, Number(sel.value));
 }
 
 async function setupQuantize(client) {
@@ -137,7 +191,7 @@ async function setupQuantize(client) {
     });
     cancel.onclick = () => req.cancel();
     try {
-      showQuantized(await req.promise, type);
+      showQuantized(await req.promise, type, client);
       status.textContent = `Quantized to ${type}.`;
     } catch (err) {
       status.textContent = err instanceof CancelledError ? 'Cancelled.' : `Quantization failed: ${err.message}`;

@@ -93,6 +93,11 @@ const methods = {
     }
   },
 
+  // One tensor before and after quantization to `type` (histograms, error).
+  async tensorView({ index, type, bins = 120 }) {
+    return requireModel().tensorView(index, type, bins);
+  },
+
   // The teaching page's calls: small, synchronous library functions.
   async teach({ fn, args }) {
     const allowed = ['teachQuantize', 'teachValue', 'bitFields', 'quantize', 'dequantize', 'errorStats', 'histogram'];

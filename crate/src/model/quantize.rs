@@ -330,6 +330,54 @@ impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
     }
 }
 
+/// One tensor before and after quantization, for plots: histograms of the
+/// original and the dequantized values over the same bins (the dequantized
+/// one shows the grid the values were rounded to), and the error.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TensorView {
+    pub name: String,
+    pub from: String,
+    pub to: String,
+    pub original: metrics::Histogram,
+    pub quantized: metrics::Histogram,
+    pub stats: metrics::ErrorStats,
+}
+
+/// [`TensorView`] of tensor `index` of `src` quantized to `ty` (no
+/// importance weights), histograms of `bins` bins.
+pub fn tensor_view(
+    src: &(impl ModelSource + ?Sized),
+    index: usize,
+    ty: GgmlType,
+    bins: usize,
+) -> Result<TensorView> {
+    let t = src
+        .tensors()
+        .into_iter()
+        .nth(index)
+        .ok_or_else(|| Error::invalid(format!("no tensor #{index}")))?;
+    let row_len = usize::try_from(t.row_len())
+        .map_err(|_| Error::invalid(format!("tensor {}: row too long", t.name)))?;
+    let values = src.tensor_f32(index)?;
+    let back = blocks::dequantize(ty, &blocks::quantize(ty, &values, row_len, None)?, row_len)?;
+    let (lo, hi) = values
+        .iter()
+        .chain(&back)
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let range = (lo < hi).then_some((lo, hi));
+    Ok(TensorView {
+        from: t.ty.name().to_string(),
+        to: ty.name().to_string(),
+        original: metrics::histogram(&values, bins, range)?,
+        quantized: metrics::histogram(&back, bins, range)?,
+        stats: metrics::error_stats(&values, &back)?,
+        name: t.name,
+    })
+}
+
 /// The source metadata in its order, with `general.file_type` and
 /// `general.quantization_version` set as llama.cpp sets them.
 fn output_metadata(src: Vec<(String, Value)>, file_type: u32) -> Vec<(String, Value)> {
@@ -400,6 +448,27 @@ mod tests {
         assert_eq!(totals.bytes_out, bytes_out);
         assert_eq!(totals.tensors, src.tensors.len());
         assert!(totals.bits_per_weight_out < totals.bits_per_weight_in);
+    }
+
+    #[test]
+    fn tensor_view_shows_the_grid_the_values_were_rounded_to() {
+        let src = bundled();
+        let i = src
+            .tensors
+            .iter()
+            .position(|t| t.name == "blk.0.attn_q.weight")
+            .unwrap();
+        let v = tensor_view(&src, i, GgmlType::Q4_0, 512).unwrap();
+        assert_eq!(v.original.counts.iter().sum::<u64>(), 64 * 64);
+        assert_eq!(v.quantized.counts.iter().sum::<u64>(), 64 * 64);
+        assert_eq!(v.original.edges, v.quantized.edges);
+        // 4-bit blocks: far fewer distinct levels than the original's spread
+        let occupied = |h: &metrics::Histogram| h.counts.iter().filter(|&&c| c > 0).count();
+        assert!(occupied(&v.quantized) < occupied(&v.original));
+        assert!(v.stats.cosine_similarity > 0.99 && v.stats.sqnr_db.unwrap() > 10.0);
+        assert!(tensor_view(&src, 999, GgmlType::Q4_0, 8).is_err());
+        // a row of 64 is not a whole number of Q4_K blocks: an error, not a panic
+        assert!(tensor_view(&src, i, GgmlType::Q4K, 8).is_err());
     }
 
     #[test]

@@ -105,6 +105,16 @@ impl Model {
         self.file.tensors.len()
     }
 
+    /// Tensor `index` quantized to `type`: histograms of its values before
+    /// and after over the same `bins` bins, and the error.
+    #[wasm_bindgen(js_name = tensorView, unchecked_return_type = "TensorView")]
+    pub fn tensor_view(&self, index: usize, r#type: &str, bins: usize) -> Result<JsValue, JsError> {
+        let ty = crate::quant::GgmlType::from_name(r#type).map_err(js_err)?;
+        let v =
+            crate::model::quantize::tensor_view(&*self.file, index, ty, bins).map_err(js_err)?;
+        to_js(&v)
+    }
+
     /// Value statistics of tensor `index` (reads that tensor's bytes only).
     #[wasm_bindgen(js_name = tensorStats)]
     pub fn tensor_stats(&self, index: usize) -> Result<JsValue, JsError> {

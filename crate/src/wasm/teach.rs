@@ -56,6 +56,9 @@ export interface TensorReport {
   name: string; dims: number[]; from: string; to: string; bytesIn: number; bytesOut: number;
   nElements: number; rmse: number; maxAbsError: number; sqnrDb: number | null; cosine: number; reason: string;
 }
+export interface TensorView {
+  name: string; from: string; to: string; original: Histogram; quantized: Histogram; stats: ErrorStats;
+}
 export interface QuantTotals {
   tensors: number; nElements: number; bytesIn: number; bytesOut: number;
   bitsPerWeightIn: number; bitsPerWeightOut: number;
