@@ -85,6 +85,43 @@ describe('with WebGPU (SwiftShader) and wasm SIMD', () => {
     assert.deepEqual(errors, []);
   });
 
+  test('opens a model from a URL with progress; 404, unreachable and non-GGUF URLs give plain errors', async () => {
+    const { page, errors } = await openApp(browser, server.url);
+    await page.waitForSelector('body[data-model=loaded]');
+    const open = async (url) => {
+      await page.fill('#url-input', url);
+      await page.click('#url-open');
+      await page.waitForFunction(() => !document.querySelector('#url-open').disabled);
+    };
+    await open(`${server.url}models/missing.gguf`);
+    assert.match(await page.textContent('#model-error'), /HTTP 404/);
+    await open('http://127.0.0.1:9/model.gguf');
+    assert.match(await page.textContent('#model-error'), /unreachable or does not allow downloads from other sites \(CORS\)/);
+    await open(`${server.url}favicon.svg`);
+    assert.match(await page.textContent('#model-error'), /GGUF/);
+    assert.equal(await page.textContent('#model-name'), 'stories260K', 'the open model stays');
+    await open(`${server.url}models/stories260K.gguf`);
+    assert.equal(await page.isHidden('#model-error'), true);
+    assert.match(await page.textContent('#url-status'), /Opened stories260K.gguf/);
+    // the browser logs failed loads itself; the page adds no errors of its own
+    assert.deepEqual(errors.filter((e) => !/Failed to load resource|ERR_CONNECTION_REFUSED/.test(e)), []);
+  });
+
+  test('a GGUF dropped on the page is opened', async () => {
+    const { page, errors } = await openApp(browser, server.url);
+    await page.waitForSelector('body[data-model=loaded]');
+    const bytes = Array.from(readFileSync(join(root, 'web/models/stories260K.gguf')));
+    await page.evaluate((b) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(b)], 'dropped.gguf'));
+      document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, bytes);
+    await page.waitForFunction(() => document.querySelector('#model-source').textContent === 'dropped.gguf');
+    assert.equal(await page.textContent('#model-tensors'), '47');
+    assert.equal(await page.isHidden('#model-error'), true);
+    assert.deepEqual(errors, []);
+  });
+
   test('a request cancelled right after it starts ends as cancelled, and the worker keeps working', async () => {
     const { page, errors } = await openApp(browser, server.url);
     await page.waitForSelector('body[data-model=loaded]');

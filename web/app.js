@@ -27,9 +27,10 @@ function showError(err) {
   el.hidden = !err;
 }
 
-function showModel(info) {
+function showModel(info, source) {
   const facts = [
     ['Name', info.name, 'model-name'],
+    ['Opened from', source, 'model-source'],
     ['Architecture', info.architecture, 'model-arch'],
     ['Parameters', fmtInt(info.parameterCount), 'model-params'],
     ['Tensors', fmtInt(info.tensorCount), 'model-tensors'],
@@ -240,20 +241,71 @@ async function main() {
   }
 
   try {
-    showModel(await client.call('openUrl', { url: new URL(DEFAULT_MODEL, location.href).href }));
+    showModel(await client.call('openUrl', { url: new URL(DEFAULT_MODEL, location.href).href }), 'bundled with webquant');
   } catch (err) {
     showError(new Error(`The default model could not be opened: ${err.message}`));
   }
 
-  $('#file-input').addEventListener('change', async (e) => {
-    const file = e.target.files?.[0];
-    if (!file) return;
+  const openFile = async (file) => {
     showError(null);
     try {
-      showModel(await client.call('openFile', { file }));
+      showModel(await client.call('openFile', { file }), file.name);
     } catch (err) {
       // The previous model stays open in the worker and on the page.
       showError(new Error(`${file.name} could not be opened: ${err.message}`));
+    }
+  };
+  $('#file-input').addEventListener('change', (e) => {
+    const file = e.target.files?.[0];
+    if (file) openFile(file);
+  });
+  // Drop a file anywhere on the page.
+  document.addEventListener('dragover', (e) => {
+    if (e.dataTransfer?.types.includes('Files')) e.preventDefault();
+  });
+  document.addEventListener('drop', (e) => {
+    const file = e.dataTransfer?.files?.[0];
+    if (!file) return;
+    e.preventDefault();
+    openFile(file);
+  });
+
+  $('#url-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const url = $('#url-input').value.trim();
+    const bar = $('#url-progress');
+    const status = $('#url-status');
+    const cancel = $('#url-cancel');
+    showError(null);
+    $('#url-open').disabled = true;
+    cancel.hidden = false;
+    bar.hidden = false;
+    bar.removeAttribute('value');
+    const t0 = performance.now();
+    const req = client.request('openUrl', { url }, {
+      onProgress: ({ done, total }) => {
+        const secs = (performance.now() - t0) / 1000;
+        const speed = done / Math.max(secs, 1e-3);
+        let text = `${fmtBytes(done)}${total ? ` of ${fmtBytes(total)}` : ''}, ${fmtBytes(speed)}/s`;
+        if (total) {
+          bar.max = total;
+          bar.value = done;
+          text += `, ${Math.max(0, (total - done) / speed).toFixed(0)} s left`;
+        }
+        status.textContent = text;
+      },
+    });
+    cancel.onclick = () => req.cancel();
+    try {
+      showModel(await req.promise, url);
+      status.textContent = `Opened ${url.split('/').pop()}.`;
+    } catch (err) {
+      status.textContent = '';
+      showError(err instanceof CancelledError ? new Error('Download cancelled; the previous model is still open.') : err);
+    } finally {
+      $('#url-open').disabled = false;
+      cancel.hidden = true;
+      bar.hidden = true;
     }
   });
 

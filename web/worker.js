@@ -50,14 +50,35 @@ const methods = {
     return { build: wq.buildInfo(), gpu: await wq.gpuInfo() };
   },
 
-  // Open a GGUF from a URL: the response becomes a Blob the model reads
-  // lazily by byte range, never copied whole into wasm memory.
+  // Open a model from a URL, streamed with progress (bytes, of total when the
+  // server says) and cancellable between chunks. The parts become a Blob
+  // the model reads lazily by byte range, never one copy in wasm memory.
   async openUrl({ url }, ctx) {
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`could not download ${url}: HTTP ${res.status} ${res.statusText}`);
-    const blob = await res.blob();
+    let res;
+    try {
+      res = await fetch(url);
+    } catch {
+      throw new Error(`could not download ${url}: the server is unreachable or does not allow downloads from other sites (CORS)`);
+    }
+    if (!res.ok) throw new Error(`could not download ${url}: HTTP ${res.status} ${res.statusText}`.trim());
+    const total = Number(res.headers.get('content-length')) || 0;
+    const parts = [];
+    let done = 0;
+    const reader = res.body.getReader();
+    try {
+      for (;;) {
+        const { value, done: end } = await reader.read();
+        if (end) break;
+        parts.push(value);
+        done += value.length;
+        ctx.progress(done, total, 'bytes');
+        if (cancelled.has(ctx.id)) throw new Cancelled();
+      }
+    } finally {
+      if (cancelled.has(ctx.id)) reader.cancel().catch(() => {});
+    }
     await ctx.checkpoint();
-    return openModel(blob);
+    return openModel(new Blob(parts));
   },
 
   // Open a GGUF the user picked (a File is a Blob: read lazily).
@@ -168,6 +189,7 @@ self.onmessage = async (e) => {
   }
   const { id, method, params } = msg;
   const ctx = {
+    id,
     checkpoint: () => checkpoint(id),
     progress: (done, total, label) => self.postMessage({ id, progress: { done, total, label } }),
   };
