@@ -204,7 +204,66 @@ async function setupQuantize(client) {
   });
 }
 
+async function refreshSaved(client, open) {
+  const status = $('#saved-status');
+  let list;
+  try {
+    list = await client.call('listSaved');
+  } catch (err) {
+    $('#saved-empty').textContent = `Saving models is not available here: ${err.message}`;
+    return;
+  }
+  const ul = $('#saved-list');
+  ul.replaceChildren();
+  $('#saved-empty').hidden = list.length > 0;
+  for (const { name, size } of list) {
+    const li = document.createElement('li');
+    li.dataset.name = name;
+    const label = document.createElement('span');
+    label.className = 'name';
+    label.textContent = name;
+    const sz = document.createElement('span');
+    sz.className = 'muted';
+    sz.textContent = fmtBytes(size);
+    const openBtn = document.createElement('button');
+    openBtn.type = 'button';
+    openBtn.textContent = 'Open';
+    openBtn.setAttribute('aria-label', `Open ${name}`);
+    openBtn.onclick = () => open(name);
+    const del = document.createElement('button');
+    del.type = 'button';
+    del.className = 'secondary';
+    del.textContent = 'Delete';
+    del.setAttribute('aria-label', `Delete ${name}`);
+    del.onclick = async () => {
+      try {
+        await client.call('deleteSaved', { name });
+        status.textContent = `Deleted ${name}.`;
+      } catch (err) {
+        status.textContent = `Could not delete ${name}: ${err.message}`;
+      }
+      refreshSaved(client, open);
+    };
+    li.append(label, sz, openBtn, del);
+    ul.append(li);
+  }
+}
+
+// After a model opened from a file or URL: keep a copy if the user wants.
+async function keep(client, name, open) {
+  if (!$('#keep-models').checked) return;
+  try {
+    const saved = await client.call('saveModel', { name });
+    $('#saved-status').textContent = `Saved ${saved} on this device.`;
+  } catch (err) {
+    $('#saved-status').textContent = `Not saved: ${err.message}`;
+  }
+  refreshSaved(client, open);
+}
+
 async function main() {
+  // The app keeps working offline after one visit (web/sw.js).
+  navigator.serviceWorker?.register('sw.js').catch((err) => note(`Offline use is unavailable: ${err.message}`, 'warn'));
   const simd = hasWasmSimd();
   const variant = simd ? 'simd' : 'plain';
   if (!simd) {
@@ -246,10 +305,20 @@ async function main() {
     showError(new Error(`The default model could not be opened: ${err.message}`));
   }
 
+  const openSaved = async (name) => {
+    showError(null);
+    try {
+      showModel(await client.call('openSaved', { name }), `saved: ${name}`);
+    } catch (err) {
+      showError(new Error(`${name} could not be opened: ${err.message}`));
+    }
+  };
+  refreshSaved(client, openSaved);
   const openFile = async (file) => {
     showError(null);
     try {
       showModel(await client.call('openFile', { file }), file.name);
+      keep(client, file.name, openSaved);
     } catch (err) {
       // The previous model stays open in the worker and on the page.
       showError(new Error(`${file.name} could not be opened: ${err.message}`));
@@ -299,6 +368,7 @@ async function main() {
     try {
       showModel(await req.promise, url);
       status.textContent = `Opened ${url.split('/').pop()}.`;
+      keep(client, url, openSaved);
     } catch (err) {
       status.textContent = '';
       showError(err instanceof CancelledError ? new Error('Download cancelled; the previous model is still open.') : err);

@@ -303,6 +303,7 @@ async function renderBlocks() {
 }
 
 async function main() {
+  navigator.serviceWorker?.register('sw.js').catch(() => {});
   client = new WorkerClient(new URL('./worker.js', import.meta.url));
   window.webquant = { client };
   await client.call('init', { variant: hasWasmSimd() ? 'simd' : 'plain' });

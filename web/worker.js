@@ -12,6 +12,7 @@
 
 let wq = null; // the wasm-bindgen module, after init
 let model = null; // the open Model
+let modelBlob = null; // and the Blob it reads from
 const cancelled = new Set();
 
 class Cancelled extends Error {
@@ -36,7 +37,23 @@ function openModel(blob) {
   const m = wq.Model.fromBlob(blob);
   if (model) model.free();
   model = m;
+  modelBlob = blob;
   return model.info();
+}
+
+// Saved models: files in the origin-private file system (OPFS), so they stay
+// on this device, survive reloads and open offline, read lazily like any File.
+async function savedDir() {
+  if (!navigator.storage?.getDirectory) throw new Error('this browser cannot store files for offline use (no origin-private file system)');
+  const root = await navigator.storage.getDirectory();
+  return root.getDirectoryHandle('models', { create: true });
+}
+
+// A safe file name from a file name or URL ("stories260K.gguf").
+function savedName(name) {
+  const base = name.split(/[?#]/)[0].split('/').filter(Boolean).pop() ?? 'model.gguf';
+  const clean = base.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '');
+  return clean || 'model.gguf';
 }
 
 const methods = {
@@ -124,6 +141,47 @@ const methods = {
     const allowed = ['teachQuantize', 'teachValue', 'bitFields', 'quantize', 'dequantize', 'errorStats', 'histogram'];
     if (!allowed.includes(fn)) throw new Error(`unknown teaching function ${fn}`);
     return wq[fn](...args);
+  },
+
+  // Keep a copy of the open model for offline use, under `name`. Written to a
+  // temporary file and renamed when complete, so a saved model is whole.
+  async saveModel({ name }) {
+    if (!modelBlob) throw new Error('no model is open');
+    const dir = await savedDir();
+    const final = savedName(name);
+    const tmp = `${final}.partial`;
+    const fh = await dir.getFileHandle(tmp, { create: true });
+    try {
+      const w = await fh.createWritable();
+      await w.write(modelBlob);
+      await w.close();
+      await fh.move(final);
+    } catch (err) {
+      await dir.removeEntry(tmp).catch(() => {});
+      throw new Error(`could not save ${final}: ${err.message}`);
+    }
+    return final;
+  },
+
+  async listSaved() {
+    const dir = await savedDir();
+    const out = [];
+    for await (const [name, h] of dir.entries()) {
+      if (h.kind !== 'file' || name.endsWith('.partial')) continue;
+      out.push({ name, size: (await h.getFile()).size });
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  },
+
+  async openSaved({ name }) {
+    const dir = await savedDir();
+    const fh = await dir.getFileHandle(savedName(name));
+    return openModel(await fh.getFile());
+  },
+
+  async deleteSaved({ name }) {
+    const dir = await savedDir();
+    await dir.removeEntry(savedName(name));
   },
 
   // The ggml types webquant quantizes, with block facts.
