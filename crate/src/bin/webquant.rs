@@ -260,6 +260,11 @@ fn open_model(
     src.read_at(0, &mut head).ok();
     Ok(match sniff(&head) {
         FileKind::Gguf => Box::new(GgufFile::open(src)?),
+        FileKind::Safetensors => {
+            return Err(Error::invalid(
+                "safetensors input is not supported by this command yet",
+            ))
+        }
         FileKind::Llama2c => {
             let tok = tokenizer.ok_or_else(|| {
                 Error::invalid("a llama2.c checkpoint needs --tokenizer TOKENIZER.bin")
