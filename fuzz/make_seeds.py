@@ -1,5 +1,6 @@
 """Writes the fuzzers' seed corpus (small valid files) into fuzz/corpus/.
-Run: python3 fuzz/make_seeds.py   (needs PyPI gguf==0.19.0 and numpy)."""
+Run: python3 fuzz/make_seeds.py   (needs PyPI gguf==0.19.0 and numpy).
+The safetensors seeds are copied from crate/tests/data/hf-tiny."""
 import os
 import struct
 
@@ -54,8 +55,26 @@ def tiny_tokenizer(path):
             f.write(struct.pack("<fi", -float(i), len(tok)) + tok)
 
 
-for name in ("gguf", "llama2c"):
+def tiny_safetensors(folder):
+    """The HF fixture's weights, config and tokenizer files, plus a minimal
+    two-tensor file with every dtype the reader accepts."""
+    import json
+    import shutil
+    data = os.path.join(here, "..", "crate", "tests", "data", "hf-tiny", "model")
+    for f in ("model.safetensors", "config.json", "tokenizer.json"):
+        shutil.copy(os.path.join(data, f), os.path.join(folder, f))
+    header = {"__metadata__": {"format": "pt"},
+              "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+              "b": {"dtype": "F16", "shape": [1, 2], "data_offsets": [8, 12]},
+              "c": {"dtype": "BF16", "shape": [], "data_offsets": [12, 14]}}
+    h = json.dumps(header).encode()
+    with open(os.path.join(folder, "small.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + bytes(range(14)))
+
+
+for name in ("gguf", "llama2c", "safetensors"):
     os.makedirs(os.path.join(here, "corpus", name), exist_ok=True)
 tiny_gguf(os.path.join(here, "corpus", "gguf", "tiny.gguf"))
 tiny_llama2c(os.path.join(here, "corpus", "llama2c", "tiny.bin"))
 tiny_tokenizer(os.path.join(here, "corpus", "llama2c", "tokenizer.bin"))
+tiny_safetensors(os.path.join(here, "corpus", "safetensors"))

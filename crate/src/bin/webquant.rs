@@ -9,12 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use webquant::io::gguf::GgufFile;
+use webquant::io::hf::{self, HfModel};
 use webquant::io::imatrix;
 use webquant::io::llama2c::{self, Llama2cModel};
 use webquant::io::source::{ByteSource, FileSource};
 use webquant::io::{sniff, FileKind};
 use webquant::model::quantize::{QuantizeJob, Target};
-use webquant::model::source::{Llama2cImport, ModelSource};
+use webquant::model::source::{HfImport, Llama2cImport, ModelSource};
 use webquant::model::ModelInfo;
 use webquant::quant::preset::{self, Preset};
 use webquant::quant::GgmlType;
@@ -23,10 +24,14 @@ use webquant::{Error, Result};
 const USAGE: &str = "usage:
   webquant inspect FILE
   webquant convert INPUT OUTPUT --type f32|f16|bf16 [--tokenizer TOKENIZER.bin] [--name NAME]
-  webquant quantize INPUT OUTPUT --type TYPE [--pure] [--imatrix FILE] [--tokenizer TOKENIZER.bin]
+  webquant quantize INPUT OUTPUT --type TYPE [--pure] [--imatrix FILE] [--tokenizer TOKENIZER.bin] [--name NAME]
   webquant gpu
 
-INPUT may be a GGUF file or a llama2.c checkpoint (with --tokenizer).
+INPUT may be a GGUF file, a llama2.c checkpoint (with --tokenizer), or a
+Hugging Face Llama model's model.safetensors (or model.safetensors.index.json
+for a sharded one), read with config.json, tokenizer.json and, if present,
+tokenizer_config.json from the same folder; --name sets general.name (default:
+the folder's name).
 TYPE is a llama.cpp preset (Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S,
 Q5_K_M, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) or a ggml type (q4_K, iq4_nl, ...);
 --pure gives every quantizable tensor that one type, without the preset's rules.
@@ -228,18 +233,35 @@ fn inspect(path: &Path) -> Result<()> {
     emit(&o)
 }
 
-/// Open INPUT as a model source: a GGUF file, or a llama2.c checkpoint with
-/// its tokenizer.
+/// Open INPUT as a model source: a GGUF file, a llama2.c checkpoint with
+/// its tokenizer, or a Hugging Face model's safetensors with the JSON files
+/// beside it.
 fn open_model(
     input: &Path,
     tokenizer: Option<&Path>,
     name: Option<&str>,
 ) -> Result<Box<dyn ModelSource>> {
+    let is_index = input
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".safetensors.index.json"));
+    if is_index {
+        let index = read_text(input)?;
+        let dir = folder(input);
+        let shards = hf::shard_files(&index)?
+            .iter()
+            .map(|f| FileSource::open(dir.join(f)))
+            .collect::<Result<Vec<_>>>()?;
+        return open_hf(shards, dir, name);
+    }
     let src = FileSource::open(input)?;
-    let mut head = [0u8; 4];
-    src.read_at(0, &mut head).ok();
-    Ok(match sniff(&head) {
+    // safetensors needs 9 bytes (length + '{'); a short file reads as zeros.
+    let mut head = [0u8; 16];
+    let n = head.len().min(src.len() as usize);
+    src.read_at(0, &mut head[..n])?;
+    Ok(match sniff(&head[..n]) {
         FileKind::Gguf => Box::new(GgufFile::open(src)?),
+        FileKind::Safetensors => open_hf(vec![src], folder(input), name)?,
         FileKind::Llama2c => {
             let tok = tokenizer.ok_or_else(|| {
                 Error::invalid("a llama2.c checkpoint needs --tokenizer TOKENIZER.bin")
@@ -253,6 +275,47 @@ fn open_model(
             Box::new(Llama2cImport::new(model, name.unwrap_or(stem), &vocab)?)
         }
     })
+}
+
+/// The folder holding `path` (`.` for a bare file name).
+fn folder(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", path.display()),
+        ))
+    })
+}
+
+/// A Hugging Face model: its weights plus config.json, tokenizer.json and
+/// tokenizer_config.json (optional) from `dir`.
+fn open_hf(
+    shards: Vec<FileSource>,
+    dir: &Path,
+    name: Option<&str>,
+) -> Result<Box<dyn ModelSource>> {
+    let config = read_text(&dir.join("config.json"))?;
+    let tokenizer = read_text(&dir.join("tokenizer.json"))?;
+    let tok_config_path = dir.join("tokenizer_config.json");
+    let tok_config = if tok_config_path.exists() {
+        Some(read_text(&tok_config_path)?)
+    } else {
+        None
+    };
+    let model = HfModel::open_sharded(shards, &config, Some(&tokenizer), tok_config.as_deref())?;
+    // The converter's fallback name is the model folder's.
+    let dir_name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().and_then(|n| n.to_str()).map(str::to_string))
+        .unwrap_or_else(|| "model".to_string());
+    Ok(Box::new(HfImport::new(model, name.unwrap_or(&dir_name))?))
 }
 
 fn convert(

@@ -1,10 +1,11 @@
 //! A model read one tensor at a time, whatever file it came from: a GGUF
-//! file, or an import (a llama2.c checkpoint) seen as the GGUF it converts
-//! to. Whole-model quantization and conversion read through this, so they
+//! file, or an import (a llama2.c checkpoint, a Hugging Face safetensors
+//! model) seen as the GGUF it converts to. Whole-model quantization and conversion read through this, so they
 //! never hold more than one tensor.
 
 use crate::error::{Error, Result};
 use crate::io::gguf::{GgufFile, Value};
+use crate::io::hf::HfModel;
 use crate::io::llama2c::{Llama2cModel, Token};
 use crate::io::source::ByteSource;
 use crate::quant::{blocks, GgmlType};
@@ -160,6 +161,57 @@ impl<S: ByteSource> ModelSource for Llama2cImport<S> {
             .iter()
             .flat_map(|v| v.to_le_bytes())
             .collect())
+    }
+
+    fn tensor_f32(&self, i: usize) -> Result<Vec<f32>> {
+        self.model.tensor_f32(i)
+    }
+}
+
+/// A Hugging Face Llama model (safetensors + JSON files) as the GGUF that
+/// llama.cpp's convert_hf_to_gguf.py makes of it: weights in their source
+/// type (F32, F16 or BF16), Q/K rows already permuted, and 1-D tensors and
+/// norms in F32 as the converter always stores them (so that quantizing
+/// this equals converting with llama.cpp, then running llama-quantize).
+pub struct HfImport<S: ByteSource> {
+    pub model: HfModel<S>,
+    metadata: Vec<(String, Value)>,
+}
+
+impl<S: ByteSource> HfImport<S> {
+    /// `name` becomes `general.name`. Fails if the tokenizer's
+    /// pre-tokenizer is unknown and `model.tokenizer_pre` was not set.
+    pub fn new(model: HfModel<S>, name: &str) -> Result<Self> {
+        // general.file_type 0 (all F32): the quantizer replaces it.
+        let metadata = model.gguf_metadata(name, GgmlType::F32)?;
+        Ok(HfImport { model, metadata })
+    }
+}
+
+impl<S: ByteSource> ModelSource for HfImport<S> {
+    fn metadata(&self) -> Vec<(String, Value)> {
+        self.metadata.clone()
+    }
+
+    fn tensors(&self) -> Vec<SourceTensor> {
+        self.model
+            .tensors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| SourceTensor {
+                name: t.name.clone(),
+                dims: t.dims.clone(),
+                ty: self.model.output_type(i, t.src_ty),
+            })
+            .collect()
+    }
+
+    fn tensor_bytes(&self, i: usize) -> Result<Vec<u8>> {
+        let t = self.model.tensors.get(i).ok_or_else(|| no_tensor(i))?;
+        match self.model.output_type(i, t.src_ty) {
+            ty if ty == t.src_ty => self.model.tensor_bytes(i),
+            ty => crate::io::llama2c::encode_float(ty, &self.model.tensor_f32(i)?),
+        }
     }
 
     fn tensor_f32(&self, i: usize) -> Result<Vec<f32>> {
