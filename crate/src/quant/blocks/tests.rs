@@ -827,6 +827,16 @@ fn non_finite_input_names_the_index() {
             }
         }
     }
+    // Past the first chunks of the scan, negative NaN included.
+    for bad in [-f32::NAN, f32::NEG_INFINITY] {
+        let mut x = vec![0.25f32; 8192];
+        x[3000] = bad;
+        x[5000] = bad;
+        match quantize(GgmlType::Q8_0, &x, 32, None) {
+            Err(Error::NonFinite { index, .. }) => assert_eq!(index, 3000),
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 #[test]
