@@ -700,12 +700,201 @@ pub(crate) mod simd {
             match ty {
                 F16 => f16_row(x, y),
                 Q4_0 => q4_0(x, y),
+                Q4_1 => q4_1(x, y),
                 Q8_0 => q8_0(x, y),
+                Q2K => q2_k(x, y),
+                Q3K => q3_k(x, y),
                 Q4K => q4_k(x, y),
+                Q5K => q5_k(x, y),
                 Q6K => q6_k(x, y),
+                TQ1_0 => tq1_0(x, y),
                 _ => return false,
             }
             true
+        }
+
+        /// 8 bytes widened to i32 lanes, zero-extended.
+        #[inline(always)]
+        unsafe fn u8x8(p: *const u8) -> __m256i {
+            _mm256_cvtepu8_epi32(_mm_loadl_epi64(p as *const __m128i))
+        }
+
+        #[target_feature(enable = "avx2,f16c")]
+        unsafe fn q4_1(x: &[u8], y: &mut [f32]) {
+            let m4 = _mm_set1_epi8(0x0F);
+            for (b, y) in as_blocks::<BlockQ4_1>(x).iter().zip(y.chunks_exact_mut(32)) {
+                let d = _mm256_set1_ps(f16_le(b.d));
+                let m = _mm256_set1_ps(f16_le(b.m));
+                let q = _mm_loadu_si128(b.qs.as_ptr() as *const __m128i);
+                let lo = _mm_and_si128(q, m4);
+                let hi = _mm_and_si128(_mm_srli_epi16(q, 4), m4);
+                let yp = y.as_mut_ptr();
+                for (k, v) in [lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    // x0 * d + m, unfused, as the reference.
+                    let f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v));
+                    _mm256_storeu_ps(yp.add(8 * k), _mm256_add_ps(_mm256_mul_ps(f, d), m));
+                }
+            }
+        }
+
+        #[target_feature(enable = "avx2,f16c")]
+        unsafe fn q2_k(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockQ2K>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(QK_K))
+            {
+                let d = f16_le(b.d);
+                let min = f16_le(b.dmin);
+                let m3 = _mm256_set1_epi32(3);
+                let mut yp = y.as_mut_ptr();
+                let mut is = 0;
+                for n in 0..2 {
+                    for shift in [0, 2, 4, 6] {
+                        let sh = _mm_cvtsi32_si128(shift);
+                        for half in 0..2 {
+                            let sc = b.scales[is];
+                            is += 1;
+                            let dl = _mm256_set1_ps(d * (sc & 0xF) as f32);
+                            let ml = _mm256_set1_ps(min * (sc >> 4) as f32);
+                            let qp = b.qs.as_ptr().add(32 * n + 16 * half);
+                            for k in 0..2 {
+                                let q =
+                                    _mm256_and_si256(_mm256_srl_epi32(u8x8(qp.add(8 * k)), sh), m3);
+                                let v = _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(q)), ml);
+                                _mm256_storeu_ps(yp, v);
+                                yp = yp.add(8);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        #[target_feature(enable = "avx2,f16c")]
+        unsafe fn q3_k(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockQ3K>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(QK_K))
+            {
+                let d_all = f16_le(b.d);
+                let scales = q3k_scales(&b.scales);
+                let m3 = _mm256_set1_epi32(3);
+                let four = _mm256_set1_epi32(4);
+                let mut yp = y.as_mut_ptr();
+                let mut is = 0;
+                let mut m = 1i32;
+                for n in 0..2 {
+                    for shift in [0, 2, 4, 6] {
+                        let sh = _mm_cvtsi32_si128(shift);
+                        let vm = _mm256_set1_epi32(m);
+                        for half in 0..2 {
+                            let dl = _mm256_set1_ps(d_all * (scales[is] as i32 - 32) as f32);
+                            is += 1;
+                            let qp = b.qs.as_ptr().add(32 * n + 16 * half);
+                            let hp = b.hmask.as_ptr().add(16 * half);
+                            for k in 0..2 {
+                                let q =
+                                    _mm256_and_si256(_mm256_srl_epi32(u8x8(qp.add(8 * k)), sh), m3);
+                                // minus 4 where the hmask bit is clear
+                                let clear = _mm256_cmpeq_epi32(
+                                    _mm256_and_si256(u8x8(hp.add(8 * k)), vm),
+                                    _mm256_setzero_si256(),
+                                );
+                                let v = _mm256_sub_epi32(q, _mm256_and_si256(clear, four));
+                                _mm256_storeu_ps(yp, _mm256_mul_ps(dl, _mm256_cvtepi32_ps(v)));
+                                yp = yp.add(8);
+                            }
+                        }
+                        m <<= 1;
+                    }
+                }
+            }
+        }
+
+        #[target_feature(enable = "avx2,f16c")]
+        unsafe fn q5_k(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockQ5K>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(QK_K))
+            {
+                let d = f16_le(b.d);
+                let min = f16_le(b.dmin);
+                let m15 = _mm256_set1_epi32(0xF);
+                let sixteen = _mm256_set1_epi32(16);
+                for j in 0..4 {
+                    let (sc1, m1) = get_scale_min_k4(2 * j, &b.scales);
+                    let (sc2, m2) = get_scale_min_k4(2 * j + 1, &b.scales);
+                    let d1 = _mm256_set1_ps(d * sc1 as f32);
+                    let m1 = _mm256_set1_ps(min * m1 as f32);
+                    let d2 = _mm256_set1_ps(d * sc2 as f32);
+                    let m2 = _mm256_set1_ps(min * m2 as f32);
+                    let u1 = _mm256_set1_epi32(1 << (2 * j));
+                    let u2 = _mm256_set1_epi32(2 << (2 * j));
+                    let qp = b.qs.as_ptr().add(32 * j);
+                    let yp = y.as_mut_ptr().add(64 * j);
+                    for k in 0..4 {
+                        let q = u8x8(qp.add(8 * k));
+                        let h = u8x8(b.qh.as_ptr().add(8 * k));
+                        // 16 where the qh bit is set
+                        let h1 = _mm256_and_si256(
+                            _mm256_cmpeq_epi32(_mm256_and_si256(h, u1), u1),
+                            sixteen,
+                        );
+                        let h2 = _mm256_and_si256(
+                            _mm256_cmpeq_epi32(_mm256_and_si256(h, u2), u2),
+                            sixteen,
+                        );
+                        let lo = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_and_si256(q, m15), h1));
+                        let hi = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_srli_epi32(q, 4), h2));
+                        // d1 * q - m1, unfused, as the reference.
+                        _mm256_storeu_ps(yp.add(8 * k), _mm256_sub_ps(_mm256_mul_ps(d1, lo), m1));
+                        _mm256_storeu_ps(
+                            yp.add(32 + 8 * k),
+                            _mm256_sub_ps(_mm256_mul_ps(d2, hi), m2),
+                        );
+                    }
+                }
+            }
+        }
+
+        #[target_feature(enable = "avx2,f16c")]
+        unsafe fn tq1_0(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockTq1_0>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(QK_K))
+            {
+                let d = _mm256_set1_ps(f16_le(b.d));
+                let mut yp = y.as_mut_ptr();
+                // qs[0..32] then qs[32..48], 5 digits each; tq1_digit per lane
+                for (start, len) in [(0, 32), (32, 16)] {
+                    for &p in &TQ1_POW3[..5] {
+                        let vp = _mm256_set1_epi32(p as i32);
+                        for k in 0..len / 8 {
+                            let q = u8x8(b.qs.as_ptr().add(start + 8 * k));
+                            let qp = _mm256_and_si256(
+                                _mm256_mullo_epi32(q, vp),
+                                _mm256_set1_epi32(0xFF),
+                            );
+                            let digit = _mm256_srli_epi32(
+                                _mm256_add_epi32(qp, _mm256_add_epi32(qp, qp)),
+                                8,
+                            );
+                            let v = _mm256_sub_epi32(digit, _mm256_set1_epi32(1));
+                            _mm256_storeu_ps(yp, _mm256_mul_ps(_mm256_cvtepi32_ps(v), d));
+                            yp = yp.add(8);
+                        }
+                    }
+                }
+                let d = f16_le(b.d);
+                for (i, &p) in TQ1_POW3[..4].iter().enumerate() {
+                    for (l, &q) in b.qh.iter().enumerate() {
+                        y[240 + 4 * i + l] = (tq1_digit(q, p) - 1) as f32 * d;
+                    }
+                }
+            }
         }
 
         /// 8 bytes (as i32 after the caller's widening) to floats.
@@ -855,6 +1044,8 @@ pub(crate) mod simd {
         pub(crate) fn dequantize(ty: GgmlType, x: &[u8], y: &mut [f32]) -> bool {
             use GgmlType::*;
             match ty {
+                F16 => f16_row(x, y),
+                BF16 => bf16_row(x, y),
                 Q4_0 => q4_0(x, y),
                 Q8_0 => q8_0(x, y),
                 Q4K => q4_k(x, y),
@@ -862,6 +1053,60 @@ pub(crate) mod simd {
                 _ => return false,
             }
             true
+        }
+
+        /// Store 4 floats at `y[..4]`.
+        #[inline(always)]
+        fn store4(y: &mut [f32], v: v128) {
+            let o: &mut [f32; 4] = (&mut y[..4]).try_into().unwrap();
+            // SAFETY: `o` is 16 writable bytes; `v128_store` has no
+            // alignment requirement.
+            unsafe { v128_store(o.as_mut_ptr() as *mut v128, v) }
+        }
+
+        /// `ggml_fp16_to_fp32_row`. Finite halves are `(h << 13)` moved into
+        /// f32's fields, times 2^112: exact (subnormal halves become f32
+        /// subnormals first, and wasm keeps those), so equal to the
+        /// reference's float trick. Groups of 8 holding an infinity or NaN
+        /// take the reference, whose NaN bits then match too.
+        fn f16_row(x: &[u8], y: &mut [f32]) {
+            let n = (x.len() / 2).min(y.len());
+            let (x, y) = (&x[..2 * n], &mut y[..n]);
+            let zero = i16x8_splat(0);
+            let scale = f32x4_splat(f32::from_bits(0x7780_0000)); // 0x1.0p+112f
+                                                                  // sign to bit 31, exponent and mantissa to bits 13..=27
+            let fields = |w: v128| v128_and(i32x4_shr(w, 3), i32x4_splat(0x8FFF_E000_u32 as i32));
+            for (x, y) in x.chunks_exact(16).zip(y.chunks_exact_mut(8)) {
+                let h = load16(x);
+                let exp = v128_and(h, i16x8_splat(0x7C00));
+                if v128_any_true(i16x8_eq(exp, i16x8_splat(0x7C00))) {
+                    reference::dequantize_row_f16(x, y);
+                    continue;
+                }
+                // each half into the high 16 bits of a 32-bit lane
+                let lo = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(zero, h);
+                let hi = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(zero, h);
+                let (y0, y1) = y.split_at_mut(4);
+                store4(y0, f32x4_mul(fields(lo), scale));
+                store4(y1, f32x4_mul(fields(hi), scale));
+            }
+            let done = n / 8 * 8;
+            reference::dequantize_row_f16(&x[2 * done..], &mut y[done..]);
+        }
+
+        /// `ggml_bf16_to_fp32_row`: the half as the high 16 bits.
+        fn bf16_row(x: &[u8], y: &mut [f32]) {
+            let n = (x.len() / 2).min(y.len());
+            let (x, y) = (&x[..2 * n], &mut y[..n]);
+            let zero = i16x8_splat(0);
+            for (x, y) in x.chunks_exact(16).zip(y.chunks_exact_mut(8)) {
+                let h = load16(x);
+                let (y0, y1) = y.split_at_mut(4);
+                store4(y0, i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(zero, h));
+                store4(y1, i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(zero, h));
+            }
+            let done = n / 8 * 8;
+            reference::dequantize_row_bf16(&x[2 * done..], &mut y[done..]);
         }
 
         /// Store 16 signed bytes times `d` as 16 floats.
@@ -876,22 +1121,16 @@ pub(crate) mod simd {
                 i32x4_extend_high_i16x8(hi),
             ];
             for (k, p) in parts.into_iter().enumerate() {
-                let f = f32x4_mul(f32x4_convert_i32x4(p), d);
-                y[4 * k] = f32x4_extract_lane::<0>(f);
-                y[4 * k + 1] = f32x4_extract_lane::<1>(f);
-                y[4 * k + 2] = f32x4_extract_lane::<2>(f);
-                y[4 * k + 3] = f32x4_extract_lane::<3>(f);
+                store4(&mut y[4 * k..], f32x4_mul(f32x4_convert_i32x4(p), d));
             }
         }
 
         #[inline(always)]
         fn load16(p: &[u8]) -> v128 {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(&p[..16]);
-            u8x16(
-                a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
-                a[13], a[14], a[15],
-            )
+            let a: &[u8; 16] = p[..16].try_into().unwrap();
+            // SAFETY: `a` is 16 readable bytes; `v128_load` has no
+            // alignment requirement.
+            unsafe { v128_load(a.as_ptr() as *const v128) }
         }
 
         fn q4_0(x: &[u8], y: &mut [f32]) {
@@ -953,11 +1192,10 @@ pub(crate) mod simd {
                 u32x4_extend_high_u16x8(hi),
             ];
             for (k, p) in parts.into_iter().enumerate() {
-                let f = f32x4_sub(f32x4_mul(d, f32x4_convert_i32x4(p)), m);
-                y[4 * k] = f32x4_extract_lane::<0>(f);
-                y[4 * k + 1] = f32x4_extract_lane::<1>(f);
-                y[4 * k + 2] = f32x4_extract_lane::<2>(f);
-                y[4 * k + 3] = f32x4_extract_lane::<3>(f);
+                store4(
+                    &mut y[4 * k..],
+                    f32x4_sub(f32x4_mul(d, f32x4_convert_i32x4(p)), m),
+                );
             }
         }
 

@@ -150,14 +150,34 @@ fn check_input(
     }
     // ggml's comparisons would silently skip or spread NaN and infinity
     // (and its float-to-int casts are undefined for them): refuse instead.
-    if let Some((index, &value)) = src.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+    if let Some(index) = first_non_finite(src) {
         return Err(Error::NonFinite {
             ty: ty.name(),
             index,
-            value,
+            value: src[index],
         });
     }
     Ok((src.len() / row_len, row_bytes))
+}
+
+/// Index of the first NaN or infinity. A branch-free maximum of the
+/// magnitudes' bits per chunk (which vectorises; an early-exit scan does
+/// not, and cost as much as quantizing), then a search only in a chunk
+/// that has one.
+fn first_non_finite(src: &[f32]) -> Option<usize> {
+    const CHUNK: usize = 1024;
+    for (c, chunk) in src.chunks(CHUNK).enumerate() {
+        let top = chunk
+            .iter()
+            .fold(0u32, |m, v| m.max(v.to_bits() & 0x7FFF_FFFF));
+        if top >= 0x7F80_0000 {
+            return chunk
+                .iter()
+                .position(|v| !v.is_finite())
+                .map(|i| c * CHUNK + i);
+        }
+    }
+    None
 }
 
 /// Quantize checked input row by row (the `*_impl` quantizers depend on the
@@ -430,19 +450,27 @@ pub(crate) mod reference {
         }
     }
 
+    /// The `min`/`max` scan of the Q4_1 and Q5_1 quantizers (the first of
+    /// equal values wins, which decides the sign of a zero).
+    #[inline(always)]
+    pub(crate) fn min_max(x: &[f32]) -> (f32, f32) {
+        let mut min = f32::MAX;
+        let mut max = -f32::MAX;
+        for &v in x {
+            if v < min {
+                min = v;
+            }
+            if v > max {
+                max = v;
+            }
+        }
+        (min, max)
+    }
+
     /// `quantize_row_q4_1_ref`: `d = (max - min) / 15`, `m = min`.
     pub fn quantize_row_q4_1_ref(x: &[f32], y: &mut [BlockQ4_1]) {
         for (x, y) in x.chunks_exact(32).zip(y) {
-            let mut min = f32::MAX;
-            let mut max = -f32::MAX;
-            for &v in x {
-                if v < min {
-                    min = v;
-                }
-                if v > max {
-                    max = v;
-                }
-            }
+            let (min, max) = min_max(x);
             let d = (max - min) / 15.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             y.d = fp16(d);
@@ -496,16 +524,7 @@ pub(crate) mod reference {
     /// `quantize_row_q5_1_ref`: `d = (max - min) / 31`, `m = min`.
     pub fn quantize_row_q5_1_ref(x: &[f32], y: &mut [BlockQ5_1]) {
         for (x, y) in x.chunks_exact(32).zip(y) {
-            let mut min = f32::MAX;
-            let mut max = -f32::MAX;
-            for &v in x {
-                if v < min {
-                    min = v;
-                }
-                if v > max {
-                    max = v;
-                }
-            }
+            let (min, max) = min_max(x);
             let d = (max - min) / 31.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             y.d = fp16(d);
@@ -1990,7 +2009,9 @@ pub(crate) mod simd {
 
     #[cfg(target_arch = "x86_64")]
     pub(crate) mod avx2 {
-        use super::super::super::dequant::layout::{BlockQ4_0, BlockQ8K, BlockQ8_0};
+        use super::super::super::dequant::layout::{
+            BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8K, BlockQ8_0, BlockTq1_0, BlockTq2_0,
+        };
         use super::super::{fp32_to_fp16, GgmlType};
         use crate::quant::types::QK_K;
         use core::arch::x86_64::*;
@@ -2005,6 +2026,11 @@ pub(crate) mod simd {
                 GgmlType::Q8_0 => q8_0(x, bytemuck::cast_slice_mut(y)),
                 GgmlType::Q8K => q8_k(x, bytemuck::cast_slice_mut(y)),
                 GgmlType::Q4_0 => q4_0(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::Q4_1 => q4_1(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::Q5_0 => q5_0(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::Q5_1 => q5_1(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::TQ1_0 => tq1_0(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::TQ2_0 => tq2_0(x, bytemuck::cast_slice_mut(y)),
                 _ => return false,
             }
             true
@@ -2048,6 +2074,37 @@ pub(crate) mod simd {
             (amax, 0.0)
         }
 
+        /// Largest magnitude (`fold(0, MAX(a, fabsf(v)))`).
+        #[inline(always)]
+        unsafe fn amax(x: &[f32]) -> f32 {
+            let mut m = _mm256_setzero_ps();
+            for c in x.chunks_exact(8) {
+                m = _mm256_max_ps(m, abs(_mm256_loadu_ps(c.as_ptr())));
+            }
+            hmax(m)
+        }
+
+        /// `(min, max)` as the reference scans (`v < min`, `v > max` from
+        /// `f32::MAX`, `-f32::MAX`). Min and max are exact in any order;
+        /// only the sign of a zero result depends on which zero came first,
+        /// so then the reference's scan decides.
+        #[inline(always)]
+        unsafe fn min_max(x: &[f32]) -> (f32, f32) {
+            let mut lo = _mm256_set1_ps(f32::MAX);
+            let mut hi = _mm256_set1_ps(-f32::MAX);
+            for c in x.chunks_exact(8) {
+                let v = _mm256_loadu_ps(c.as_ptr());
+                lo = _mm256_min_ps(lo, v);
+                hi = _mm256_max_ps(hi, v);
+            }
+            let min = -hmax(_mm256_sub_ps(_mm256_setzero_ps(), lo));
+            let max = hmax(hi);
+            if min == 0.0 || max == 0.0 {
+                return super::super::reference::min_max(x);
+            }
+            (min, max)
+        }
+
         /// `roundf` (half away from zero): truncate, then step away from
         /// zero when the (exact) remainder is at least one half.
         #[inline(always)]
@@ -2083,8 +2140,7 @@ pub(crate) mod simd {
         #[target_feature(enable = "avx2")]
         unsafe fn q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
             for (x, y) in x.chunks_exact(32).zip(y) {
-                let (amax, _) = amax_and_max(x);
-                let d = amax / 127.0;
+                let d = amax(x) / 127.0;
                 let id = _mm256_set1_ps(if d != 0.0 { 1.0 / d } else { 0.0 });
                 y.d = fp32_to_fp16(d).to_le_bytes();
                 let q: [__m256i; 4] = core::array::from_fn(|k| {
@@ -2154,11 +2210,201 @@ pub(crate) mod simd {
                 _mm_storeu_si128(y.qs.as_mut_ptr() as *mut __m128i, pack_bytes(b0, b1));
             }
         }
+
+        /// C's `(int8_t)` of an int, then `MIN(hi, v)`, as i32 lanes.
+        #[inline(always)]
+        unsafe fn i8_min(i: __m256i, hi: i32) -> __m256i {
+            let i8v = _mm256_srai_epi32(_mm256_slli_epi32(i, 24), 24);
+            _mm256_min_epi32(i8v, _mm256_set1_epi32(hi))
+        }
+
+        /// `qs[j] = l[j] | l[j + 16] << 4` (as u8) for 32 i32 quants.
+        #[inline(always)]
+        unsafe fn pack_nibbles(q: &[__m256i; 4], qs: &mut [u8; 16]) {
+            let b0 = _mm256_or_si256(low_byte(q[0]), low_byte(_mm256_slli_epi32(q[2], 4)));
+            let b1 = _mm256_or_si256(low_byte(q[1]), low_byte(_mm256_slli_epi32(q[3], 4)));
+            _mm_storeu_si128(qs.as_mut_ptr() as *mut __m128i, pack_bytes(b0, b1));
+        }
+
+        /// `pack_q5` for 32 i32 quants (only their low 5 bits count): low
+        /// nibbles in `qs`, bit 4 of quant `j` as bit `j` of `qh`.
+        #[inline(always)]
+        unsafe fn pack_q5(q: &[__m256i; 4], qs: &mut [u8; 16], qh: &mut [u8; 4]) {
+            let lo = pack_bytes(low_byte(q[0]), low_byte(q[1]));
+            let hi = pack_bytes(low_byte(q[2]), low_byte(q[3]));
+            let m4 = _mm_set1_epi8(0x0F);
+            let nib = _mm_or_si128(
+                _mm_and_si128(lo, m4),
+                _mm_slli_epi16(_mm_and_si128(hi, m4), 4),
+            );
+            _mm_storeu_si128(qs.as_mut_ptr() as *mut __m128i, nib);
+            // bit 4 of each byte to bit 7, where movemask reads it
+            let bits = (_mm_movemask_epi8(_mm_slli_epi16(lo, 3)) as u32 & 0xFFFF)
+                | ((_mm_movemask_epi8(_mm_slli_epi16(hi, 3)) as u32) << 16);
+            *qh = bits.to_le_bytes();
+        }
+
+        /// `quantize_row_q4_1_ref`.
+        #[target_feature(enable = "avx2")]
+        unsafe fn q4_1(x: &[f32], y: &mut [BlockQ4_1]) {
+            for (x, y) in x.chunks_exact(32).zip(y) {
+                let (min, max) = min_max(x);
+                let d = (max - min) / 15.0;
+                let id = _mm256_set1_ps(if d != 0.0 { 1.0 / d } else { 0.0 });
+                y.d = fp32_to_fp16(d).to_le_bytes();
+                y.m = fp32_to_fp16(min).to_le_bytes();
+                let vmin = _mm256_set1_ps(min);
+                // MIN(15, (int8_t)((x - min) * id + 0.5f))
+                let q: [__m256i; 4] = core::array::from_fn(|k| {
+                    let v = _mm256_mul_ps(_mm256_sub_ps(load(x, k), vmin), id);
+                    i8_min(
+                        _mm256_cvttps_epi32(_mm256_add_ps(v, _mm256_set1_ps(0.5))),
+                        15,
+                    )
+                });
+                pack_nibbles(&q, &mut y.qs);
+            }
+        }
+
+        /// `quantize_row_q5_0_ref`.
+        #[target_feature(enable = "avx2")]
+        unsafe fn q5_0(x: &[f32], y: &mut [BlockQ5_0]) {
+            for (x, y) in x.chunks_exact(32).zip(y) {
+                let (_, max) = amax_and_max(x);
+                let d = max / -16.0;
+                let id = _mm256_set1_ps(if d != 0.0 { 1.0 / d } else { 0.0 });
+                y.d = fp32_to_fp16(d).to_le_bytes();
+                // MIN(31, (int8_t)(x * id + 16.5f))
+                let q: [__m256i; 4] = core::array::from_fn(|k| {
+                    let v = _mm256_add_ps(_mm256_mul_ps(load(x, k), id), _mm256_set1_ps(16.5));
+                    i8_min(_mm256_cvttps_epi32(v), 31)
+                });
+                pack_q5(&q, &mut y.qs, &mut y.qh);
+            }
+        }
+
+        /// `quantize_row_q5_1_ref`.
+        #[target_feature(enable = "avx2")]
+        unsafe fn q5_1(x: &[f32], y: &mut [BlockQ5_1]) {
+            for (x, y) in x.chunks_exact(32).zip(y) {
+                let (min, max) = min_max(x);
+                let d = (max - min) / 31.0;
+                let id = _mm256_set1_ps(if d != 0.0 { 1.0 / d } else { 0.0 });
+                y.d = fp32_to_fp16(d).to_le_bytes();
+                y.m = fp32_to_fp16(min).to_le_bytes();
+                let vmin = _mm256_set1_ps(min);
+                // (uint8_t)((x - min) * id + 0.5f), no clamp
+                let q: [__m256i; 4] = core::array::from_fn(|k| {
+                    let v = _mm256_mul_ps(_mm256_sub_ps(load(x, k), vmin), id);
+                    _mm256_cvttps_epi32(_mm256_add_ps(v, _mm256_set1_ps(0.5)))
+                });
+                pack_q5(&q, &mut y.qs, &mut y.qh);
+            }
+        }
+
+        /// `lroundf(v * id) + 1` as an i32 lane, correct in its low byte
+        /// (all that the ternary packings keep): out of i32 range both
+        /// `lroundf` and `cvttps` give a multiple of 256.
+        #[inline(always)]
+        unsafe fn trit(v: __m256, id: __m256) -> __m256i {
+            let i = _mm256_cvttps_epi32(roundf(_mm256_mul_ps(v, id)));
+            _mm256_add_epi32(i, _mm256_set1_epi32(1))
+        }
+
+        /// `quantize_row_tq2_0_ref`.
+        #[target_feature(enable = "avx2")]
+        unsafe fn tq2_0(x: &[f32], y: &mut [BlockTq2_0]) {
+            for (x, y) in x.chunks_exact(QK_K).zip(y) {
+                let d = amax(x);
+                let id = _mm256_set1_ps(if d != 0.0 { 1.0 / d } else { 0.0 });
+                y.d = fp32_to_fp16(d).to_le_bytes();
+                let m3 = _mm256_set1_epi32(3);
+                for j in 0..2 {
+                    let x = &x[128 * j..];
+                    // qs[32j + m] = sum over n of (xi(x[m + 32n]) & 3) << 2n
+                    let q: [__m256i; 4] = core::array::from_fn(|k| {
+                        let mut q = _mm256_setzero_si256();
+                        for n in (0..4).rev() {
+                            let t = _mm256_and_si256(trit(load(x, 4 * n + k), id), m3);
+                            q = _mm256_or_si256(_mm256_slli_epi32(q, 2), t);
+                        }
+                        q
+                    });
+                    let out = y.qs.as_mut_ptr().add(32 * j) as *mut __m128i;
+                    _mm_storeu_si128(out, pack_bytes(q[0], q[1]));
+                    _mm_storeu_si128(out.add(1), pack_bytes(q[2], q[3]));
+                }
+            }
+        }
+
+        /// TQ1_0's `ceil(q * 256 / 243)` of a byte `q`, kept as C's
+        /// `uint8_t`: `q + (13q + 242) / 243`, the division as a multiply
+        /// and shift (exact for every byte; checked in the tests).
+        #[inline(always)]
+        unsafe fn tq1_ceil_div(q: __m256i) -> __m256i {
+            let q = low_byte(q);
+            let t = _mm256_srli_epi32(
+                _mm256_add_epi32(
+                    _mm256_mullo_epi32(q, _mm256_set1_epi32(14027)),
+                    _mm256_set1_epi32(261_118),
+                ),
+                18,
+            );
+            low_byte(_mm256_add_epi32(q, t))
+        }
+
+        /// Base-3 digits of `n` loads (`q = q * 3 + xi`, first digit most
+        /// significant), mod 256 as the reference's `uint8_t`.
+        #[inline(always)]
+        unsafe fn tq1_horner(load: impl Fn(usize) -> __m256, n: usize, id: __m256) -> __m256i {
+            let mut q = _mm256_setzero_si256();
+            for i in 0..n {
+                let v = load(i);
+                let q3 = _mm256_add_epi32(q, _mm256_add_epi32(q, q));
+                q = _mm256_add_epi32(q3, trit(v, id));
+            }
+            q
+        }
+
+        /// `quantize_row_tq1_0_ref`.
+        #[target_feature(enable = "avx2")]
+        unsafe fn tq1_0(x: &[f32], y: &mut [BlockTq1_0]) {
+            for (x, y) in x.chunks_exact(QK_K).zip(y) {
+                let d = amax(x);
+                let id = _mm256_set1_ps(if d != 0.0 { 1.0 / d } else { 0.0 });
+                y.d = fp32_to_fp16(d).to_le_bytes();
+                // qs[m], m < 32: digits x[m + 32n]; qs[32 + m], m < 16: x[160 + m + 16n]
+                let at = |i: usize| _mm256_loadu_ps(x.as_ptr().add(i));
+                let q: [__m256i; 6] = core::array::from_fn(|k| {
+                    if k < 4 {
+                        tq1_ceil_div(tq1_horner(|n| at(8 * k + 32 * n), 5, id))
+                    } else {
+                        tq1_ceil_div(tq1_horner(|n| at(160 + 8 * (k - 4) + 16 * n), 5, id))
+                    }
+                });
+                let out = y.qs.as_mut_ptr() as *mut __m128i;
+                _mm_storeu_si128(out, pack_bytes(q[0], q[1]));
+                _mm_storeu_si128(out.add(1), pack_bytes(q[2], q[3]));
+                _mm_storeu_si128(out.add(2), pack_bytes(q[4], q[5]));
+                // qh[j], j < 4: digits x[240 + j + 4m], then one more * 3;
+                // lanes 4..8 are zero and dropped.
+                let h = tq1_horner(
+                    |m| _mm256_zextps128_ps256(_mm_loadu_ps(x.as_ptr().add(240 + 4 * m))),
+                    4,
+                    id,
+                );
+                let h = tq1_ceil_div(_mm256_add_epi32(h, _mm256_add_epi32(h, h)));
+                let b = _mm_cvtsi128_si32(pack_bytes(h, h)) as u32;
+                y.qh = b.to_le_bytes();
+            }
+        }
     }
 
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     pub(crate) mod wasm {
-        use super::super::super::dequant::layout::{BlockQ4_0, BlockQ8K, BlockQ8_0};
+        use super::super::super::dequant::layout::{
+            BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8K, BlockQ8_0, BlockTq1_0, BlockTq2_0,
+        };
         use super::super::{fp32_to_fp16, GgmlType};
         use crate::quant::types::QK_K;
         use core::arch::wasm32::*;
@@ -2166,18 +2412,41 @@ pub(crate) mod simd {
         /// simd128 quantizers; `false` for types without one.
         pub(crate) fn quantize_row(ty: GgmlType, x: &[f32], y: &mut [u8]) -> bool {
             match ty {
+                GgmlType::BF16 => bf16(x, y),
                 GgmlType::Q8_0 => q8_0(x, bytemuck::cast_slice_mut(y)),
                 GgmlType::Q8K => q8_k(x, bytemuck::cast_slice_mut(y)),
                 GgmlType::Q4_0 => q4_0(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::Q4_1 => q4_1(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::Q5_0 => q5_0(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::Q5_1 => q5_1(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::TQ1_0 => tq1_0(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::TQ2_0 => tq2_0(x, bytemuck::cast_slice_mut(y)),
                 _ => return false,
             }
             true
         }
 
+        /// `x[i..i + 4]` as one vector.
+        #[inline(always)]
+        fn load_at(x: &[f32], i: usize) -> v128 {
+            let c: &[f32; 4] = x[i..i + 4].try_into().unwrap();
+            // SAFETY: `c` is 16 readable bytes; `v128_load` has no
+            // alignment requirement.
+            unsafe { v128_load(c.as_ptr() as *const v128) }
+        }
+
         #[inline(always)]
         fn load(x: &[f32], k: usize) -> v128 {
-            let c = &x[4 * k..4 * k + 4];
-            f32x4(c[0], c[1], c[2], c[3])
+            load_at(x, 4 * k)
+        }
+
+        /// Store 16 bytes.
+        #[inline(always)]
+        fn store16(out: &mut [u8], v: v128) {
+            let o: &mut [u8; 16] = (&mut out[..16]).try_into().unwrap();
+            // SAFETY: `o` is 16 writable bytes; `v128_store` has no
+            // alignment requirement.
+            unsafe { v128_store(o.as_mut_ptr() as *mut v128, v) }
         }
 
         #[inline(always)]
@@ -2187,15 +2456,28 @@ pub(crate) mod simd {
             a.max(b)
         }
 
-        /// `(amax, max)` as the reference scans: the largest magnitude and
-        /// the signed value where it first occurs.
         #[inline(always)]
-        fn amax_and_max(x: &[f32]) -> (f32, f32) {
+        fn hmin(v: v128) -> f32 {
+            let a = f32x4_extract_lane::<0>(v).min(f32x4_extract_lane::<1>(v));
+            let b = f32x4_extract_lane::<2>(v).min(f32x4_extract_lane::<3>(v));
+            a.min(b)
+        }
+
+        /// Largest magnitude (`fold(0, MAX(a, fabsf(v)))`).
+        #[inline(always)]
+        fn amax(x: &[f32]) -> f32 {
             let mut m = f32x4_splat(0.0);
             for k in 0..x.len() / 4 {
                 m = f32x4_pmax(m, f32x4_abs(load(x, k)));
             }
-            let amax = hmax(m);
+            hmax(m)
+        }
+
+        /// `(amax, max)` as the reference scans: the largest magnitude and
+        /// the signed value where it first occurs.
+        #[inline(always)]
+        fn amax_and_max(x: &[f32]) -> (f32, f32) {
+            let amax = amax(x);
             if amax == 0.0 {
                 return (0.0, 0.0);
             }
@@ -2209,13 +2491,35 @@ pub(crate) mod simd {
             (amax, 0.0)
         }
 
-        /// `roundf` (half away from zero) from truncation.
+        /// `(min, max)` as the reference scans; a zero result takes the
+        /// reference's scan, whose first zero decides the sign.
+        #[inline(always)]
+        fn min_max(x: &[f32]) -> (f32, f32) {
+            let mut lo = f32x4_splat(f32::MAX);
+            let mut hi = f32x4_splat(-f32::MAX);
+            for k in 0..x.len() / 4 {
+                let v = load(x, k);
+                lo = f32x4_pmin(lo, v);
+                hi = f32x4_pmax(hi, v);
+            }
+            let (min, max) = (hmin(lo), hmax(hi));
+            if min == 0.0 || max == 0.0 {
+                return super::super::reference::min_max(x);
+            }
+            (min, max)
+        }
+
+        /// `roundf` (half away from zero): `trunc(p + copysign(0.5 - 2^-25, p))`
+        /// equals it for every finite and infinite `p` (checked over all
+        /// 2^32 floats); adding just under a half never rounds a value
+        /// below `n + 0.5` up to `n + 1`.
         #[inline(always)]
         fn roundf(p: v128) -> v128 {
-            let t = f32x4_trunc(p);
-            let away = f32x4_ge(f32x4_abs(f32x4_sub(p, t)), f32x4_splat(0.5));
-            let one = v128_or(v128_and(p, f32x4_splat(-0.0)), f32x4_splat(1.0));
-            f32x4_add(t, v128_and(away, one))
+            let half = v128_or(
+                v128_and(p, f32x4_splat(-0.0)),
+                f32x4_splat(f32::from_bits(0x3EFF_FFFF)),
+            );
+            f32x4_trunc(f32x4_add(p, half))
         }
 
         /// C's float-to-int conversion as x86 does it: truncation, and
@@ -2227,27 +2531,58 @@ pub(crate) mod simd {
             v128_bitselect(i32x4_trunc_sat_f32x4(v), i32x4_splat(i32::MIN), in_range)
         }
 
-        /// Low bytes of 4 i32 lanes, appended to `out`.
+        /// 16 i32 lanes to their low bytes, in order.
         #[inline(always)]
-        fn store_low_bytes(v: v128, out: &mut [u8]) {
-            out[0] = i32x4_extract_lane::<0>(v) as u8;
-            out[1] = i32x4_extract_lane::<1>(v) as u8;
-            out[2] = i32x4_extract_lane::<2>(v) as u8;
-            out[3] = i32x4_extract_lane::<3>(v) as u8;
+        fn low_bytes(q: [v128; 4]) -> v128 {
+            let m = i32x4_splat(0xFF);
+            let [a, b, c, d] = q.map(|v| v128_and(v, m));
+            u8x16_narrow_i16x8(i16x8_narrow_i32x4(a, b), i16x8_narrow_i32x4(c, d))
+        }
+
+        /// `ggml_fp32_to_bf16_row_ref`.
+        fn bf16(x: &[f32], y: &mut [u8]) {
+            let one = |v: v128| {
+                // NaN: quiet, truncated; otherwise round to nearest even
+                let nan = u32x4_gt(
+                    v128_and(v, i32x4_splat(0x7fff_ffff)),
+                    i32x4_splat(0x7f80_0000),
+                );
+                let odd = v128_and(u32x4_shr(v, 16), i32x4_splat(1));
+                let r = u32x4_shr(i32x4_add(v, i32x4_add(odd, i32x4_splat(0x7fff))), 16);
+                let q = v128_or(u32x4_shr(v, 16), i32x4_splat(64));
+                v128_bitselect(q, r, nan)
+            };
+            for (x, y) in x.chunks_exact(8).zip(y.chunks_exact_mut(16)) {
+                let h = u16x8_narrow_i32x4(one(load(x, 0)), one(load(x, 1)));
+                store16(y, h);
+            }
+            let done = x.len() / 8 * 8;
+            for (o, &v) in y[2 * done..].chunks_exact_mut(2).zip(&x[done..]) {
+                o.copy_from_slice(&super::super::fp32_to_bf16(v).to_le_bytes());
+            }
         }
 
         /// `quantize_row_q8_0_ref`.
         fn q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
             for (x, y) in x.chunks_exact(32).zip(y) {
-                let (amax, _) = amax_and_max(x);
-                let d = amax / 127.0;
-                let id = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
+                let d = amax(x) / 127.0;
+                let idf = if d != 0.0 { 1.0 / d } else { 0.0 };
+                let id = f32x4_splat(idf);
                 y.d = fp32_to_fp16(d).to_le_bytes();
-                let qs: &mut [u8] = bytemuck::cast_slice_mut(&mut y.qs);
-                for k in 0..8 {
-                    let q = cvtt(roundf(f32x4_mul(load(x, k), id)));
-                    store_low_bytes(q, &mut qs[4 * k..4 * k + 4]);
-                }
+                // A finite `id` keeps |x * id| near 127 at most, where
+                // saturating and x86 conversions agree.
+                let in_range = idf.is_finite();
+                let q = |k: usize| {
+                    let r = roundf(f32x4_mul(load(x, k), id));
+                    if in_range {
+                        i32x4_trunc_sat_f32x4(r)
+                    } else {
+                        cvtt(r)
+                    }
+                };
+                let qs: &mut [u8; 32] = bytemuck::cast_mut(&mut y.qs);
+                store16(&mut qs[..16], low_bytes([q(0), q(1), q(2), q(3)]));
+                store16(&mut qs[16..], low_bytes([q(4), q(5), q(6), q(7)]));
             }
         }
 
@@ -2261,15 +2596,19 @@ pub(crate) mod simd {
                 }
                 let iscale = -127.0 / max;
                 let vs = f32x4_splat(iscale);
-                let qs: &mut [u8] = bytemuck::cast_slice_mut(&mut y.qs);
-                for k in 0..QK_K / 4 {
-                    // nearest_int (magic number), then MIN(127, v)
+                // nearest_int (magic number), then MIN(127, v)
+                let q = |k: usize| {
                     let v = f32x4_add(f32x4_mul(vs, load(x, k)), f32x4_splat(12_582_912.0));
                     let i = i32x4_sub(
                         v128_and(v, i32x4_splat(0x007f_ffff)),
                         i32x4_splat(0x0040_0000),
                     );
-                    store_low_bytes(i32x4_min(i, i32x4_splat(127)), &mut qs[4 * k..4 * k + 4]);
+                    i32x4_min(i, i32x4_splat(127))
+                };
+                let qs: &mut [u8; QK_K] = bytemuck::cast_mut(&mut y.qs);
+                for g in 0..QK_K / 16 {
+                    let b = low_bytes([q(4 * g), q(4 * g + 1), q(4 * g + 2), q(4 * g + 3)]);
+                    store16(&mut qs[16 * g..], b);
                 }
                 for (s, q) in y.bsums.chunks_exact_mut(2).zip(y.qs.chunks_exact(16)) {
                     let sum: i32 = q.iter().map(|&q| q as i32).sum();
@@ -2277,6 +2616,33 @@ pub(crate) mod simd {
                 }
                 y.d = (1.0 / iscale).to_le_bytes();
             }
+        }
+
+        /// C's `(int8_t)` of an int, then `MIN(hi, v)`.
+        #[inline(always)]
+        fn i8_min(i: v128, hi: i32) -> v128 {
+            i32x4_min(i32x4_shr(i32x4_shl(i, 24), 24), i32x4_splat(hi))
+        }
+
+        /// `qs[j] = l[j] | l[j + 16] << 4` (as u8) for 32 i32 quants.
+        #[inline(always)]
+        fn pack_nibbles(q: [v128; 8], qs: &mut [u8; 16]) {
+            let lo = low_bytes([q[0], q[1], q[2], q[3]]);
+            let hi = low_bytes([q[4], q[5], q[6], q[7]]);
+            store16(qs, v128_or(lo, i8x16_shl(hi, 4)));
+        }
+
+        /// `pack_q5` for 32 i32 quants (only their low 5 bits count).
+        #[inline(always)]
+        fn pack_q5(q: [v128; 8], qs: &mut [u8; 16], qh: &mut [u8; 4]) {
+            let lo = low_bytes([q[0], q[1], q[2], q[3]]);
+            let hi = low_bytes([q[4], q[5], q[6], q[7]]);
+            let m4 = u8x16_splat(0x0F);
+            store16(qs, v128_or(v128_and(lo, m4), i8x16_shl(hi, 4)));
+            // bit 4 of each byte to bit 7, where bitmask reads it
+            let bits = i8x16_bitmask(i8x16_shl(lo, 3)) as u32
+                | ((i8x16_bitmask(i8x16_shl(hi, 3)) as u32) << 16);
+            *qh = bits.to_le_bytes();
         }
 
         /// `quantize_row_q4_0_ref`.
@@ -2287,17 +2653,148 @@ pub(crate) mod simd {
                 let id = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
                 y.d = fp32_to_fp16(d).to_le_bytes();
                 // MIN(15, (int8_t)(x0 + 8.5f)) as u8
-                let xi = |k: usize| {
-                    let i = cvtt(f32x4_add(f32x4_mul(load(x, k), id), f32x4_splat(8.5)));
-                    i32x4_min(i32x4_shr(i32x4_shl(i, 24), 24), i32x4_splat(15))
-                };
-                for k in 0..4 {
-                    let b = v128_or(
-                        v128_and(xi(k), i32x4_splat(0xFF)),
-                        v128_and(i32x4_shl(xi(k + 4), 4), i32x4_splat(0xFF)),
+                let q = core::array::from_fn(|k| {
+                    i8_min(
+                        cvtt(f32x4_add(f32x4_mul(load(x, k), id), f32x4_splat(8.5))),
+                        15,
+                    )
+                });
+                pack_nibbles(q, &mut y.qs);
+            }
+        }
+
+        /// `quantize_row_q4_1_ref`.
+        fn q4_1(x: &[f32], y: &mut [BlockQ4_1]) {
+            for (x, y) in x.chunks_exact(32).zip(y) {
+                let (min, max) = min_max(x);
+                let d = (max - min) / 15.0;
+                let id = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
+                y.d = fp32_to_fp16(d).to_le_bytes();
+                y.m = fp32_to_fp16(min).to_le_bytes();
+                let vmin = f32x4_splat(min);
+                // MIN(15, (int8_t)((x - min) * id + 0.5f))
+                let q = core::array::from_fn(|k| {
+                    let v = f32x4_mul(f32x4_sub(load(x, k), vmin), id);
+                    i8_min(cvtt(f32x4_add(v, f32x4_splat(0.5))), 15)
+                });
+                pack_nibbles(q, &mut y.qs);
+            }
+        }
+
+        /// `quantize_row_q5_0_ref`.
+        fn q5_0(x: &[f32], y: &mut [BlockQ5_0]) {
+            for (x, y) in x.chunks_exact(32).zip(y) {
+                let (_, max) = amax_and_max(x);
+                let d = max / -16.0;
+                let id = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
+                y.d = fp32_to_fp16(d).to_le_bytes();
+                // MIN(31, (int8_t)(x * id + 16.5f))
+                let q = core::array::from_fn(|k| {
+                    i8_min(
+                        cvtt(f32x4_add(f32x4_mul(load(x, k), id), f32x4_splat(16.5))),
+                        31,
+                    )
+                });
+                pack_q5(q, &mut y.qs, &mut y.qh);
+            }
+        }
+
+        /// `quantize_row_q5_1_ref`.
+        fn q5_1(x: &[f32], y: &mut [BlockQ5_1]) {
+            for (x, y) in x.chunks_exact(32).zip(y) {
+                let (min, max) = min_max(x);
+                let d = (max - min) / 31.0;
+                let id = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
+                y.d = fp32_to_fp16(d).to_le_bytes();
+                y.m = fp32_to_fp16(min).to_le_bytes();
+                let vmin = f32x4_splat(min);
+                // (uint8_t)((x - min) * id + 0.5f), no clamp
+                let q = core::array::from_fn(|k| {
+                    let v = f32x4_mul(f32x4_sub(load(x, k), vmin), id);
+                    cvtt(f32x4_add(v, f32x4_splat(0.5)))
+                });
+                pack_q5(q, &mut y.qs, &mut y.qh);
+            }
+        }
+
+        /// `lroundf(v * id) + 1` as an i32 lane, correct in its low byte
+        /// (all that the ternary packings keep): out of i32 range both
+        /// `lroundf` and x86's conversion give a multiple of 256.
+        #[inline(always)]
+        fn trit(v: v128, id: v128) -> v128 {
+            i32x4_add(cvtt(roundf(f32x4_mul(v, id))), i32x4_splat(1))
+        }
+
+        /// `quantize_row_tq2_0_ref`.
+        fn tq2_0(x: &[f32], y: &mut [BlockTq2_0]) {
+            for (x, y) in x.chunks_exact(QK_K).zip(y) {
+                let d = amax(x);
+                let id = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
+                y.d = fp32_to_fp16(d).to_le_bytes();
+                let m3 = i32x4_splat(3);
+                for j in 0..2 {
+                    let x = &x[128 * j..128 * j + 128];
+                    // qs[32j + m] = sum over n of (xi(x[m + 32n]) & 3) << 2n
+                    let q = |k: usize| {
+                        let mut q = i32x4_splat(0);
+                        for n in (0..4).rev() {
+                            let t = v128_and(trit(load(x, 8 * n + k), id), m3);
+                            q = v128_or(i32x4_shl(q, 2), t);
+                        }
+                        q
+                    };
+                    store16(&mut y.qs[32 * j..], low_bytes([q(0), q(1), q(2), q(3)]));
+                    store16(
+                        &mut y.qs[32 * j + 16..],
+                        low_bytes([q(4), q(5), q(6), q(7)]),
                     );
-                    store_low_bytes(b, &mut y.qs[4 * k..4 * k + 4]);
                 }
+            }
+        }
+
+        /// TQ1_0's `ceil(q * 256 / 243)` of a byte `q` as C's `uint8_t`:
+        /// `q + (13q + 242) / 243`, the division as a multiply and shift
+        /// (exact for every byte; checked in the tests).
+        #[inline(always)]
+        fn tq1_ceil_div(q: v128) -> v128 {
+            let q = v128_and(q, i32x4_splat(0xFF));
+            let t = i32x4_add(i32x4_mul(q, i32x4_splat(14027)), i32x4_splat(261_118));
+            i32x4_add(q, u32x4_shr(t, 18))
+        }
+
+        /// Base-3 digits (`q = q * 3 + xi`, first digit most significant),
+        /// mod 256 as the reference's `uint8_t`.
+        #[inline(always)]
+        fn tq1_horner(x: &[f32], at: impl Fn(usize) -> usize, n: usize, id: v128) -> v128 {
+            let mut q = i32x4_splat(0);
+            for i in 0..n {
+                let q3 = i32x4_add(q, i32x4_add(q, q));
+                q = i32x4_add(q3, trit(load_at(x, at(i)), id));
+            }
+            q
+        }
+
+        /// `quantize_row_tq1_0_ref`.
+        fn tq1_0(x: &[f32], y: &mut [BlockTq1_0]) {
+            for (x, y) in x.chunks_exact(QK_K).zip(y) {
+                let d = amax(x);
+                let id = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
+                y.d = fp32_to_fp16(d).to_le_bytes();
+                // qs[m], m < 32: digits x[m + 32n]; qs[32 + m], m < 16: x[160 + m + 16n]
+                let a = |k: usize| tq1_ceil_div(tq1_horner(x, |n| 4 * k + 32 * n, 5, id));
+                let b = |k: usize| tq1_ceil_div(tq1_horner(x, |n| 160 + 4 * k + 16 * n, 5, id));
+                store16(&mut y.qs[..16], low_bytes([a(0), a(1), a(2), a(3)]));
+                store16(&mut y.qs[16..32], low_bytes([a(4), a(5), a(6), a(7)]));
+                store16(&mut y.qs[32..], low_bytes([b(0), b(1), b(2), b(3)]));
+                // qh[j], j < 4: digits x[240 + j + 4m], then one more * 3
+                let h = tq1_horner(x, |m| 240 + 4 * m, 4, id);
+                let h = tq1_ceil_div(i32x4_add(h, i32x4_add(h, h)));
+                y.qh = [
+                    i32x4_extract_lane::<0>(h) as u8,
+                    i32x4_extract_lane::<1>(h) as u8,
+                    i32x4_extract_lane::<2>(h) as u8,
+                    i32x4_extract_lane::<3>(h) as u8,
+                ];
             }
         }
     }

@@ -827,6 +827,16 @@ fn non_finite_input_names_the_index() {
             }
         }
     }
+    // Past the first chunks of the scan, negative NaN included.
+    for bad in [-f32::NAN, f32::NEG_INFINITY] {
+        let mut x = vec![0.25f32; 8192];
+        x[3000] = bad;
+        x[5000] = bad;
+        match quantize(GgmlType::Q8_0, &x, 32, None) {
+            Err(Error::NonFinite { index, .. }) => assert_eq!(index, 3000),
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 #[test]
@@ -906,8 +916,13 @@ fn dequantize_checks_lengths() {
 #[test]
 fn dequantize_fast_paths_match_reference() {
     let mut rng = Rng::new(8);
-    for ty in QUANTIZABLE {
-        let n = ty.block_size().max(32) * 5;
+    // F16 and BF16 also at lengths that leave a tail after the vectors.
+    let odd = [GgmlType::F16, GgmlType::BF16].map(|ty| (ty, 13));
+    for (ty, n) in QUANTIZABLE
+        .iter()
+        .map(|&ty| (ty, ty.block_size().max(32) * 5))
+        .chain(odd)
+    {
         let row_bytes = ty.row_size(n).unwrap();
         for _ in 0..20 {
             let bytes: Vec<u8> = (0..row_bytes * 2).map(|_| rng.next_u64() as u8).collect();
@@ -952,7 +967,27 @@ fn q8_k_sums_and_scale() {
 // ---------------------------------------------------------------------
 
 /// Types with a SIMD quantizer.
-const FAST: [GgmlType; 3] = [GgmlType::Q8_0, GgmlType::Q8K, GgmlType::Q4_0];
+const FAST: [GgmlType; 9] = [
+    GgmlType::BF16,
+    GgmlType::Q8_0,
+    GgmlType::Q8K,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::TQ2_0,
+    GgmlType::TQ1_0,
+];
+
+/// The fast TQ1_0 packers' `ceil(q * 256 / 243)` as `q + (13q + 242) / 243`
+/// with the division done as `* 1079 >> 18`, for every byte.
+#[test]
+fn tq1_ceil_div_by_multiply_is_exact() {
+    for q in 0u32..256 {
+        let want = ((q * 256 + 242) / 243) as u8;
+        assert_eq!((q + ((q * 14027 + 261_118) >> 18)) as u8, want, "{q}");
+    }
+}
 
 /// Fast path and reference on one row: equal bytes. Returns whether this
 /// machine had a fast path for `ty`.
@@ -1050,6 +1085,10 @@ fn fast_quantizers_match_reference_on_random_rows() {
                 assert_eq!(quantize(ty, &x, n, None).unwrap(), want, "{ty}");
             }
         }
+    }
+    // BF16 has blocks of one: lengths that leave a tail after the vectors.
+    for n in [1usize, 7, 9, 4097] {
+        check_fast_row(GgmlType::BF16, &rng.normals(n));
     }
 }
 
