@@ -304,3 +304,72 @@ pub fn matvec(
     }
     Ok(())
 }
+
+/// `out[t] = W x[t]` for `n` inputs at once (a batch of tokens): each input
+/// row is quantized once, then every weight row is dotted with all `n`
+/// inputs while it is hot in cache (the runner's prompt and perplexity
+/// path; `n = 1` is [`matvec`]). `x` is `n × cols`, `out` is `n × rows`,
+/// both row-major. Single-threaded.
+///
+/// Errors: as [`matvec`], with `x` and `out` checked against `n`.
+pub fn matmul(
+    ty: GgmlType,
+    weights: &[u8],
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    n: usize,
+    out: &mut [f32],
+) -> Result<()> {
+    let k = kernel(ty)?;
+    check_n(ty, cols)?;
+    if Some(x.len()) != cols.checked_mul(n) || Some(out.len()) != rows.checked_mul(n) {
+        return Err(bad_length(
+            ty,
+            format!(
+                "{n} inputs of {cols} and outputs of {rows} values need {} and {} values, got {} and {}",
+                cols.saturating_mul(n),
+                rows.saturating_mul(n),
+                x.len(),
+                out.len()
+            ),
+        ));
+    }
+    let rb = row_bytes(ty, cols)?;
+    if Some(weights.len()) != rb.checked_mul(rows) {
+        return Err(bad_length(
+            ty,
+            format!(
+                "weights hold {} bytes, {rows} rows of {cols} values need more or fewer",
+                weights.len()
+            ),
+        ));
+    }
+    if rb == 0 || n == 0 {
+        out.fill(0.0);
+        return Ok(());
+    }
+    match k {
+        Kernel::Quant(f) => {
+            let ab = act_row_size(ty, cols)?;
+            let mut act = Vec::with_capacity(ab * n);
+            for xi in x.chunks_exact(cols) {
+                act.extend_from_slice(&quantize_activations(ty, xi)?);
+            }
+            for (r, w) in weights.chunks_exact(rb).enumerate() {
+                for (t, a) in act.chunks_exact(ab).enumerate() {
+                    out[t * rows + r] = f(w, a);
+                }
+            }
+        }
+        Kernel::Float(f) => {
+            check_finite(ty, x)?;
+            for (r, w) in weights.chunks_exact(rb).enumerate() {
+                for (t, xi) in x.chunks_exact(cols).enumerate() {
+                    out[t * rows + r] = f(w, xi);
+                }
+            }
+        }
+    }
+    Ok(())
+}
