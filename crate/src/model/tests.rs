@@ -170,3 +170,168 @@ fn chatml_template() {
         "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
     );
 }
+
+/// stories260K rewritten with its metadata edited.
+fn stories_edited(edit: impl Fn(&mut Vec<(String, crate::io::gguf::Value)>)) -> Vec<u8> {
+    use crate::io::gguf::{write_gguf, TensorPlan};
+    let g = GgufFile::open(STORIES).unwrap();
+    let mut md: Vec<_> = g
+        .metadata_in_order()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    edit(&mut md);
+    let plans: Vec<TensorPlan> = g
+        .tensors
+        .iter()
+        .map(|t| TensorPlan {
+            name: t.name.clone(),
+            dims: t.dims.clone(),
+            ty: t.ty,
+        })
+        .collect();
+    let mut out = Vec::new();
+    write_gguf(&mut out, &md, &plans, |i| g.tensor_bytes(&g.tensors[i])).unwrap();
+    out
+}
+
+fn load_err(bytes: &[u8]) -> String {
+    match Runner::load(&GgufFile::open(bytes).unwrap(), 64) {
+        Ok(_) => panic!("loaded"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn bad_models_are_refused_with_a_clear_error() {
+    use crate::io::gguf::Value;
+    let gpt2 = stories_edited(|md| {
+        for (k, v) in md.iter_mut() {
+            if k == "general.architecture" {
+                *v = Value::String("gpt2".into());
+            }
+        }
+    });
+    assert_eq!(
+        load_err(&gpt2),
+        "architecture \"gpt2\" is not supported: webquant runs \"llama\" models"
+    );
+    let no_tok = stories_edited(|md| md.retain(|(k, _)| !k.starts_with("tokenizer.")));
+    assert_eq!(
+        load_err(&no_tok),
+        "the model has no tokenizer (tokenizer.ggml.model)"
+    );
+    let bert = stories_edited(|md| {
+        for (k, v) in md.iter_mut() {
+            if k == "tokenizer.ggml.model" {
+                *v = Value::String("bert".into());
+            }
+        }
+    });
+    assert!(load_err(&bert).contains("\"bert\""), "{}", load_err(&bert));
+}
+
+#[test]
+fn prompt_longer_than_context_is_an_error() {
+    let g = GgufFile::open(STORIES).unwrap();
+    let r = Runner::load(&g, 8).unwrap();
+    let e = crate::model::generate::Generation::new(&r, "Once upon a time there", 4, greedy())
+        .err()
+        .unwrap();
+    assert!(matches!(
+        e,
+        crate::Error::ContextOverflow { context: 8, .. }
+    ));
+    assert!(e
+        .to_string()
+        .contains("do not fit in the context of 8 tokens"));
+    // The model's own context caps the cache: 512 for stories260K.
+    assert_eq!(Runner::load(&g, 100_000).unwrap().transformer.n_ctx(), 512);
+}
+
+/// Perplexity recomputed the slow way: each chunk token by token, the
+/// first token replaced by BOS, log-softmax by hand.
+fn perplexity_by_hand(r: &mut Runner, text: &str, n_ctx: usize) -> f64 {
+    let tokens = r.tokenizer.encode(text, true, false);
+    let (mut nll, mut count) = (0f64, 0usize);
+    for chunk in tokens.chunks_exact(n_ctx) {
+        for (pos, &tok) in chunk.iter().enumerate().take(n_ctx - 1) {
+            let tok = if pos == 0 { 1 } else { tok };
+            let logits = r.transformer.forward(&[tok], pos, 0).unwrap();
+            if pos >= n_ctx / 2 {
+                let max = logits.iter().fold(f32::MIN, |a, &b| a.max(b)) as f64;
+                let z: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
+                nll -= logits[chunk[pos + 1] as usize] as f64 - max - z.ln();
+                count += 1;
+            }
+        }
+    }
+    (nll / count as f64).exp()
+}
+
+#[test]
+fn perplexity_matches_a_token_by_token_computation() {
+    use crate::model::eval::Evaluation;
+    let mut r = stories();
+    let text = &include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/corpus/tinyshakespeare.txt"
+    ))[..3000];
+    let n_ctx = 128; // two batches of 64 per chunk: exercises batch seams
+    let mut ev = Evaluation::new(&r.tokenizer, text, n_ctx, r.transformer.n_ctx()).unwrap();
+    assert!(ev.n_chunks() >= 2);
+    while ev.step(&mut r.transformer, None).unwrap() {}
+    let res = ev.result();
+    assert_eq!(res.chunks, ev.n_chunks());
+    assert_eq!(res.tokens_scored, res.chunks * (n_ctx - n_ctx / 2 - 1));
+    let want = perplexity_by_hand(&mut r, text, n_ctx);
+    assert!(
+        (res.ppl - want).abs() < 1e-9 * want,
+        "{} vs {want}",
+        res.ppl
+    );
+    assert!(res.kl.is_none());
+}
+
+#[test]
+fn model_against_itself_has_zero_divergence() {
+    use crate::model::eval::Evaluation;
+    let mut a = stories();
+    let mut b = stories();
+    let text = crate::model::tests::STORIES_GREEDY;
+    let mut ev = Evaluation::new(&a.tokenizer, text, 64, 512).unwrap();
+    while ev
+        .step(&mut a.transformer, Some(&mut b.transformer))
+        .unwrap()
+    {}
+    let kl = ev.result().kl.unwrap();
+    assert_eq!(kl.mean_kld, 0.0);
+    assert_eq!(kl.same_top, 1.0);
+    assert_eq!(kl.delta_ppl, 0.0);
+    assert_eq!(kl.kld_percentiles.len(), 11);
+}
+
+#[test]
+fn short_text_is_refused_as_llama_perplexity_does() {
+    use crate::model::eval::Evaluation;
+    let r = stories();
+    let e = Evaluation::new(&r.tokenizer, "Once upon a time", 64, 512)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("needs at least 128"), "{e}");
+}
+
+#[test]
+fn seeded_sampling_is_deterministic_and_seed_dependent() {
+    let mut r = stories();
+    let cfg = |seed| SamplerConfig {
+        temperature: 1.0,
+        top_k: 40,
+        top_p: 0.9,
+        seed,
+    };
+    let a = generate(&mut r, "Once upon a time", 40, cfg(1)).unwrap();
+    let b = generate(&mut r, "Once upon a time", 40, cfg(1)).unwrap();
+    let c = generate(&mut r, "Once upon a time", 40, cfg(2)).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
