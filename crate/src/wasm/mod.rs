@@ -10,6 +10,7 @@ use crate::model::ModelInfo;
 
 mod blob;
 mod quant;
+mod run;
 mod teach;
 pub use blob::BlobSource;
 
