@@ -5,6 +5,7 @@
 //!   webquant quantize INPUT OUTPUT --type TYPE [--pure] [--imatrix FILE] [--tokenizer TOK]
 //!   webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--chat]
 //!   webquant eval MODEL --text FILE [--ctx N] [--ref REFERENCE_MODEL] [--chunks N]
+//!   webquant bench MODEL [-p N] [-n N] [-r R]
 //!   webquant gpu
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ const USAGE: &str = "usage:
   webquant quantize INPUT OUTPUT --type TYPE [--pure] [--imatrix FILE] [--tokenizer TOKENIZER.bin]
   webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx N] [--chat]
   webquant eval MODEL --text FILE [--ctx N] [--ref REFERENCE_MODEL] [--chunks N]
+  webquant bench MODEL [-p 128] [-n 64] [-r 3]
   webquant gpu
 
 INPUT may be a GGUF file or a llama2.c checkpoint (with --tokenizer).
@@ -38,7 +40,9 @@ The output is written whole or not at all; the input is never modified.
 run: generate -n tokens (default 128) after the prompt (temperature 0 is greedy;
 --chat wraps the prompt as a ChatML user turn); timings go to stderr.
 eval: perplexity over FILE in chunks of --ctx tokens (default 512) as
-llama-perplexity; with --ref, KL divergence from the reference model too.";
+llama-perplexity; with --ref, KL divergence from the reference model too.
+bench: tokens per second, one thread, as llama-bench: a prompt of -p tokens in one
+batch, then -n tokens one at a time; the best of -r runs.";
 
 /// Options that take no value.
 const FLAGS: &[&str] = &["pure", "chat"];
@@ -166,6 +170,10 @@ fn run(args: &[String]) -> Result<()> {
         "eval" => {
             a.expect(1, &["text", "ctx", "ref", "chunks"])?;
             eval(&a)
+        }
+        "bench" => {
+            a.expect(1, &["p", "n", "r"])?;
+            bench(&a)
         }
         "gpu" => {
             a.expect(0, &[])?;
@@ -605,4 +613,38 @@ fn eval(a: &Args) -> Result<()> {
         outln!(o, "RMS     dp: {:6.3} %", 100.0 * kl.rms_p_diff);
     }
     emit(&o)
+}
+
+fn bench(a: &Args) -> Result<()> {
+    use std::time::Instant;
+    use webquant::model::generate::Runner;
+
+    let n_prompt: usize = number(a, "p", 128)?;
+    let n_gen: usize = number(a, "n", 64)?;
+    let reps: usize = number(a, "r", 3)?;
+    let mut runner = Runner::load(&open_gguf(&a.positional[0])?, n_prompt.max(n_gen) + 1)?;
+    let t = &mut runner.transformer;
+    let vocab = t.config.vocab_size as u64;
+    // Arbitrary but fixed tokens (llama-bench uses random ones).
+    let tokens: Vec<u32> = (0..n_prompt.max(n_gen) as u64)
+        .map(|i| ((i * 2_654_435_761 + 17) % vocab) as u32)
+        .collect();
+    let (mut pp, mut tg) = (0f64, 0f64);
+    for _ in 0..reps.max(1) {
+        if n_prompt > 0 {
+            let t0 = Instant::now();
+            t.forward(&tokens[..n_prompt], 0, n_prompt - 1)?;
+            pp = pp.max(n_prompt as f64 / t0.elapsed().as_secs_f64());
+        }
+        if n_gen > 0 {
+            let t0 = Instant::now();
+            for (pos, &tok) in tokens[..n_gen].iter().enumerate() {
+                t.forward(&[tok], pos, 0)?;
+            }
+            tg = tg.max(n_gen as f64 / t0.elapsed().as_secs_f64());
+        }
+    }
+    emit(&format!(
+        "pp{n_prompt} {pp:.2} tok/s\ntg{n_gen} {tg:.2} tok/s\n"
+    ))
 }
