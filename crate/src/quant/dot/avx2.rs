@@ -26,6 +26,7 @@ pub(super) fn kernel(ty: GgmlType) -> Option<Kernel> {
         F32 => Kernel::Float(f32_dot),
         F16 => Kernel::Float(f16_dot),
         Q4_0 => Kernel::Quant(q4_0),
+        Q5_0 => Kernel::Quant(q5_0),
         Q8_0 => Kernel::Quant(q8_0),
         Q4K => Kernel::Quant(q4_k),
         Q5K => Kernel::Quant(q5_k),
@@ -47,6 +48,7 @@ macro_rules! safe {
 safe!(f32_dot => f32_dot_avx2(&[f32]));
 safe!(f16_dot => f16_dot_avx2(&[f32]));
 safe!(q4_0 => q4_0_avx2(&[u8]));
+safe!(q5_0 => q5_0_avx2(&[u8]));
 safe!(q8_0 => q8_0_avx2(&[u8]));
 safe!(q4_k => q4_k_avx2(&[u8]));
 safe!(q5_k => q5_k_avx2(&[u8]));
@@ -139,6 +141,51 @@ unsafe fn q4_0_avx2(vx: &[u8], vy: &[u8]) -> f32 {
             (_mm256_madd_epi16(p, ones), xb.d, yb.d)
         },
         |s, dx, dy| _mm256_mul_ps(_mm256_mul_ps(s, dx), dy),
+    )
+}
+
+/// Byte `i` is 0xFF where bit `i` of the little-endian `bits` is set
+/// (ggml's `bytes_from_bits_32`).
+#[inline(always)]
+unsafe fn bytes_from_bits_32(bits: [u8; 4]) -> __m256i {
+    let x = _mm256_set1_epi32(i32::from_le_bytes(bits));
+    let spread = _mm256_shuffle_epi8(
+        x,
+        _mm256_set_epi64x(
+            0x0303_0303_0303_0303,
+            0x0202_0202_0202_0202,
+            0x0101_0101_0101_0101,
+            0,
+        ),
+    );
+    // Each byte keeps all bits but its own set; equal to all-ones iff set.
+    let others = _mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe));
+    _mm256_cmpeq_epi8(others, _mm256_set1_epi64x(-1))
+}
+
+/// `ggml_vec_dot_q5_0_q8_0`: `sumf += (dx*dy)*sumi`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q5_0_avx2(vx: &[u8], vy: &[u8]) -> f32 {
+    let x = as_blocks::<BlockQ5_0>(vx);
+    let y = as_blocks::<BlockQ8_0>(vy);
+    let m4 = _mm256_set1_epi8(0x0F);
+    let bit4 = _mm256_set1_epi8(0x10);
+    let sixteen = _mm256_set1_epi8(16);
+    let ones = _mm256_set1_epi16(1);
+    blocks32(
+        x.len().min(y.len()),
+        |i| {
+            let (xb, yb) = (&x[i], &y[i]);
+            let q = load128(&xb.qs);
+            // Values 0..31 unsigned: nibble (low, then high) | fifth bit from qh.
+            let lo = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(q), q), m4);
+            let u = _mm256_or_si256(lo, _mm256_and_si256(bytes_from_bits_32(xb.qh), bit4));
+            let v = load256(bytemuck::cast_slice(&yb.qs));
+            // (u - 16) * v in pairs; |u * v pair| <= 7936, no saturation.
+            let p = _mm256_sub_epi16(_mm256_maddubs_epi16(u, v), _mm256_maddubs_epi16(sixteen, v));
+            (_mm256_madd_epi16(p, ones), xb.d, yb.d)
+        },
+        |s, dx, dy| _mm256_mul_ps(_mm256_mul_ps(dx, dy), s),
     )
 }
 
