@@ -120,6 +120,159 @@ unsafe fn blocks32(
     sumf
 }
 
+/// [`blocks32`] for one weight row against `T` activation rows at once:
+/// the weight block is unpacked once per block and reused, and the `T`
+/// float sums are independent chains. Each result repeats [`blocks32`]'s
+/// float operations exactly, so it is bit-identical to the one-row kernel.
+#[inline(always)]
+unsafe fn blocks32_multi<const T: usize>(
+    nb: usize,
+    mut block: impl FnMut(usize, &mut [__m256i; T], &mut [[u8; 2]; T]) -> [u8; 2],
+    combine: impl Fn(__m256, __m256, __m256) -> __m256,
+) -> [f32; T] {
+    let mut sumf = [0.0f32; T];
+    let mut ib = 0;
+    let zero = _mm256_setzero_si256();
+    while ib < nb {
+        let cnt = (nb - ib).min(8);
+        // Built element by element (no zero-filled 1 KiB arrays to memset).
+        let mut dx = [0u16; 8];
+        let mut dy = [[0u16; 8]; T];
+        let sums: [[__m256i; T]; 8] = core::array::from_fn(|k| {
+            let mut s = [zero; T];
+            if k < cnt {
+                let mut y = [[0u8; 2]; T];
+                dx[k] = u16::from_le_bytes(block(ib + k, &mut s, &mut y));
+                for t in 0..T {
+                    dy[t][k] = u16::from_le_bytes(y[t]);
+                }
+            }
+            s
+        });
+        let dxv = _mm256_cvtph_ps(_mm_loadu_si128(dx.as_ptr() as *const __m128i));
+        for t in 0..T {
+            let st = _mm256_cvtepi32_ps(hsum_8x8(&core::array::from_fn(|k| sums[k][t])));
+            let dyv = _mm256_cvtph_ps(_mm_loadu_si128(dy[t].as_ptr() as *const __m128i));
+            let mut prod = [0.0f32; 8];
+            _mm256_storeu_ps(prod.as_mut_ptr(), combine(st, dxv, dyv));
+            for &p in &prod[..cnt] {
+                sumf[t] += p;
+            }
+        }
+        ib += cnt;
+    }
+    sumf
+}
+
+/// The 4-row kernel for `ty`, if AVX2 has one.
+pub(super) fn kernel4(ty: GgmlType) -> Option<super::QuantDot4> {
+    if !super::has_avx2() {
+        return None;
+    }
+    match ty {
+        GgmlType::Q4_0 => Some(q4_0_x4),
+        GgmlType::Q5_0 => Some(q5_0_x4),
+        GgmlType::Q8_0 => Some(q8_0_x4),
+        _ => None,
+    }
+}
+
+macro_rules! safe4 {
+    ($name:ident => $inner:ident) => {
+        fn $name(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
+            // SAFETY: only reachable through `kernel4`, which checks `has_avx2()`.
+            unsafe { $inner(vx, vy) }
+        }
+    };
+}
+safe4!(q4_0_x4 => q4_0_x4_avx2);
+safe4!(q5_0_x4 => q5_0_x4_avx2);
+safe4!(q8_0_x4 => q8_0_x4_avx2);
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4_0_x4_avx2(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
+    let x = as_blocks::<BlockQ4_0>(vx);
+    let y = vy.map(as_blocks::<BlockQ8_0>);
+    let nb = y.iter().fold(x.len(), |n, y| n.min(y.len()));
+    let m4 = _mm256_set1_epi8(0x0F);
+    let eight = _mm256_set1_epi8(8);
+    let ones = _mm256_set1_epi16(1);
+    blocks32_multi::<4>(
+        nb,
+        |i, s, dy| {
+            let xb = &x[i];
+            let q = load128(&xb.qs);
+            let u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(q), q), m4);
+            for t in 0..4 {
+                let yb = &y[t][i];
+                let v = load256(bytemuck::cast_slice(&yb.qs));
+                let p =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(u, v), _mm256_maddubs_epi16(eight, v));
+                s[t] = _mm256_madd_epi16(p, ones);
+                dy[t] = yb.d;
+            }
+            xb.d
+        },
+        |s, dx, dy| _mm256_mul_ps(_mm256_mul_ps(s, dx), dy),
+    )
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q5_0_x4_avx2(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
+    let x = as_blocks::<BlockQ5_0>(vx);
+    let y = vy.map(as_blocks::<BlockQ8_0>);
+    let nb = y.iter().fold(x.len(), |n, y| n.min(y.len()));
+    let m4 = _mm256_set1_epi8(0x0F);
+    let bit4 = _mm256_set1_epi8(0x10);
+    let sixteen = _mm256_set1_epi8(16);
+    let ones = _mm256_set1_epi16(1);
+    blocks32_multi::<4>(
+        nb,
+        |i, s, dy| {
+            let xb = &x[i];
+            let q = load128(&xb.qs);
+            let lo = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(q), q), m4);
+            let u = _mm256_or_si256(lo, _mm256_and_si256(bytes_from_bits_32(xb.qh), bit4));
+            for t in 0..4 {
+                let yb = &y[t][i];
+                let v = load256(bytemuck::cast_slice(&yb.qs));
+                let p =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(u, v), _mm256_maddubs_epi16(sixteen, v));
+                s[t] = _mm256_madd_epi16(p, ones);
+                dy[t] = yb.d;
+            }
+            xb.d
+        },
+        |s, dx, dy| _mm256_mul_ps(_mm256_mul_ps(dx, dy), s),
+    )
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q8_0_x4_avx2(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
+    let x = as_blocks::<BlockQ8_0>(vx);
+    let y = vy.map(as_blocks::<BlockQ8_0>);
+    let nb = y.iter().fold(x.len(), |n, y| n.min(y.len()));
+    blocks32_multi::<4>(
+        nb,
+        |i, s, dy| {
+            let xb = &x[i];
+            let xq: &[u8] = bytemuck::cast_slice(&xb.qs);
+            let x0 = _mm256_cvtepi8_epi16(load128(&xq[..16]));
+            let x1 = _mm256_cvtepi8_epi16(load128(&xq[16..]));
+            for t in 0..4 {
+                let yb = &y[t][i];
+                let yq: &[u8] = bytemuck::cast_slice(&yb.qs);
+                let y0 = _mm256_cvtepi8_epi16(load128(&yq[..16]));
+                let y1 = _mm256_cvtepi8_epi16(load128(&yq[16..]));
+                s[t] = _mm256_add_epi32(_mm256_madd_epi16(x0, y0), _mm256_madd_epi16(x1, y1));
+                dy[t] = yb.d;
+            }
+            xb.d
+        },
+        |s, dx, dy| _mm256_mul_ps(s, _mm256_mul_ps(dx, dy)),
+    )
+}
+
 /// `ggml_vec_dot_q4_0_q8_0`: `sumf += sumi*dx*dy`.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q4_0_avx2(vx: &[u8], vy: &[u8]) -> f32 {

@@ -305,6 +305,18 @@ pub fn matvec(
     Ok(())
 }
 
+/// One weight row against 4 activation rows (bit-identical to 4 [`QuantDot`]s).
+type QuantDot4 = fn(&[u8], [&[u8]; 4]) -> [f32; 4];
+
+/// The 4-input kernel for `ty` on this machine, if there is one.
+#[allow(unreachable_code)]
+fn kernel4(ty: GgmlType) -> Option<QuantDot4> {
+    #[cfg(target_arch = "x86_64")]
+    return avx2::kernel4(ty);
+    let _ = ty;
+    None
+}
+
 /// `out[t] = W x[t]` for `n` inputs at once (a batch of tokens): each input
 /// row is quantized once, then every weight row is dotted with all `n`
 /// inputs while it is hot in cache (the runner's prompt and perplexity
@@ -356,8 +368,26 @@ pub fn matmul(
             for xi in x.chunks_exact(cols) {
                 act.extend_from_slice(&quantize_activations(ty, xi)?);
             }
+            // Four inputs at a time through a multi-row kernel where there
+            // is one (bit-identical to `f`), the rest one by one.
+            let acts: Vec<&[u8]> = act.chunks_exact(ab).collect();
+            let k4 = kernel4(ty);
+            let groups = if k4.is_some() { n / 4 } else { 0 };
             for (r, w) in weights.chunks_exact(rb).enumerate() {
-                for (t, a) in act.chunks_exact(ab).enumerate() {
+                if let Some(f4) = k4 {
+                    for g in 0..groups {
+                        let a = [
+                            acts[4 * g],
+                            acts[4 * g + 1],
+                            acts[4 * g + 2],
+                            acts[4 * g + 3],
+                        ];
+                        for (k, v) in f4(w, a).into_iter().enumerate() {
+                            out[(4 * g + k) * rows + r] = v;
+                        }
+                    }
+                }
+                for (t, a) in acts.iter().enumerate().skip(4 * groups) {
                     out[t * rows + r] = f(w, a);
                 }
             }
