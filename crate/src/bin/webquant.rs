@@ -42,7 +42,7 @@ run: generate -n tokens (default 128) after the prompt (temperature 0 is greedy;
 eval: perplexity over FILE in chunks of --ctx tokens (default 512) as
 llama-perplexity; with --ref, KL divergence from the reference model too.
 bench: tokens per second, one thread, as llama-bench: a prompt of -p tokens in one
-batch, then -n tokens one at a time; the best of -r runs.";
+batch, then -n tokens one at a time; the mean of -r runs (llama-bench's avg_ts).";
 
 /// Options that take no value.
 const FLAGS: &[&str] = &["pure", "chat"];
@@ -629,19 +629,20 @@ fn bench(a: &Args) -> Result<()> {
     let tokens: Vec<u32> = (0..n_prompt.max(n_gen) as u64)
         .map(|i| ((i * 2_654_435_761 + 17) % vocab) as u32)
         .collect();
+    let reps = reps.max(1);
     let (mut pp, mut tg) = (0f64, 0f64);
-    for _ in 0..reps.max(1) {
+    for _ in 0..reps {
         if n_prompt > 0 {
             let t0 = Instant::now();
             t.forward(&tokens[..n_prompt], 0, n_prompt - 1)?;
-            pp = pp.max(n_prompt as f64 / t0.elapsed().as_secs_f64());
+            pp += n_prompt as f64 / t0.elapsed().as_secs_f64() / reps as f64;
         }
         if n_gen > 0 {
             let t0 = Instant::now();
             for (pos, &tok) in tokens[..n_gen].iter().enumerate() {
                 t.forward(&[tok], pos, 0)?;
             }
-            tg = tg.max(n_gen as f64 / t0.elapsed().as_secs_f64());
+            tg += n_gen as f64 / t0.elapsed().as_secs_f64() / reps as f64;
         }
     }
     emit(&format!(
