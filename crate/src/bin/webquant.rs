@@ -564,16 +564,20 @@ fn eval(a: &Args) -> Result<()> {
     }
     let t0 = std::time::Instant::now();
     let mut shown = 0;
-    while ev.step(
-        &mut model.transformer,
-        reference.as_mut().map(|r| &mut r.transformer),
-    )? {
+    loop {
+        let more = ev.step(
+            &mut model.transformer,
+            reference.as_mut().map(|r| &mut r.transformer),
+        )?;
         let r = ev.result();
         for (i, p) in r.chunk_ppl.iter().enumerate().skip(shown) {
             eprint!("[{}]{p:.4},", i + 1);
             let _ = std::io::stderr().flush();
         }
         shown = r.chunk_ppl.len();
+        if !more {
+            break;
+        }
     }
     let r = ev.result();
     eprintln!(
