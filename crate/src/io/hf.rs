@@ -659,13 +659,13 @@ fn map_tensors<S: ByteSource>(
 fn permute_rows(bytes: &[u8], shape: &[u64], heads: u64, elem: usize) -> Result<Vec<u8>> {
     let rows = shape.first().copied().unwrap_or(1) as usize;
     let heads = heads as usize;
-    if heads == 0 || rows % (2 * heads) != 0 || rows == 0 {
+    if heads == 0 || !rows.is_multiple_of(2 * heads) || rows == 0 {
         return Err(Error::invalid(format!(
             "{rows} rows do not split into {heads} heads of pairs"
         )));
     }
     let row_bytes = bytes.len() / rows;
-    if row_bytes * rows != bytes.len() || row_bytes % elem != 0 {
+    if row_bytes * rows != bytes.len() || !row_bytes.is_multiple_of(elem) {
         return Err(Error::invalid("tensor bytes do not divide into rows"));
     }
     let half = rows / heads / 2;
@@ -681,7 +681,7 @@ fn permute_rows(bytes: &[u8], shape: &[u64], heads: u64, elem: usize) -> Result<
     Ok(out)
 }
 
-fn json_str<'a>(v: Option<&'a Json>) -> Option<&'a str> {
+fn json_str(v: Option<&Json>) -> Option<&str> {
     match v? {
         Json::String(s) => Some(s),
         Json::Object(o) => o.get("content").and_then(Json::as_str),

@@ -1,7 +1,17 @@
 //! Models: what a loaded model is (its summary for people and the UI).
 
+pub mod config;
+pub mod eval;
+pub mod forward;
+pub mod generate;
 pub mod quantize;
+pub mod sampler;
 pub mod source;
+pub mod tokenizer;
+pub mod weights;
+
+#[cfg(test)]
+pub(crate) mod tests;
 
 use std::collections::BTreeMap;
 

@@ -11,6 +11,7 @@ use crate::model::ModelInfo;
 mod blob;
 mod model_quant;
 mod quant;
+mod run;
 mod teach;
 pub use blob::BlobSource;
 

@@ -58,7 +58,7 @@ fn config_objects_from_js_are_read() {
 #[test]
 fn bad_input_is_an_exception_with_a_message_not_a_trap() {
     let err = |r: Result<JsValue, wasm_bindgen::JsError>| -> String {
-        let v: JsValue = r.err().expect("an error").into();
+        let v: JsValue = r.expect_err("an error").into();
         js_sys::Error::from(v).message().into()
     };
     assert!(err(teach_absmax(&[1.0, f32::NAN], 8)).contains("index 1"));
@@ -82,11 +82,11 @@ fn bit_fields_of_fp8() {
 
 /// The field names of `export interface NAME { ... }` in the TypeScript
 /// section, sorted.
-fn ts_fields(name: &str) -> Vec<String> {
-    let start = TS_TYPES
+pub(super) fn ts_fields_in(ts: &str, name: &str) -> Vec<String> {
+    let start = ts
         .find(&format!("export interface {name} {{"))
         .unwrap_or_else(|| panic!("interface {name} missing"));
-    let body = &TS_TYPES[start..];
+    let body = &ts[start..];
     let body = &body[body.find('{').unwrap() + 1..body.find('}').unwrap()];
     let mut out: Vec<String> = body
         .split(';')
@@ -96,6 +96,10 @@ fn ts_fields(name: &str) -> Vec<String> {
         .collect();
     out.sort();
     out
+}
+
+fn ts_fields(name: &str) -> Vec<String> {
+    ts_fields_in(TS_TYPES, name)
 }
 
 fn js_keys(v: &JsValue) -> Vec<String> {

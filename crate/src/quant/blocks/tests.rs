@@ -984,7 +984,7 @@ const FAST: [GgmlType; 9] = [
 #[test]
 fn tq1_ceil_div_by_multiply_is_exact() {
     for q in 0u32..256 {
-        let want = ((q * 256 + 242) / 243) as u8;
+        let want = (q * 256).div_ceil(243) as u8;
         assert_eq!((q + ((q * 14027 + 261_118) >> 18)) as u8, want, "{q}");
     }
 }

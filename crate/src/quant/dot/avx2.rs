@@ -26,6 +26,7 @@ pub(super) fn kernel(ty: GgmlType) -> Option<Kernel> {
         F32 => Kernel::Float(f32_dot),
         F16 => Kernel::Float(f16_dot),
         Q4_0 => Kernel::Quant(q4_0),
+        Q5_0 => Kernel::Quant(q5_0),
         Q8_0 => Kernel::Quant(q8_0),
         Q4K => Kernel::Quant(q4_k),
         Q5K => Kernel::Quant(q5_k),
@@ -47,6 +48,7 @@ macro_rules! safe {
 safe!(f32_dot => f32_dot_avx2(&[f32]));
 safe!(f16_dot => f16_dot_avx2(&[f32]));
 safe!(q4_0 => q4_0_avx2(&[u8]));
+safe!(q5_0 => q5_0_avx2(&[u8]));
 safe!(q8_0 => q8_0_avx2(&[u8]));
 safe!(q4_k => q4_k_avx2(&[u8]));
 safe!(q5_k => q5_k_avx2(&[u8]));
@@ -118,6 +120,159 @@ unsafe fn blocks32(
     sumf
 }
 
+/// [`blocks32`] for one weight row against `T` activation rows at once:
+/// the weight block is unpacked once per block and reused, and the `T`
+/// float sums are independent chains. Each result repeats [`blocks32`]'s
+/// float operations exactly, so it is bit-identical to the one-row kernel.
+#[inline(always)]
+unsafe fn blocks32_multi<const T: usize>(
+    nb: usize,
+    mut block: impl FnMut(usize, &mut [__m256i; T], &mut [[u8; 2]; T]) -> [u8; 2],
+    combine: impl Fn(__m256, __m256, __m256) -> __m256,
+) -> [f32; T] {
+    let mut sumf = [0.0f32; T];
+    let mut ib = 0;
+    let zero = _mm256_setzero_si256();
+    while ib < nb {
+        let cnt = (nb - ib).min(8);
+        // Built element by element (no zero-filled 1 KiB arrays to memset).
+        let mut dx = [0u16; 8];
+        let mut dy = [[0u16; 8]; T];
+        let sums: [[__m256i; T]; 8] = core::array::from_fn(|k| {
+            let mut s = [zero; T];
+            if k < cnt {
+                let mut y = [[0u8; 2]; T];
+                dx[k] = u16::from_le_bytes(block(ib + k, &mut s, &mut y));
+                for t in 0..T {
+                    dy[t][k] = u16::from_le_bytes(y[t]);
+                }
+            }
+            s
+        });
+        let dxv = _mm256_cvtph_ps(_mm_loadu_si128(dx.as_ptr() as *const __m128i));
+        for t in 0..T {
+            let st = _mm256_cvtepi32_ps(hsum_8x8(&core::array::from_fn(|k| sums[k][t])));
+            let dyv = _mm256_cvtph_ps(_mm_loadu_si128(dy[t].as_ptr() as *const __m128i));
+            let mut prod = [0.0f32; 8];
+            _mm256_storeu_ps(prod.as_mut_ptr(), combine(st, dxv, dyv));
+            for &p in &prod[..cnt] {
+                sumf[t] += p;
+            }
+        }
+        ib += cnt;
+    }
+    sumf
+}
+
+/// The 4-row kernel for `ty`, if AVX2 has one.
+pub(super) fn kernel4(ty: GgmlType) -> Option<super::QuantDot4> {
+    if !super::has_avx2() {
+        return None;
+    }
+    match ty {
+        GgmlType::Q4_0 => Some(q4_0_x4),
+        GgmlType::Q5_0 => Some(q5_0_x4),
+        GgmlType::Q8_0 => Some(q8_0_x4),
+        _ => None,
+    }
+}
+
+macro_rules! safe4 {
+    ($name:ident => $inner:ident) => {
+        fn $name(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
+            // SAFETY: only reachable through `kernel4`, which checks `has_avx2()`.
+            unsafe { $inner(vx, vy) }
+        }
+    };
+}
+safe4!(q4_0_x4 => q4_0_x4_avx2);
+safe4!(q5_0_x4 => q5_0_x4_avx2);
+safe4!(q8_0_x4 => q8_0_x4_avx2);
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4_0_x4_avx2(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
+    let x = as_blocks::<BlockQ4_0>(vx);
+    let y = vy.map(as_blocks::<BlockQ8_0>);
+    let nb = y.iter().fold(x.len(), |n, y| n.min(y.len()));
+    let m4 = _mm256_set1_epi8(0x0F);
+    let eight = _mm256_set1_epi8(8);
+    let ones = _mm256_set1_epi16(1);
+    blocks32_multi::<4>(
+        nb,
+        |i, s, dy| {
+            let xb = &x[i];
+            let q = load128(&xb.qs);
+            let u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(q), q), m4);
+            for t in 0..4 {
+                let yb = &y[t][i];
+                let v = load256(bytemuck::cast_slice(&yb.qs));
+                let p =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(u, v), _mm256_maddubs_epi16(eight, v));
+                s[t] = _mm256_madd_epi16(p, ones);
+                dy[t] = yb.d;
+            }
+            xb.d
+        },
+        |s, dx, dy| _mm256_mul_ps(_mm256_mul_ps(s, dx), dy),
+    )
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q5_0_x4_avx2(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
+    let x = as_blocks::<BlockQ5_0>(vx);
+    let y = vy.map(as_blocks::<BlockQ8_0>);
+    let nb = y.iter().fold(x.len(), |n, y| n.min(y.len()));
+    let m4 = _mm256_set1_epi8(0x0F);
+    let bit4 = _mm256_set1_epi8(0x10);
+    let sixteen = _mm256_set1_epi8(16);
+    let ones = _mm256_set1_epi16(1);
+    blocks32_multi::<4>(
+        nb,
+        |i, s, dy| {
+            let xb = &x[i];
+            let q = load128(&xb.qs);
+            let lo = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(q), q), m4);
+            let u = _mm256_or_si256(lo, _mm256_and_si256(bytes_from_bits_32(xb.qh), bit4));
+            for t in 0..4 {
+                let yb = &y[t][i];
+                let v = load256(bytemuck::cast_slice(&yb.qs));
+                let p =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(u, v), _mm256_maddubs_epi16(sixteen, v));
+                s[t] = _mm256_madd_epi16(p, ones);
+                dy[t] = yb.d;
+            }
+            xb.d
+        },
+        |s, dx, dy| _mm256_mul_ps(_mm256_mul_ps(dx, dy), s),
+    )
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q8_0_x4_avx2(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
+    let x = as_blocks::<BlockQ8_0>(vx);
+    let y = vy.map(as_blocks::<BlockQ8_0>);
+    let nb = y.iter().fold(x.len(), |n, y| n.min(y.len()));
+    blocks32_multi::<4>(
+        nb,
+        |i, s, dy| {
+            let xb = &x[i];
+            let xq: &[u8] = bytemuck::cast_slice(&xb.qs);
+            let x0 = _mm256_cvtepi8_epi16(load128(&xq[..16]));
+            let x1 = _mm256_cvtepi8_epi16(load128(&xq[16..]));
+            for t in 0..4 {
+                let yb = &y[t][i];
+                let yq: &[u8] = bytemuck::cast_slice(&yb.qs);
+                let y0 = _mm256_cvtepi8_epi16(load128(&yq[..16]));
+                let y1 = _mm256_cvtepi8_epi16(load128(&yq[16..]));
+                s[t] = _mm256_add_epi32(_mm256_madd_epi16(x0, y0), _mm256_madd_epi16(x1, y1));
+                dy[t] = yb.d;
+            }
+            xb.d
+        },
+        |s, dx, dy| _mm256_mul_ps(s, _mm256_mul_ps(dx, dy)),
+    )
+}
+
 /// `ggml_vec_dot_q4_0_q8_0`: `sumf += sumi*dx*dy`.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q4_0_avx2(vx: &[u8], vy: &[u8]) -> f32 {
@@ -139,6 +294,51 @@ unsafe fn q4_0_avx2(vx: &[u8], vy: &[u8]) -> f32 {
             (_mm256_madd_epi16(p, ones), xb.d, yb.d)
         },
         |s, dx, dy| _mm256_mul_ps(_mm256_mul_ps(s, dx), dy),
+    )
+}
+
+/// Byte `i` is 0xFF where bit `i` of the little-endian `bits` is set
+/// (ggml's `bytes_from_bits_32`).
+#[inline(always)]
+unsafe fn bytes_from_bits_32(bits: [u8; 4]) -> __m256i {
+    let x = _mm256_set1_epi32(i32::from_le_bytes(bits));
+    let spread = _mm256_shuffle_epi8(
+        x,
+        _mm256_set_epi64x(
+            0x0303_0303_0303_0303,
+            0x0202_0202_0202_0202,
+            0x0101_0101_0101_0101,
+            0,
+        ),
+    );
+    // Each byte keeps all bits but its own set; equal to all-ones iff set.
+    let others = _mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe));
+    _mm256_cmpeq_epi8(others, _mm256_set1_epi64x(-1))
+}
+
+/// `ggml_vec_dot_q5_0_q8_0`: `sumf += (dx*dy)*sumi`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q5_0_avx2(vx: &[u8], vy: &[u8]) -> f32 {
+    let x = as_blocks::<BlockQ5_0>(vx);
+    let y = as_blocks::<BlockQ8_0>(vy);
+    let m4 = _mm256_set1_epi8(0x0F);
+    let bit4 = _mm256_set1_epi8(0x10);
+    let sixteen = _mm256_set1_epi8(16);
+    let ones = _mm256_set1_epi16(1);
+    blocks32(
+        x.len().min(y.len()),
+        |i| {
+            let (xb, yb) = (&x[i], &y[i]);
+            let q = load128(&xb.qs);
+            // Values 0..31 unsigned: nibble (low, then high) | fifth bit from qh.
+            let lo = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(q), q), m4);
+            let u = _mm256_or_si256(lo, _mm256_and_si256(bytes_from_bits_32(xb.qh), bit4));
+            let v = load256(bytemuck::cast_slice(&yb.qs));
+            // (u - 16) * v in pairs; |u * v pair| <= 7936, no saturation.
+            let p = _mm256_sub_epi16(_mm256_maddubs_epi16(u, v), _mm256_maddubs_epi16(sixteen, v));
+            (_mm256_madd_epi16(p, ones), xb.d, yb.d)
+        },
+        |s, dx, dy| _mm256_mul_ps(_mm256_mul_ps(dx, dy), s),
     )
 }
 

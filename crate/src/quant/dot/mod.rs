@@ -10,7 +10,7 @@
 //! reference. Only the F32/F16 paths differ: both sum f32 products in f64,
 //! the SIMD ones in a different order (see the tests for the bound).
 //!
-//! Fast paths: AVX2 for F32, F16, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K; simd128 for
+//! Fast paths: AVX2 for F32, F16, Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K; simd128 for
 //! F32, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K. Other types use the reference.
 
 use crate::error::{Error, Result};
@@ -299,6 +299,105 @@ pub fn matvec(
             check_finite(ty, x)?;
             for (o, w) in out.iter_mut().zip(weights.chunks_exact(rb)) {
                 *o = f(w, x);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One weight row against 4 activation rows (bit-identical to 4 [`QuantDot`]s).
+type QuantDot4 = fn(&[u8], [&[u8]; 4]) -> [f32; 4];
+
+/// The 4-input kernel for `ty` on this machine, if there is one.
+#[allow(unreachable_code)]
+fn kernel4(ty: GgmlType) -> Option<QuantDot4> {
+    #[cfg(target_arch = "x86_64")]
+    return avx2::kernel4(ty);
+    let _ = ty;
+    None
+}
+
+/// `out[t] = W x[t]` for `n` inputs at once (a batch of tokens): each input
+/// row is quantized once, then every weight row is dotted with all `n`
+/// inputs while it is hot in cache (the runner's prompt and perplexity
+/// path; `n = 1` is [`matvec`]). `x` is `n × cols`, `out` is `n × rows`,
+/// both row-major. Single-threaded.
+///
+/// Errors: as [`matvec`], with `x` and `out` checked against `n`.
+pub fn matmul(
+    ty: GgmlType,
+    weights: &[u8],
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    n: usize,
+    out: &mut [f32],
+) -> Result<()> {
+    let k = kernel(ty)?;
+    check_n(ty, cols)?;
+    if Some(x.len()) != cols.checked_mul(n) || Some(out.len()) != rows.checked_mul(n) {
+        return Err(bad_length(
+            ty,
+            format!(
+                "{n} inputs of {cols} and outputs of {rows} values need {} and {} values, got {} and {}",
+                cols.saturating_mul(n),
+                rows.saturating_mul(n),
+                x.len(),
+                out.len()
+            ),
+        ));
+    }
+    let rb = row_bytes(ty, cols)?;
+    if Some(weights.len()) != rb.checked_mul(rows) {
+        return Err(bad_length(
+            ty,
+            format!(
+                "weights hold {} bytes, {rows} rows of {cols} values need more or fewer",
+                weights.len()
+            ),
+        ));
+    }
+    if rb == 0 || n == 0 {
+        out.fill(0.0);
+        return Ok(());
+    }
+    match k {
+        Kernel::Quant(f) => {
+            let ab = act_row_size(ty, cols)?;
+            let mut act = Vec::with_capacity(ab * n);
+            for xi in x.chunks_exact(cols) {
+                act.extend_from_slice(&quantize_activations(ty, xi)?);
+            }
+            // Four inputs at a time through a multi-row kernel where there
+            // is one (bit-identical to `f`), the rest one by one.
+            let acts: Vec<&[u8]> = act.chunks_exact(ab).collect();
+            let k4 = kernel4(ty);
+            let groups = if k4.is_some() { n / 4 } else { 0 };
+            for (r, w) in weights.chunks_exact(rb).enumerate() {
+                if let Some(f4) = k4 {
+                    for g in 0..groups {
+                        let a = [
+                            acts[4 * g],
+                            acts[4 * g + 1],
+                            acts[4 * g + 2],
+                            acts[4 * g + 3],
+                        ];
+                        for (k, v) in f4(w, a).into_iter().enumerate() {
+                            out[(4 * g + k) * rows + r] = v;
+                        }
+                    }
+                }
+                for (t, a) in acts.iter().enumerate().skip(4 * groups) {
+                    out[t * rows + r] = f(w, a);
+                }
+            }
+        }
+        Kernel::Float(f) => {
+            check_finite(ty, x)?;
+            for (r, w) in weights.chunks_exact(rb).enumerate() {
+                for (t, xi) in x.chunks_exact(cols).enumerate() {
+                    out[t * rows + r] = f(w, xi);
+                }
             }
         }
     }

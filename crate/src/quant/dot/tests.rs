@@ -740,3 +740,28 @@ fn unsupported_types_and_non_finite_inputs_are_errors() {
         }
     }
 }
+
+#[test]
+fn matmul_matches_vec_dot_per_row_and_input() {
+    // Batches of 1..=9 inputs cover the 4-input kernels and the remainder.
+    let mut rng = Rng(23);
+    for ty in all_types() {
+        let (rows, cols) = (3, 2 * ty.block_size().max(32));
+        let w: Vec<u8> = (0..rows)
+            .flat_map(|_| random_weights(ty, cols, &mut rng))
+            .collect();
+        for n in 1..=9 {
+            let x = random_acts(n * cols, &mut rng);
+            let mut out = vec![0.0; n * rows];
+            matmul(ty, &w, rows, cols, &x, n, &mut out).unwrap();
+            let rb = ty.row_size(cols).unwrap();
+            for t in 0..n {
+                let act = quantize_activations(ty, &x[t * cols..(t + 1) * cols]).unwrap();
+                for r in 0..rows {
+                    let want = vec_dot(ty, &w[r * rb..(r + 1) * rb], &act, cols).unwrap();
+                    assert!(same(out[t * rows + r], want), "{ty} n={n} t={t} r={r}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The Llama forward pass, in the shape of llama2.c's `run.c` (config,
+//! weights and state apart), for a batch of consecutive tokens at once so
+//! that a prompt or a perplexity chunk reads each weight row once per batch.
+//!
+//! Numerics follow llama.cpp's graph for arch "llama": RMSNorm summed in
+//! f64, RoPE in "normal" mode (adjacent pairs, angles by repeated
+//! multiplication as ggml's rope cache), attention scaled by 1/sqrt(head_dim)
+//! with a softmax summed in f64, SwiGLU. The KV cache is f32.
+
+use crate::error::{Error, Result};
+use crate::model::config::Config;
+use crate::model::weights::{check_fits, Weights};
+
+/// Activations and the KV cache.
+pub struct State {
+    /// (n, dim) the residual stream of the batch's tokens.
+    x: Vec<f32>,
+    /// (n, dim) RMSNorm output, input to the projections.
+    xb: Vec<f32>,
+    /// (n, n_heads * head_dim) queries.
+    q: Vec<f32>,
+    /// (n, kv_dim) keys of the batch, before they go into the cache.
+    k: Vec<f32>,
+    /// (n, kv_dim) values of the batch.
+    v: Vec<f32>,
+    /// (n, n_heads * head_dim) attention output, before `wo`.
+    att_out: Vec<f32>,
+    /// (n, dim) output of `wo` or `w_down`, added to `x`.
+    xb2: Vec<f32>,
+    /// (n, hidden_dim) gate, then SwiGLU output.
+    hb: Vec<f32>,
+    /// (n, hidden_dim) up projection.
+    hb2: Vec<f32>,
+    /// (n_ctx,) attention scores of one head.
+    att: Vec<f32>,
+    /// (n_layers, n_ctx, kv_dim)
+    key_cache: Vec<f32>,
+    /// (n_layers, n_ctx, kv_dim)
+    value_cache: Vec<f32>,
+    /// (n_out, vocab_size) logits of the tokens asked for.
+    logits: Vec<f32>,
+}
+
+/// A model ready to run: hyperparameters, weights and state.
+pub struct Transformer {
+    pub config: Config,
+    pub weights: Weights,
+    state: State,
+    /// Positions the KV cache holds (at most `config.seq_len`).
+    n_ctx: usize,
+}
+
+impl Transformer {
+    /// A runner with a KV cache of `n_ctx` positions (capped at the model's
+    /// context length).
+    pub fn new(config: Config, weights: Weights, n_ctx: usize) -> Result<Transformer> {
+        let n_ctx = n_ctx.clamp(1, config.seq_len);
+        let cache = (config.n_layers * n_ctx)
+            .checked_mul(config.kv_dim())
+            .ok_or_else(|| Error::invalid("KV cache size overflows"))?;
+        check_fits("the KV cache", 8 * cache as u64)?;
+        let alloc = |n: usize| -> Result<Vec<f32>> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(n).map_err(|_| Error::TooLarge {
+                what: "the KV cache".into(),
+                bytes: 4 * n as u64,
+            })?;
+            v.resize(n, 0.0);
+            Ok(v)
+        };
+        let state = State {
+            x: Vec::new(),
+            xb: Vec::new(),
+            q: Vec::new(),
+            k: Vec::new(),
+            v: Vec::new(),
+            att_out: Vec::new(),
+            xb2: Vec::new(),
+            hb: Vec::new(),
+            hb2: Vec::new(),
+            att: vec![0.0; n_ctx],
+            key_cache: alloc(cache)?,
+            value_cache: alloc(cache)?,
+            logits: Vec::new(),
+        };
+        Ok(Transformer {
+            config,
+            weights,
+            state,
+            n_ctx,
+        })
+    }
+
+    /// Positions the KV cache holds.
+    pub fn n_ctx(&self) -> usize {
+        self.n_ctx
+    }
+
+    /// Run `tokens` at positions `pos..pos + tokens.len()` (earlier positions
+    /// must already be in the cache). Returns the logits of
+    /// `tokens[logits_from..]` (at least the last token's):
+    /// (n - logits_from, vocab_size).
+    pub fn forward(&mut self, tokens: &[u32], pos: usize, logits_from: usize) -> Result<&[f32]> {
+        let c = &self.config;
+        let w = &self.weights;
+        let s = &mut self.state;
+        let n = tokens.len();
+        if n == 0 {
+            return Err(Error::invalid("forward needs at least one token"));
+        }
+        if pos + n > self.n_ctx {
+            return Err(Error::ContextOverflow {
+                needed: pos + n,
+                context: self.n_ctx,
+            });
+        }
+        let (dim, kv_dim, q_dim, hd) = (c.dim, c.kv_dim(), c.q_dim(), c.head_dim);
+        s.x.resize(n * dim, 0.0);
+        s.xb.resize(n * dim, 0.0);
+        s.xb2.resize(n * dim, 0.0);
+        s.q.resize(n * q_dim, 0.0);
+        s.k.resize(n * kv_dim, 0.0);
+        s.v.resize(n * kv_dim, 0.0);
+        s.att_out.resize(n * q_dim, 0.0);
+        s.hb.resize(n * c.hidden_dim, 0.0);
+        s.hb2.resize(n * c.hidden_dim, 0.0);
+
+        for (t, &tok) in tokens.iter().enumerate() {
+            if tok as usize >= c.vocab_size {
+                return Err(Error::invalid(format!(
+                    "token id {tok} is outside the vocabulary of {}",
+                    c.vocab_size
+                )));
+            }
+            w.token_embd
+                .row(tok as usize, &mut s.x[t * dim..(t + 1) * dim])?;
+        }
+        let rope = rope_table(c, pos, n);
+        let kv_group = c.n_heads / c.n_kv_heads;
+        let scale = 1.0 / (hd as f32).sqrt();
+
+        for (l, lw) in w.layers.iter().enumerate() {
+            // Attention.
+            rmsnorm(&mut s.xb, &s.x, &lw.attn_norm, c.rms_eps);
+            lw.wq.matmul(&s.xb, n, &mut s.q)?;
+            lw.wk.matmul(&s.xb, n, &mut s.k)?;
+            lw.wv.matmul(&s.xb, n, &mut s.v)?;
+            for t in 0..n {
+                let table = &rope[t * c.rope_dim..(t + 1) * c.rope_dim];
+                for head in s.q[t * q_dim..(t + 1) * q_dim].chunks_exact_mut(hd) {
+                    apply_rope(head, table);
+                }
+                for head in s.k[t * kv_dim..(t + 1) * kv_dim].chunks_exact_mut(hd) {
+                    apply_rope(head, table);
+                }
+            }
+            let layer_off = l * self.n_ctx * kv_dim;
+            let at = layer_off + pos * kv_dim;
+            s.key_cache[at..at + n * kv_dim].copy_from_slice(&s.k);
+            s.value_cache[at..at + n * kv_dim].copy_from_slice(&s.v);
+            let keys = &s.key_cache[layer_off..layer_off + self.n_ctx * kv_dim];
+            let values = &s.value_cache[layer_off..layer_off + self.n_ctx * kv_dim];
+
+            for t in 0..n {
+                let len = pos + t + 1; // causal: positions 0..=pos+t
+                for h in 0..c.n_heads {
+                    let q = &s.q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
+                    let kv_off = (h / kv_group) * hd;
+                    let att = &mut s.att[..len];
+                    for (j, a) in att.iter_mut().enumerate() {
+                        let k = &keys[j * kv_dim + kv_off..j * kv_dim + kv_off + hd];
+                        *a = dot(q, k) * scale;
+                    }
+                    softmax(att);
+                    let out = &mut s.att_out[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
+                    out.fill(0.0);
+                    for (j, &a) in att.iter().enumerate() {
+                        let v = &values[j * kv_dim + kv_off..j * kv_dim + kv_off + hd];
+                        for (o, &vi) in out.iter_mut().zip(v) {
+                            *o += a * vi;
+                        }
+                    }
+                }
+            }
+            lw.wo.matmul(&s.att_out, n, &mut s.xb2)?;
+            add(&mut s.x, &s.xb2);
+
+            // Feed-forward: w_down(silu(w_gate x) * w_up x).
+            rmsnorm(&mut s.xb, &s.x, &lw.ffn_norm, c.rms_eps);
+            lw.w_gate.matmul(&s.xb, n, &mut s.hb)?;
+            lw.w_up.matmul(&s.xb, n, &mut s.hb2)?;
+            for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
+                *g = *g / (1.0 + (-*g).exp()) * u;
+            }
+            lw.w_down.matmul(&s.hb, n, &mut s.xb2)?;
+            add(&mut s.x, &s.xb2);
+        }
+
+        // Only the tokens whose logits are wanted go through the classifier.
+        let first = logits_from.min(n - 1);
+        let n_out = n - first;
+        let x = &s.x[first * dim..];
+        let xb = &mut s.xb[..n_out * dim];
+        rmsnorm(xb, x, &w.output_norm, c.rms_eps);
+        s.logits.resize(n_out * c.vocab_size, 0.0);
+        w.classifier().matmul(xb, n_out, &mut s.logits)?;
+        Ok(&s.logits)
+    }
+}
+
+/// `out[t] = x[t] / rms(x[t]) * weight` for each row; the mean square is
+/// summed in f64 as ggml's `rms_norm`.
+fn rmsnorm(out: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
+    let d = weight.len();
+    for (o, xi) in out.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
+        let sum: f64 = xi.iter().map(|&v| (v * v) as f64).sum();
+        let mean = (sum / d as f64) as f32;
+        let scale = 1.0 / (mean + eps).sqrt();
+        for ((o, &v), &g) in o.iter_mut().zip(xi).zip(weight) {
+            *o = v * scale * g;
+        }
+    }
+}
+
+/// cos/sin of each position's angles: (n, rope_dim) as (cos, sin) pairs.
+/// ggml builds the angles by repeated multiplication, `theta *= theta_scale`
+/// with `theta_scale = base^(-2/rope_dim)`; doing the same keeps parity.
+fn rope_table(c: &Config, pos: usize, n: usize) -> Vec<f32> {
+    let theta_scale = c.rope_theta.powf(-2.0 / c.rope_dim as f32);
+    let mut table = Vec::with_capacity(n * c.rope_dim);
+    for t in 0..n {
+        let mut theta = (pos + t) as f32;
+        for _ in 0..c.rope_dim / 2 {
+            table.push(theta.cos());
+            table.push(theta.sin());
+            theta *= theta_scale;
+        }
+    }
+    table
+}
+
+/// Rotate adjacent pairs `(x[2i], x[2i+1])` (llama.cpp's "normal" RoPE; the
+/// GGUF converters permute Q/K rows for it). Dimensions past the table stay.
+fn apply_rope(head: &mut [f32], table: &[f32]) {
+    for (pair, cs) in head.chunks_exact_mut(2).zip(table.chunks_exact(2)) {
+        let (x0, x1) = (pair[0], pair[1]);
+        pair[0] = x0 * cs[0] - x1 * cs[1];
+        pair[1] = x0 * cs[1] + x1 * cs[0];
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn add(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+/// In-place softmax; the normaliser is summed in f64 as ggml's.
+pub(crate) fn softmax(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f64;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}

