@@ -49,7 +49,9 @@ async function main() {
   const variant = hasWasmSimd() ? 'simd' : 'plain';
   await client.call('init', { variant });
   const types = (await client.call('ggmlTypes')).map((t) => t.name);
-  window.webquantBench = { run, variant, types };
+  // Model speed (scripts/bench-runner.mjs drives it; no UI of its own).
+  const runModel = (url, nPrompt, nGen, reps) => client.call('benchRunner', { url, nPrompt, nGen, reps });
+  window.webquantBench = { run, runModel, variant, types };
   $('#bench-status').textContent = `Ready (${variant} build).`;
   $('#bench-run').disabled = false;
   $('#bench-run').onclick = () => run(types).catch(() => {});

@@ -206,6 +206,33 @@ const methods = {
   // Quantize / dequantize throughput per type (MB/s of f32 input), timed
   // around calls that loop inside wasm. Each type: median of runs of about
   // 50 ms, for `seconds` per operation.
+  // Model speed as `webquant bench` measures it natively: a prompt of
+  // nPrompt fixed tokens in one batch (pp) and nGen tokens one at a time
+  // (tg), tokens per second averaged over `reps` runs.
+  async benchRunner({ url, nPrompt = 128, nGen = 64, reps = 3 }, ctx) {
+    const resp = await fetch(url);
+    if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status}`);
+    const bytes = new Uint8Array(await resp.arrayBuffer());
+    const runner = wq.Runner.fromBytes(bytes, Math.max(nPrompt, nGen) + 1);
+    try {
+      let pp = 0;
+      let tg = 0;
+      for (let i = 0; i < reps; i++) {
+        await ctx.checkpoint();
+        let t = performance.now();
+        runner.benchPrompt(nPrompt);
+        pp += nPrompt / ((performance.now() - t) / 1000) / reps;
+        t = performance.now();
+        runner.benchGenerate(nGen);
+        tg += nGen / ((performance.now() - t) / 1000) / reps;
+        ctx.progress(i + 1, reps, `run ${i + 1}`);
+      }
+      return { pp, tg };
+    } finally {
+      runner.free();
+    }
+  },
+
   async benchQuant({ types, rows = 64, rowLen = 4096, seconds = 1 }, ctx) {
     const results = {};
     for (const [i, type] of types.entries()) {

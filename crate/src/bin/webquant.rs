@@ -664,31 +664,23 @@ fn eval(a: &Args) -> Result<()> {
 
 fn bench(a: &Args) -> Result<()> {
     use std::time::Instant;
-    use webquant::model::generate::Runner;
+    use webquant::model::generate::{bench_forward, Runner};
 
     let n_prompt: usize = number(a, "p", 128)?;
     let n_gen: usize = number(a, "n", 64)?;
     let reps: usize = number(a, "r", 3)?;
     let mut runner = Runner::load(&open_gguf(&a.positional[0])?, n_prompt.max(n_gen) + 1)?;
-    let t = &mut runner.transformer;
-    let vocab = t.config.vocab_size as u64;
-    // Arbitrary but fixed tokens (llama-bench uses random ones).
-    let tokens: Vec<u32> = (0..n_prompt.max(n_gen) as u64)
-        .map(|i| ((i * 2_654_435_761 + 17) % vocab) as u32)
-        .collect();
     let reps = reps.max(1);
     let (mut pp, mut tg) = (0f64, 0f64);
     for _ in 0..reps {
         if n_prompt > 0 {
             let t0 = Instant::now();
-            t.forward(&tokens[..n_prompt], 0, n_prompt - 1)?;
+            bench_forward(&mut runner, n_prompt, true)?;
             pp += n_prompt as f64 / t0.elapsed().as_secs_f64() / reps as f64;
         }
         if n_gen > 0 {
             let t0 = Instant::now();
-            for (pos, &tok) in tokens[..n_gen].iter().enumerate() {
-                t.forward(&[tok], pos, 0)?;
-            }
+            bench_forward(&mut runner, n_gen, false)?;
             tg += n_gen as f64 / t0.elapsed().as_secs_f64() / reps as f64;
         }
     }

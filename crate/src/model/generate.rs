@@ -164,3 +164,25 @@ pub fn generate(
     }
     Ok(out)
 }
+
+/// Speed benchmarks as llama-bench runs them: a prompt of `n` tokens in one
+/// batch (`pp`), or `n` tokens one at a time (`tg`), from position 0. The
+/// token ids are arbitrary but fixed, so native and wasm runs do the same
+/// work; the caller times the call (wasm has no clock of its own).
+pub fn bench_forward(runner: &mut Runner, n: usize, batch: bool) -> Result<()> {
+    let vocab = runner.transformer.config.vocab_size as u64;
+    let tokens: Vec<u32> = (0..n as u64)
+        .map(|i| ((i * 2_654_435_761 + 17) % vocab) as u32)
+        .collect();
+    if tokens.is_empty() {
+        return Ok(());
+    }
+    if batch {
+        runner.transformer.forward(&tokens, 0, tokens.len() - 1)?;
+    } else {
+        for (pos, &tok) in tokens.iter().enumerate() {
+            runner.transformer.forward(&[tok], pos, 0)?;
+        }
+    }
+    Ok(())
+}

@@ -124,6 +124,22 @@ impl Runner {
         }
     }
 
+    /// Speed benchmark: `n` fixed tokens as one prompt batch from position
+    /// 0 (timed by the caller, as `webquant bench` times it natively). Ends
+    /// any generation, whose cache this overwrites.
+    #[wasm_bindgen(js_name = benchPrompt)]
+    pub fn bench_prompt(&mut self, n: usize) -> Result<(), JsError> {
+        self.generation = None;
+        generate::bench_forward(&mut self.inner, n, true).map_err(js_err)
+    }
+
+    /// Speed benchmark: `n` fixed tokens one at a time from position 0.
+    #[wasm_bindgen(js_name = benchGenerate)]
+    pub fn bench_generate(&mut self, n: usize) -> Result<(), JsError> {
+        self.generation = None;
+        generate::bench_forward(&mut self.inner, n, false).map_err(js_err)
+    }
+
     /// Start a perplexity run over `text` in chunks of `nCtx` tokens, as
     /// llama-perplexity (the text needs at least `2 * nCtx` tokens).
     #[wasm_bindgen(js_name = perplexityStart)]
@@ -203,6 +219,17 @@ mod tests {
             text.push_str(&piece);
         }
         assert_eq!(Some(text.as_str()), STORIES_GREEDY.strip_suffix("\n\n"));
+    }
+
+    #[test]
+    fn speed_benchmark_runs_fixed_tokens_and_ends_generation() {
+        let mut r = Runner::from_bytes(STORIES, Some(32)).unwrap();
+        r.start("Once", 8, None, None, None, None, None).unwrap();
+        r.bench_prompt(32).unwrap();
+        r.bench_generate(32).unwrap();
+        assert_eq!(r.step().unwrap(), None);
+        let e = r.bench_prompt(33).unwrap_err();
+        assert!(message(e).contains("32"), "names the context length");
     }
 
     #[test]
