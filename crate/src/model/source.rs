@@ -78,6 +78,22 @@ impl<T: ModelSource + ?Sized> ModelSource for std::rc::Rc<T> {
     }
 }
 
+// An import of whichever kind the browser was given.
+impl<T: ModelSource + ?Sized> ModelSource for Box<T> {
+    fn metadata(&self) -> Vec<(String, Value)> {
+        (**self).metadata()
+    }
+    fn tensors(&self) -> Vec<SourceTensor> {
+        (**self).tensors()
+    }
+    fn tensor_bytes(&self, i: usize) -> Result<Vec<u8>> {
+        (**self).tensor_bytes(i)
+    }
+    fn tensor_f32(&self, i: usize) -> Result<Vec<f32>> {
+        (**self).tensor_f32(i)
+    }
+}
+
 fn no_tensor(i: usize) -> Error {
     Error::invalid(format!("no tensor #{i}"))
 }
