@@ -16,6 +16,9 @@ pub(super) fn kernel(ty: GgmlType) -> Option<Kernel> {
     Some(match ty {
         F32 => Kernel::Float(f32_dot),
         Q4_0 => Kernel::Quant(q4_0),
+        Q4_1 => Kernel::Quant(q4_1),
+        Q5_0 => Kernel::Quant(q5_0),
+        Q5_1 => Kernel::Quant(q5_1),
         Q8_0 => Kernel::Quant(q8_0),
         Q4K => Kernel::Quant(q4_k),
         Q5K => Kernel::Quant(q5_k),
@@ -65,6 +68,83 @@ fn q4_0(vx: &[u8], vy: &[u8]) -> f32 {
         );
         let sumi = hsum_i32x4(i32x4_extadd_pairwise_i16x8(p));
         sumf += sumi as f32 * f16_le(x.d) * f16_le(y.d);
+    }
+    sumf
+}
+
+/// Σ x·y over a 32-value block whose low nibbles pair with `y[..16]` and
+/// high nibbles with `y[16..]`, each as 16 bytes; |x·y| <= 4096 keeps four
+/// products within i16.
+#[inline(always)]
+fn dot32(lo: v128, hi: v128, y: &[i8; 32]) -> i32 {
+    let yq: &[u8] = bytemuck::cast_slice(y);
+    let p = i16x8_add(
+        dot16_i16(lo, load16(&yq[..16])),
+        dot16_i16(hi, load16(&yq[16..])),
+    );
+    hsum_i32x4(i32x4_extadd_pairwise_i16x8(p))
+}
+
+/// The 5th bits of a Q5 block as 0x10 bytes: lane `j` of the first vector
+/// holds bit `j` of `qh`, lane `j` of the second bit `j + 16`.
+#[inline(always)]
+fn q5_high_bits(qh: [u8; 4]) -> (v128, v128) {
+    let v = i32x4_splat(i32::from_le_bytes(qh));
+    let bit = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    let spread = |idx: v128| {
+        let b = v128_and(i8x16_swizzle(v, idx), bit);
+        v128_and(i8x16_eq(b, bit), u8x16_splat(0x10))
+    };
+    (
+        spread(u8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)),
+        spread(u8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)),
+    )
+}
+
+/// `ggml_vec_dot_q4_1_q8_1`.
+fn q4_1(vx: &[u8], vy: &[u8]) -> f32 {
+    let mut sumf = 0.0f32;
+    for (x, y) in as_blocks::<BlockQ4_1>(vx)
+        .iter()
+        .zip(as_blocks::<BlockQ8_1>(vy))
+    {
+        let q = load16(&x.qs);
+        let sumi = dot32(v128_and(q, u8x16_splat(0x0F)), u8x16_shr(q, 4), &y.qs);
+        sumf += (f16_le(x.d) * f16_le(y.d)) * sumi as f32 + f16_le(x.m) * f16_le(y.s);
+    }
+    sumf
+}
+
+/// `ggml_vec_dot_q5_0_q8_0`.
+fn q5_0(vx: &[u8], vy: &[u8]) -> f32 {
+    let mut sumf = 0.0f32;
+    for (x, y) in as_blocks::<BlockQ5_0>(vx)
+        .iter()
+        .zip(as_blocks::<BlockQ8_0>(vy))
+    {
+        let q = load16(&x.qs);
+        let (h0, h1) = q5_high_bits(x.qh);
+        let lo = i8x16_sub(v128_or(v128_and(q, u8x16_splat(0x0F)), h0), i8x16_splat(16));
+        let hi = i8x16_sub(v128_or(u8x16_shr(q, 4), h1), i8x16_splat(16));
+        let sumi = dot32(lo, hi, &y.qs);
+        sumf += (f16_le(x.d) * f16_le(y.d)) * sumi as f32;
+    }
+    sumf
+}
+
+/// `ggml_vec_dot_q5_1_q8_1`.
+fn q5_1(vx: &[u8], vy: &[u8]) -> f32 {
+    let mut sumf = 0.0f32;
+    for (x, y) in as_blocks::<BlockQ5_1>(vx)
+        .iter()
+        .zip(as_blocks::<BlockQ8_1>(vy))
+    {
+        let q = load16(&x.qs);
+        let (h0, h1) = q5_high_bits(x.qh);
+        let lo = v128_or(v128_and(q, u8x16_splat(0x0F)), h0);
+        let hi = v128_or(u8x16_shr(q, 4), h1);
+        let sumi = dot32(lo, hi, &y.qs);
+        sumf += (f16_le(x.d) * f16_le(y.d)) * sumi as f32 + f16_le(x.m) * f16_le(y.s);
     }
     sumf
 }
