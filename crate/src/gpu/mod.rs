@@ -1,6 +1,18 @@
 //! GPU access through wgpu: natively Vulkan / Metal / DX12, in the browser
-//! WebGPU. This module finds an adapter and reports what it can do; the
-//! kernels come with the GPU backend.
+//! WebGPU. `probe` reports what the adapter can do; `GpuContext` opens it
+//! once; `kernels` holds the WGSL matrix-vector products on ggml blocks as
+//! stored in GGUF; `forward` runs a whole Llama token on the GPU.
+//!
+//! The same async code runs natively (driven by pollster) and in the browser.
+
+mod context;
+pub mod forward;
+pub mod kernels;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
+
+pub use context::{GpuContext, GpuOptions};
+pub use kernels::{GpuMatrix, MatVec};
 
 use serde::Serialize;
 

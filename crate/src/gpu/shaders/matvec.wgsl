@@ -1,0 +1,61 @@
+// y[out_off + first_row + r] (+)= W[r, :] · x[x_off ..] for the rows of one
+// buffer of a matrix (a matrix larger than a binding is split by rows).
+// Prefixed by common.wgsl and the type's `dequant`.
+//
+// TPR threads share a row, each taking every TPR-th 32-weight chunk, then
+// the partial sums are added in workgroup memory; RPW rows a workgroup.
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    row_bytes: u32,
+    first_row: u32,
+    x_off: u32,
+    out_off: u32,
+    accumulate: u32,
+    wg_x: u32,
+}
+
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+const TPR: u32 = 16u;
+const RPW: u32 = 4u;
+
+var<workgroup> part: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let r = (wid.x + wid.y * p.wg_x) * RPW + lid / TPR;
+    let t = lid % TPR;
+    var acc = 0.0;
+    if (r < p.rows) {
+        let rb = r * p.row_bytes;
+        let chunks = (p.cols + 31u) / 32u;
+        for (var g = t; g < chunks; g += TPR) {
+            dequant(rb, g);
+            let xo = p.x_off + g * 32u;
+            let n = min(32u, p.cols - g * 32u);
+            for (var l = 0u; l < n; l++) {
+                acc += W[l] * x[xo + l];
+            }
+        }
+    }
+    part[lid] = acc;
+    workgroupBarrier();
+    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+        if (t < s) {
+            part[lid] += part[lid + s];
+        }
+        workgroupBarrier();
+    }
+    if (t == 0u && r < p.rows) {
+        let o = p.out_off + p.first_row + r;
+        var prev = 0.0;
+        if (p.accumulate != 0u) {
+            prev = y[o];
+        }
+        y[o] = prev + part[lid];
+    }
+}
