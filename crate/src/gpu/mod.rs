@@ -16,6 +16,31 @@ pub use kernels::{GpuMatrix, MatVec};
 
 use serde::Serialize;
 
+/// Where a model runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Device {
+    /// The GPU when there is one that can run the model, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    /// The GPU or an error.
+    Gpu,
+}
+
+impl std::str::FromStr for Device {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Device> {
+        match s {
+            "auto" => Ok(Device::Auto),
+            "cpu" => Ok(Device::Cpu),
+            "gpu" => Ok(Device::Gpu),
+            _ => Err(crate::Error::invalid(format!(
+                "device {s:?}: expected auto, cpu or gpu"
+            ))),
+        }
+    }
+}
+
 /// What the GPU adapter offers, or why there is none.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

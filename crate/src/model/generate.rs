@@ -2,6 +2,7 @@
 //! at a time, for the CLI and the web worker alike.
 
 use crate::error::{Error, Result};
+use crate::gpu::{Device, GpuContext, GpuOptions};
 use crate::io::gguf::GgufFile;
 use crate::io::source::ByteSource;
 use crate::model::config::Config;
@@ -14,6 +15,9 @@ use crate::model::weights::Weights;
 pub struct Runner {
     pub transformer: Transformer,
     pub tokenizer: Tokenizer,
+    /// Why the model runs on the CPU though the GPU was considered (no
+    /// adapter, a type the kernels do not read, ...).
+    pub device_note: Option<String>,
 }
 
 impl Runner {
@@ -38,7 +42,37 @@ impl Runner {
         Ok(Runner {
             transformer,
             tokenizer,
+            device_note: None,
         })
+    }
+
+    /// Move the model to `device` before the first token: `Gpu` errors when
+    /// the GPU cannot run it, `Auto` takes the GPU when it can and otherwise
+    /// stays on the CPU, leaving the reason in `device_note`.
+    pub async fn set_device(&mut self, device: Device, options: GpuOptions) -> Result<()> {
+        if device == Device::Cpu {
+            return Ok(());
+        }
+        let gpu = match GpuContext::new(options).await {
+            Ok(ctx) => self.transformer.use_gpu(std::sync::Arc::new(ctx)),
+            Err(e) => Err(e),
+        };
+        match (gpu, device) {
+            (Ok(()), _) => Ok(()),
+            (Err(e), Device::Gpu) => Err(e),
+            (Err(e), _) => {
+                self.device_note = Some(format!("running on the CPU: {e}"));
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Runner::load`] then [`Runner::set_device`], blocking (native).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load_on<S: ByteSource>(g: &GgufFile<S>, n_ctx: usize, device: Device) -> Result<Runner> {
+        let mut r = Runner::load(g, n_ctx)?;
+        pollster::block_on(r.set_device(device, GpuOptions::default()))?;
+        Ok(r)
     }
 }
 
