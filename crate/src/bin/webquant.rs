@@ -758,7 +758,9 @@ fn gpu_bench(a: &Args) -> Result<()> {
     let rows: usize = number(a, "rows", 2048)?;
     let cols: usize = number(a, "cols", 2048)?;
     if rows == 0 || !cols.is_multiple_of(256) {
-        return Err(Error::invalid("--cols must be a multiple of 256 (the K-quants' block), --rows > 0"));
+        return Err(Error::invalid(
+            "--cols must be a multiple of 256 (the K-quants' block), --rows > 0",
+        ));
     }
     let ctx = pollster::block_on(GpuContext::new(GpuOptions::default()))?;
     // Repeat until at least this long, after one untimed run.

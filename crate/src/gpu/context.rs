@@ -237,7 +237,10 @@ struct Receiver<T>(Slot<T>);
 
 impl<T> Sender<T> {
     fn send(self, value: T) {
-        let mut s = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         s.0 = Some(value);
         if let Some(w) = s.1.take() {
             w.wake();
@@ -248,7 +251,10 @@ impl<T> Sender<T> {
 impl<T> Future for Receiver<T> {
     type Output = T;
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<T> {
-        let mut s = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match s.0.take() {
             Some(v) => Poll::Ready(v),
             None => {

@@ -71,7 +71,12 @@ impl GpuModel {
         let swiglu = plain_pipeline(g, "swiglu", kernels::SWIGLU);
         let norm_params = g.uniform("rmsnorm params", &[dim as u32, c.rms_eps.to_bits()])?;
         let norm = |input: &wgpu::Buffer, weight: &wgpu::Buffer, out: &wgpu::Buffer| {
-            Op::new(g, rmsnorm.clone(), &[input, weight, out, &norm_params], [1, 1, 1])
+            Op::new(
+                g,
+                rmsnorm.clone(),
+                &[input, weight, out, &norm_params],
+                [1, 1, 1],
+            )
         };
 
         let mut weight_bytes = 0;
@@ -82,7 +87,16 @@ impl GpuModel {
 
         let rope_params = g.uniform(
             "rope params",
-            &[q_dim as u32, kv_dim as u32, c.head_dim as u32, c.rope_dim as u32, 0, 0, 0, 0],
+            &[
+                q_dim as u32,
+                kv_dim as u32,
+                c.head_dim as u32,
+                c.rope_dim as u32,
+                0,
+                0,
+                0,
+                0,
+            ],
         )?;
         let att_params = g.uniform(
             "attention params",

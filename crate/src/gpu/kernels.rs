@@ -15,6 +15,7 @@ pub(crate) const RMSNORM: &str = include_str!("shaders/rmsnorm.wgsl");
 pub(crate) const ROPE_STORE: &str = include_str!("shaders/rope_store.wgsl");
 pub(crate) const ATTENTION: &str = include_str!("shaders/attention.wgsl");
 pub(crate) const SWIGLU: &str = include_str!("shaders/swiglu.wgsl");
+#[cfg(not(target_arch = "wasm32"))]
 const COPY: &str = include_str!("shaders/copy.wgsl");
 const KSCALE: &str = include_str!("shaders/types/kscale.wgsl");
 

@@ -179,7 +179,8 @@ fn gpu_matvec_splits_tensors_larger_than_a_binding() {
             let y = pollster::block_on(MatVec::new(&small, &m).unwrap().run(&small, &x)).unwrap();
             let whole = GpuMatrix::new(ctx(), "w", ty, rows, cols, &data).unwrap();
             assert_eq!(whole.n_parts(), 1);
-            let y1 = pollster::block_on(MatVec::new(ctx(), &whole).unwrap().run(ctx(), &x)).unwrap();
+            let y1 =
+                pollster::block_on(MatVec::new(ctx(), &whole).unwrap().run(ctx(), &x)).unwrap();
             assert_eq!(y, y1, "{}", ty.name());
             continue;
         }
@@ -196,7 +197,10 @@ fn gpu_matvec_splits_tensors_larger_than_a_binding() {
     let err = GpuMatrix::new(&small, "w", GgmlType::F32, 1, 128, &[0; 512])
         .err()
         .expect("a 512-byte row in 256-byte bindings");
-    assert!(err.to_string().contains("larger than a GPU binding"), "{err}");
+    assert!(
+        err.to_string().contains("larger than a GPU binding"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -212,8 +216,15 @@ fn gpu_matvec_more_rows_than_one_dispatch_dimension() {
     for r in (0..rows).step_by(997).chain([rows - 1]) {
         let w = dequantize(ty, &data[r * rb..(r + 1) * rb], cols).unwrap();
         let reference: f64 = w.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
-        let mag: f64 = w.iter().zip(&x).map(|(&a, &b)| (a as f64 * b as f64).abs()).sum();
-        assert!((y[r] as f64 - reference).abs() <= (cols + 8) as f64 * U * mag, "row {r}");
+        let mag: f64 = w
+            .iter()
+            .zip(&x)
+            .map(|(&a, &b)| (a as f64 * b as f64).abs())
+            .sum();
+        assert!(
+            (y[r] as f64 - reference).abs() <= (cols + 8) as f64 * U * mag,
+            "row {r}"
+        );
     }
 }
 

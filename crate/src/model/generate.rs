@@ -49,6 +49,9 @@ impl Runner {
     /// Move the model to `device` before the first token: `Gpu` errors when
     /// the GPU cannot run it, `Auto` takes the GPU when it can and otherwise
     /// stays on the CPU, leaving the reason in `device_note`.
+    // In the browser wgpu's handles are not Send; there the Arc never leaves
+    // the one thread, and natively it lets the Runner move between threads.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub async fn set_device(&mut self, device: Device, options: GpuOptions) -> Result<()> {
         if device == Device::Cpu {
             return Ok(());

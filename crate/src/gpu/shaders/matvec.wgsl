@@ -36,9 +36,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var g = t; g < chunks; g += TPR) {
             dequant(rb, g);
             let xo = p.x_off + g * 32u;
-            let n = min(32u, p.cols - g * 32u);
-            for (var l = 0u; l < n; l++) {
-                acc += W[l] * x[xo + l];
+            let n = p.cols - g * 32u;
+            if (n >= 32u) {
+                // Constant bounds, so the compiler can unroll and keep W in
+                // registers; only a row's partial last chunk takes the loop
+                // below.
+                for (var l = 0u; l < 32u; l++) {
+                    acc += W[l] * x[xo + l];
+                }
+            } else {
+                for (var l = 0u; l < n; l++) {
+                    acc += W[l] * x[xo + l];
+                }
             }
         }
     }
