@@ -139,28 +139,59 @@ impl Generation {
     /// is incomplete), or `None` at the end (token budget spent, or end of
     /// sequence / end of turn sampled).
     pub fn step(&mut self, runner: &mut Runner) -> Result<Option<(u32, String)>> {
-        if self.done || self.remaining == 0 {
-            self.done = true;
+        let Some(feed) = self.begin() else {
             return Ok(None);
-        }
-        let feed = std::mem::take(&mut self.pending);
+        };
         let logits = runner
             .transformer
-            .forward(&feed, self.pos, feed.len() - 1)?;
+            .forward(&feed, self.pos, feed.len() - 1)?
+            .to_vec();
+        Ok(self.finish(runner, &feed, logits))
+    }
+
+    /// [`Generation::step`] for a model on the GPU in the browser, where
+    /// the logits can only be awaited.
+    pub async fn step_async(&mut self, runner: &mut Runner) -> Result<Option<(u32, String)>> {
+        let Some(feed) = self.begin() else {
+            return Ok(None);
+        };
+        let logits = runner
+            .transformer
+            .forward_async(&feed, self.pos, feed.len() - 1)
+            .await?
+            .to_vec();
+        Ok(self.finish(runner, &feed, logits))
+    }
+
+    /// The tokens to feed next, or `None` at the end.
+    fn begin(&mut self) -> Option<Vec<u32>> {
+        if self.done || self.remaining == 0 {
+            self.done = true;
+            return None;
+        }
+        Some(std::mem::take(&mut self.pending))
+    }
+
+    /// Sample from the logits of the last token of `feed`.
+    fn finish(
+        &mut self,
+        runner: &Runner,
+        feed: &[u32],
+        mut logits: Vec<f32>,
+    ) -> Option<(u32, String)> {
         self.pos += feed.len();
-        let mut logits = logits.to_vec();
         let next = self.sampler.sample(&mut logits);
         self.remaining -= 1;
         if runner.tokenizer.is_end(next) {
             self.done = true;
-            return Ok(None);
+            return None;
         }
         self.tokens.push(next);
         let prev = self.prev.or(feed.last().copied());
         self.utf8.extend(runner.tokenizer.decode_piece(prev, next));
         self.prev = Some(next);
         self.pending = vec![next];
-        Ok(Some((next, take_utf8(&mut self.utf8))))
+        Some((next, take_utf8(&mut self.utf8)))
     }
 
     /// Stop early; later steps return `None`.

@@ -35,5 +35,8 @@ fn i8_of(q: u32, k: u32) -> f32 {
     return f32(extractBits(bitcast<i32>(q), k * 8u, 8u));
 }
 
-// The 32 weights of one chunk, written by the type's `dequant`.
-var<private> W: array<f32, 32>;
+// A type's `dequant(rb, g)` hands each of the 32 weights of chunk g to
+// `put(i, value)`, which the kernel defines (accumulate a dot product, or
+// store). Calls inline, so the weights stay in registers; a private array
+// indexed by a variable would not on CPU-emulated GPUs (lavapipe,
+// SwiftShader).

@@ -20,6 +20,16 @@ struct Step {
 @group(0) @binding(2) var<uniform> p: Params;
 @group(0) @binding(3) var<uniform> step: Step;
 
+// The chunk's first output and its number of weights.
+var<private> OB: u32;
+var<private> LIMIT: u32;
+
+fn put(i: u32, v: f32) {
+    if (i < LIMIT) {
+        out[OB + i] = v;
+    }
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32) {
     if (step.token < p.first_row || step.token >= p.first_row + p.rows) {
@@ -28,10 +38,8 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     let rb = (step.token - p.first_row) * p.row_bytes;
     let chunks = (p.cols + 31u) / 32u;
     for (var g = lid; g < chunks; g += 64u) {
+        OB = g * 32u;
+        LIMIT = min(32u, p.cols - g * 32u);
         dequant(rb, g);
-        let n = min(32u, p.cols - g * 32u);
-        for (var l = 0u; l < n; l++) {
-            out[g * 32u + l] = W[l];
-        }
     }
 }

@@ -25,32 +25,33 @@ const RPW: u32 = 4u;
 
 var<workgroup> part: array<f32, 64>;
 
+// This thread's sum, the chunk's first input and its number of weights (32
+// but for the partial last chunk of an F32 / F16 row).
+var<private> ACC: f32;
+var<private> XO: u32;
+var<private> LIMIT: u32;
+
+fn put(i: u32, v: f32) {
+    if (i < LIMIT) {
+        ACC += v * x[XO + i];
+    }
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let r = (wid.x + wid.y * p.wg_x) * RPW + lid / TPR;
     let t = lid % TPR;
-    var acc = 0.0;
+    ACC = 0.0;
     if (r < p.rows) {
         let rb = r * p.row_bytes;
         let chunks = (p.cols + 31u) / 32u;
         for (var g = t; g < chunks; g += TPR) {
+            XO = p.x_off + g * 32u;
+            LIMIT = min(32u, p.cols - g * 32u);
             dequant(rb, g);
-            let xo = p.x_off + g * 32u;
-            let n = p.cols - g * 32u;
-            if (n >= 32u) {
-                // Constant bounds, so the compiler can unroll and keep W in
-                // registers; only a row's partial last chunk takes the loop
-                // below.
-                for (var l = 0u; l < 32u; l++) {
-                    acc += W[l] * x[xo + l];
-                }
-            } else {
-                for (var l = 0u; l < n; l++) {
-                    acc += W[l] * x[xo + l];
-                }
-            }
         }
     }
+    let acc = ACC;
     part[lid] = acc;
     workgroupBarrier();
     for (var s = TPR / 2u; s > 0u; s >>= 1u) {

@@ -2,6 +2,6 @@
 fn dequant(rb: u32, g: u32) {
     let base = rb + g * 64u;
     for (var l = 0u; l < 32u; l++) {
-        W[l] = f16_at(base + 2u * l);
+        put(l, f16_at(base + 2u * l));
     }
 }

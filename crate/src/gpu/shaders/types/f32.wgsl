@@ -3,6 +3,6 @@
 fn dequant(rb: u32, g: u32) {
     let base = (rb >> 2u) + g * 32u;
     for (var l = 0u; l < 32u; l++) {
-        W[l] = bitcast<f32>(w[base + l]);
+        put(l, bitcast<f32>(w[base + l]));
     }
 }

@@ -22,7 +22,7 @@ fn dequant(rb: u32, g: u32) {
         let dl = select(dl1, dl0, first);
         let ml = select(ml1, ml0, first);
         for (var k = 0u; k < 4u; k++) {
-            W[4u * i + k] = dl * f32((q >> (8u * k + 2u * j)) & 3u) - ml;
+            put(4u * i + k, dl * f32((q >> (8u * k + 2u * j)) & 3u) - ml);
         }
     }
 }

@@ -24,7 +24,7 @@ fn dequant(rb: u32, g: u32) {
         for (var k = 0u; k < 4u; k++) {
             let lo = i32((q >> (8u * k + 2u * j)) & 3u);
             let hbit = (h >> (8u * k + c)) & 1u;
-            W[4u * i + k] = dl * f32(lo - select(4, 0, hbit == 1u));
+            put(4u * i + k, dl * f32(lo - select(4, 0, hbit == 1u)));
         }
     }
 }

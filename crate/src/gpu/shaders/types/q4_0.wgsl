@@ -7,8 +7,8 @@ fn dequant(rb: u32, g: u32) {
         let q = u32_at(o + 2u + 4u * i);
         for (var k = 0u; k < 4u; k++) {
             let b = (q >> (8u * k)) & 0xffu;
-            W[4u * i + k] = (f32(b & 15u) - 8.0) * d;
-            W[16u + 4u * i + k] = (f32(b >> 4u) - 8.0) * d;
+            put(4u * i + k, (f32(b & 15u) - 8.0) * d);
+            put(16u + 4u * i + k, (f32(b >> 4u) - 8.0) * d);
         }
     }
 }

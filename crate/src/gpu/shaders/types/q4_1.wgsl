@@ -7,8 +7,8 @@ fn dequant(rb: u32, g: u32) {
         let q = u32_at(o + 4u + 4u * i);
         for (var k = 0u; k < 4u; k++) {
             let b = (q >> (8u * k)) & 0xffu;
-            W[4u * i + k] = f32(b & 15u) * d + m;
-            W[16u + 4u * i + k] = f32(b >> 4u) * d + m;
+            put(4u * i + k, f32(b & 15u) * d + m);
+            put(16u + 4u * i + k, f32(b >> 4u) * d + m);
         }
     }
 }

@@ -12,7 +12,7 @@ fn dequant(rb: u32, g: u32) {
     for (var i = 0u; i < 8u; i++) {
         let q = u32_at(base + 4u * i);
         for (var k = 0u; k < 4u; k++) {
-            W[4u * i + k] = d1 * f32((q >> (8u * k + shift)) & 15u) - m1;
+            put(4u * i + k, d1 * f32((q >> (8u * k + shift)) & 15u) - m1);
         }
     }
 }

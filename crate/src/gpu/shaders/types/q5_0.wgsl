@@ -11,8 +11,8 @@ fn dequant(rb: u32, g: u32) {
             let b = (q >> (8u * k)) & 0xffu;
             let h0 = ((qh >> j) << 4u) & 0x10u;
             let h1 = (qh >> (j + 12u)) & 0x10u;
-            W[j] = (f32((b & 15u) | h0) - 16.0) * d;
-            W[16u + j] = (f32((b >> 4u) | h1) - 16.0) * d;
+            put(j, (f32((b & 15u) | h0) - 16.0) * d);
+            put(16u + j, (f32((b >> 4u) | h1) - 16.0) * d);
         }
     }
 }

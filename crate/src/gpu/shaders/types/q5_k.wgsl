@@ -14,7 +14,7 @@ fn dequant(rb: u32, g: u32) {
         for (var k = 0u; k < 4u; k++) {
             let lo = (q >> (8u * k + shift)) & 15u;
             let hi = ((h >> (8u * k + c)) & 1u) << 4u;
-            W[4u * i + k] = d1 * f32(lo | hi) - m1;
+            put(4u * i + k, d1 * f32(lo | hi) - m1);
         }
     }
 }

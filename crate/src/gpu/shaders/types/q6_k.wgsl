@@ -21,7 +21,7 @@ fn dequant(rb: u32, g: u32) {
         for (var e = 0u; e < 4u; e++) {
             let lo = (ql >> (8u * e + lshift)) & 15u;
             let hi = ((qh >> (8u * e + 2u * k)) & 3u) << 4u;
-            W[4u * i + e] = dl * f32(i32(lo | hi) - 32);
+            put(4u * i + e, dl * f32(i32(lo | hi) - 32));
         }
     }
 }

@@ -5,7 +5,7 @@ fn dequant(rb: u32, g: u32) {
     for (var i = 0u; i < 8u; i++) {
         let q = u32_at(o + 2u + 4u * i);
         for (var k = 0u; k < 4u; k++) {
-            W[4u * i + k] = i8_of(q, k) * d;
+            put(4u * i + k, i8_of(q, k) * d);
         }
     }
 }
