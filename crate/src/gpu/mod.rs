@@ -5,6 +5,8 @@
 //!
 //! The same async code runs natively (driven by pollster) and in the browser.
 
+#[cfg(all(test, target_arch = "wasm32", gpu_browser))]
+mod browser_tests;
 mod context;
 pub mod forward;
 pub mod kernels;
