@@ -49,8 +49,9 @@ llama-perplexity; with --ref, KL divergence from the reference model too.
 bench: tokens per second, one thread, as llama-bench: a prompt of -p tokens in one
 batch, then -n tokens one at a time; the mean of -r runs (llama-bench's avg_ts).
 With --device gpu it runs on the GPU and then, as the reference, on the CPU.
---device: where the model runs; run's default is auto (the GPU when one can run
-the model, else the CPU, saying which and why on stderr); eval and bench default
+--device: where the model runs; run's default is auto (a hardware GPU when one
+can run the model, else the CPU, saying which and why on stderr; a software
+adapter such as lavapipe only when asked for with gpu); eval and bench default
 to cpu, whose numbers compare with llama.cpp's CPU backend.
 gpu: the adapter and what it offers; --bench times the matrix-vector kernel of
 each type on a random ROWS x COLS matrix (GB/s of weight bytes) against a buffer
@@ -196,9 +197,10 @@ fn run(args: &[String]) -> Result<()> {
             match info.reason {
                 Some(r) => println!("{r}"),
                 None => println!(
-                    "{} ({}), shader-f16 {}, subgroups {}, max storage binding {} MiB",
+                    "{} ({}{}), shader-f16 {}, subgroups {}, max storage binding {} MiB",
                     info.name,
                     info.backend,
+                    if info.software { ", software" } else { "" },
                     info.shader_f16,
                     info.subgroups,
                     info.max_storage_buffer_binding_size >> 20

@@ -90,6 +90,7 @@ impl GpuContext {
             available: true,
             name: a_info.name,
             backend: format!("{:?}", a_info.backend),
+            software: a_info.device_type == wgpu::DeviceType::Cpu,
             shader_f16: features.contains(wgpu::Features::SHADER_F16),
             subgroups: features.contains(wgpu::Features::SUBGROUP),
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,

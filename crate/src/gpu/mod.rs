@@ -21,7 +21,9 @@ use serde::Serialize;
 /// Where a model runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Device {
-    /// The GPU when there is one that can run the model, else the CPU.
+    /// The GPU when there is a hardware one that can run the model, else
+    /// the CPU (a software adapter such as lavapipe is slower than the CPU
+    /// path, so it is used only when asked for with `Gpu`).
     #[default]
     Auto,
     Cpu,
@@ -51,6 +53,9 @@ pub struct GpuInfo {
     /// Adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)" or "SwiftShader".
     pub name: String,
     pub backend: String,
+    /// The adapter emulates a GPU on the CPU (lavapipe, SwiftShader, WARP):
+    /// it runs the kernels, but more slowly than the CPU path.
+    pub software: bool,
     pub shader_f16: bool,
     pub subgroups: bool,
     pub max_storage_buffer_binding_size: u64,
@@ -65,6 +70,7 @@ impl GpuInfo {
             available: false,
             name: String::new(),
             backend: String::new(),
+            software: false,
             shader_f16: false,
             subgroups: false,
             max_storage_buffer_binding_size: 0,
@@ -107,6 +113,7 @@ pub async fn probe() -> GpuInfo {
         available: true,
         name: info.name,
         backend: format!("{:?}", info.backend),
+        software: info.device_type == wgpu::DeviceType::Cpu,
         shader_f16: features.contains(wgpu::Features::SHADER_F16),
         subgroups: features.contains(wgpu::Features::SUBGROUP),
         max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,

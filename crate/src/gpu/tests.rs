@@ -321,3 +321,16 @@ fn gpu_forward_splits_the_embeddings_past_a_binding() {
     let want = generate(&mut cpu, "", 100, greedy()).unwrap();
     assert_eq!(generate(&mut gpu, "", 100, greedy()).unwrap(), want);
 }
+
+#[test]
+fn gpu_auto_skips_a_software_adapter_and_says_why() {
+    let mut r = stories_as(GgmlType::F32);
+    pollster::block_on(r.set_device(Device::Auto, GpuOptions::default())).unwrap();
+    if ctx().info.software {
+        assert!(!r.transformer.on_gpu());
+        let note = r.device_note.expect("a reason for staying on the CPU");
+        assert!(note.contains("emulates a GPU"), "{note}");
+    } else {
+        assert!(r.transformer.on_gpu(), "{:?}", r.device_note);
+    }
+}

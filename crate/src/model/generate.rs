@@ -57,6 +57,10 @@ impl Runner {
             return Ok(());
         }
         let gpu = match GpuContext::new(options).await {
+            Ok(ctx) if device == Device::Auto && ctx.info.software => Err(Error::Gpu(format!(
+                "the only adapter, {}, emulates a GPU on the CPU and is slower than the CPU path",
+                ctx.info.name
+            ))),
             Ok(ctx) => self.transformer.use_gpu(std::sync::Arc::new(ctx)),
             Err(e) => Err(e),
         };
