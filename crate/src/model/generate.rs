@@ -68,7 +68,7 @@ impl Runner {
             (Ok(()), _) => Ok(()),
             (Err(e), Device::Gpu) => Err(e),
             (Err(e), _) => {
-                self.device_note = Some(format!("running on the CPU: {e}"));
+                self.device_note = Some(e.to_string());
                 Ok(())
             }
         }
