@@ -11,7 +11,7 @@ use crate::model::ModelInfo;
 mod blob;
 mod model_quant;
 mod quant;
-mod run;
+pub(crate) mod run;
 mod teach;
 pub use blob::BlobSource;
 
