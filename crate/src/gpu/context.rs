@@ -56,6 +56,13 @@ impl GpuContext {
         let a_info = adapter.get_info();
         let features = adapter.features();
         let limits = adapter.limits();
+        // rope_store.wgsl binds six storage buffers; WebGPU guarantees eight.
+        if limits.max_storage_buffers_per_shader_stage < 6 {
+            return Err(gpu_err(format!(
+                "{} offers {} storage buffers per shader stage; the kernels need 6",
+                a_info.name, limits.max_storage_buffers_per_shader_stage
+            )));
+        }
         // Ask for the adapter's own buffer limits: the defaults (128 MiB
         // bindings) would split tensors that the device could bind whole.
         let required_limits = wgpu::Limits {
@@ -84,6 +91,8 @@ impl GpuContext {
         let max_binding = options
             .max_binding_bytes
             .map_or(device_max, |m| m.min(device_max))
+            // The kernels address bytes with u32.
+            .min(u32::MAX as u64)
             // Whole words, as the kernels read them.
             & !3;
         let info = GpuInfo {

@@ -102,6 +102,9 @@ impl Transformer {
     pub fn use_gpu(&mut self, ctx: std::sync::Arc<crate::gpu::GpuContext>) -> Result<()> {
         let g = crate::gpu::forward::GpuModel::new(ctx, &self.config, &self.weights, self.n_ctx)?;
         self.gpu = Some(g);
+        // The GPU keeps its own; the CPU's is never used again.
+        self.state.key_cache = Vec::new();
+        self.state.value_cache = Vec::new();
         Ok(())
     }
 
