@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::gpu::context::GpuContext;
+use crate::gpu::context::{gpu_err, GpuContext};
 use crate::gpu::kernels::{self, grid, plain_pipeline, GpuMatrix, Op};
 use crate::model::config::Config;
 use crate::model::forward::rope_table;
@@ -37,9 +37,34 @@ fn u32_of(what: &str, n: usize) -> Result<u32> {
 
 impl GpuModel {
     /// Upload the weights and record every dispatch of a token. Errors (the
-    /// caller may then run on the CPU) for a type the kernels do not read,
-    /// or a buffer larger than the device allows.
-    pub fn new(ctx: Arc<GpuContext>, c: &Config, w: &Weights, n_ctx: usize) -> Result<GpuModel> {
+    /// caller may then run on the CPU) for a type the kernels do not read, a
+    /// buffer larger than the device allows, or a device that runs out of
+    /// memory or rejects a kernel: those are caught in error scopes, where
+    /// wgpu would otherwise panic (natively) or log and go on (in browsers).
+    pub async fn load(
+        ctx: Arc<GpuContext>,
+        c: &Config,
+        w: &Weights,
+        n_ctx: usize,
+    ) -> Result<GpuModel> {
+        let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let invalid = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let model = Self::new(ctx.clone(), c, w, n_ctx);
+        // Scopes pop in the reverse order of their pushes.
+        let invalid = invalid.pop().await;
+        let oom = oom.pop().await;
+        if let Some(e) = oom {
+            return Err(gpu_err(format!(
+                "the GPU ran out of memory for the model ({e})"
+            )));
+        }
+        if let Some(e) = invalid {
+            return Err(gpu_err(format!("the GPU refused a kernel or buffer ({e})")));
+        }
+        model
+    }
+
+    fn new(ctx: Arc<GpuContext>, c: &Config, w: &Weights, n_ctx: usize) -> Result<GpuModel> {
         let g = &*ctx;
         if !c.head_dim.is_multiple_of(2) {
             return Err(Error::invalid(format!(

@@ -99,8 +99,9 @@ impl Transformer {
     /// kernels. On error (a type the kernels do not read, a buffer past the
     /// device's limits) the transformer stays on the CPU. The GPU's KV cache
     /// starts empty, so call this before the first token.
-    pub fn use_gpu(&mut self, ctx: std::sync::Arc<crate::gpu::GpuContext>) -> Result<()> {
-        let g = crate::gpu::forward::GpuModel::new(ctx, &self.config, &self.weights, self.n_ctx)?;
+    pub async fn use_gpu(&mut self, ctx: std::sync::Arc<crate::gpu::GpuContext>) -> Result<()> {
+        let g = crate::gpu::forward::GpuModel::load(ctx, &self.config, &self.weights, self.n_ctx)
+            .await?;
         self.gpu = Some(g);
         // The GPU keeps its own; the CPU's is never used again.
         self.state.key_cache = Vec::new();

@@ -61,7 +61,7 @@ impl Runner {
                 "the only adapter, {}, emulates a GPU on the CPU and is slower than the CPU path",
                 ctx.info.name
             ))),
-            Ok(ctx) => self.transformer.use_gpu(std::sync::Arc::new(ctx)),
+            Ok(ctx) => self.transformer.use_gpu(std::sync::Arc::new(ctx)).await,
             Err(e) => Err(e),
         };
         match (gpu, device) {
