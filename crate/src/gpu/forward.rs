@@ -151,9 +151,9 @@ impl GpuModel {
             let vcache = g.storage("value cache", n_ctx * kv_dim);
 
             ops.push(norm(&x, &attn_norm, &xb));
-            ops.extend(wq.matvec_ops(g, &xb, 0, &q, 0, false)?);
-            ops.extend(wk.matvec_ops(g, &xb, 0, &k, 0, false)?);
-            ops.extend(wv.matvec_ops(g, &xb, 0, &v, 0, false)?);
+            ops.extend(wq.matvec_ops(g, &xb, &q, false)?);
+            ops.extend(wk.matvec_ops(g, &xb, &k, false)?);
+            ops.extend(wv.matvec_ops(g, &xb, &v, false)?);
             ops.push(Op::new(
                 g,
                 rope.clone(),
@@ -167,17 +167,17 @@ impl GpuModel {
                 [c.n_heads as u32, 1, 1],
             ));
             // The residual adds are the products' accumulate mode.
-            ops.extend(wo.matvec_ops(g, &att_out, 0, &x, 0, true)?);
+            ops.extend(wo.matvec_ops(g, &att_out, &x, true)?);
             ops.push(norm(&x, &ffn_norm, &xb));
-            ops.extend(gate.matvec_ops(g, &xb, 0, &hb, 0, false)?);
-            ops.extend(up.matvec_ops(g, &xb, 0, &hb2, 0, false)?);
+            ops.extend(gate.matvec_ops(g, &xb, &hb, false)?);
+            ops.extend(up.matvec_ops(g, &xb, &hb2, false)?);
             ops.push(Op::new(
                 g,
                 swiglu.clone(),
                 &[&hb, &hb2, &swiglu_params],
                 grid(hidden.div_ceil(64) as u32),
             ));
-            ops.extend(down.matvec_ops(g, &hb, 0, &x, 0, true)?);
+            ops.extend(down.matvec_ops(g, &hb, &x, true)?);
         }
         let output_norm = f32s("output_norm", &w.output_norm)?;
         ops.push(norm(&x, &output_norm, &xb));
@@ -189,7 +189,7 @@ impl GpuModel {
             }
             None => embd,
         };
-        ops.extend(classifier.matvec_ops(g, &xb, 0, &logits, 0, false)?);
+        ops.extend(classifier.matvec_ops(g, &xb, &logits, false)?);
 
         Ok(GpuModel {
             staging: g.staging(4 * c.vocab_size as u64),

@@ -216,14 +216,12 @@ impl GpuMatrix {
         self.rows * self.row_bytes
     }
 
-    /// Dispatches for `y[out_off..out_off + rows] (+)= self · x[x_off..]`.
+    /// Dispatches for `y (+)= self · x`, adding to `y` with `accumulate`.
     pub(crate) fn matvec_ops(
         &self,
         ctx: &GpuContext,
         x: &wgpu::Buffer,
-        x_off: usize,
         y: &wgpu::Buffer,
-        out_off: usize,
         accumulate: bool,
     ) -> Result<Vec<Op>> {
         let pipeline = typed_pipeline(ctx, "matvec", MATVEC, self.ty)?;
@@ -240,10 +238,10 @@ impl GpuMatrix {
                         self.cols as u32,
                         self.row_bytes as u32,
                         part.first_row as u32,
-                        x_off as u32,
-                        out_off as u32,
                         accumulate as u32,
                         groups[0],
+                        0,
+                        0,
                     ],
                 )?;
                 Ok(Op::new(
@@ -302,7 +300,7 @@ impl MatVec {
     pub fn new(ctx: &GpuContext, m: &GpuMatrix) -> Result<MatVec> {
         let x = ctx.storage("x", m.cols);
         let y = ctx.storage("y", m.rows);
-        let ops = m.matvec_ops(ctx, &x, 0, &y, 0, false)?;
+        let ops = m.matvec_ops(ctx, &x, &y, false)?;
         Ok(MatVec {
             staging: ctx.staging(4 * m.rows as u64),
             x,

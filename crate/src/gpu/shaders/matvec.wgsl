@@ -1,19 +1,22 @@
-// y[out_off + first_row + r] (+)= W[r, :] · x[x_off ..] for the rows of one
+// y[first_row + r] (+)= W[r, :] · x for the rows of one
 // buffer of a matrix (a matrix larger than a binding is split by rows).
 // Prefixed by common.wgsl and the type's `dequant`.
 //
 // TPR threads share a row, each taking every TPR-th 32-weight chunk, then
 // the partial sums are added in workgroup memory; RPW rows a workgroup.
+// Not with subgroup operations, though most adapters offer them: WGSL does
+// not say which invocations share a subgroup, so a sum over a row's lanes
+// would rely on one implementation's layout; workgroup memory works on all.
 
 struct Params {
     rows: u32,
     cols: u32,
     row_bytes: u32,
     first_row: u32,
-    x_off: u32,
-    out_off: u32,
     accumulate: u32,
     wg_x: u32,
+    pad0: u32,
+    pad1: u32,
 }
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -46,7 +49,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let rb = r * p.row_bytes;
         let chunks = (p.cols + 31u) / 32u;
         for (var g = t; g < chunks; g += TPR) {
-            XO = p.x_off + g * 32u;
+            XO = g * 32u;
             LIMIT = min(32u, p.cols - g * 32u);
             dequant(rb, g);
         }
@@ -61,7 +64,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         workgroupBarrier();
     }
     if (t == 0u && r < p.rows) {
-        let o = p.out_off + p.first_row + r;
+        let o = p.first_row + r;
         var prev = 0.0;
         if (p.accumulate != 0u) {
             prev = y[o];
