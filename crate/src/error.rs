@@ -63,6 +63,10 @@ pub enum Error {
     #[error("{what} needs {bytes} bytes, more than this machine's memory allows")]
     TooLarge { what: String, bytes: u64 },
 
+    /// The GPU is missing or failed; the message says what happened.
+    #[error("GPU: {0}")]
+    Gpu(String),
+
     /// Work stopped because the caller asked it to.
     #[error("cancelled")]
     Cancelled,

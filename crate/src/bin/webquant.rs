@@ -3,10 +3,10 @@
 //!   webquant inspect FILE
 //!   webquant convert INPUT OUTPUT --type f32|f16|bf16 [--tokenizer TOK] [--name NAME]
 //!   webquant quantize INPUT OUTPUT --type TYPE [--pure] [--imatrix FILE] [--tokenizer TOK]
-//!   webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--chat]
-//!   webquant eval MODEL --text FILE [--ctx N] [--ref REFERENCE_MODEL] [--chunks N]
-//!   webquant bench MODEL [-p N] [-n N] [-r R]
-//!   webquant gpu
+//!   webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--chat] [--device D]
+//!   webquant eval MODEL --text FILE [--ctx N] [--ref REFERENCE_MODEL] [--chunks N] [--device D]
+//!   webquant bench MODEL [-p N] [-n N] [-r R] [--device D]
+//!   webquant gpu [--bench] [--rows R] [--cols C]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,10 +28,10 @@ const USAGE: &str = "usage:
   webquant inspect FILE
   webquant convert INPUT OUTPUT --type f32|f16|bf16 [--tokenizer TOKENIZER.bin] [--name NAME]
   webquant quantize INPUT OUTPUT --type TYPE [--pure] [--imatrix FILE] [--tokenizer TOKENIZER.bin] [--name NAME]
-  webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx N] [--chat]
-  webquant eval MODEL --text FILE [--ctx N] [--ref REFERENCE_MODEL] [--chunks N]
-  webquant bench MODEL [-p 128] [-n 64] [-r 3]
-  webquant gpu
+  webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx N] [--chat] [--device auto|cpu|gpu]
+  webquant eval MODEL --text FILE [--ctx N] [--ref REFERENCE_MODEL] [--chunks N] [--device cpu|gpu|auto]
+  webquant bench MODEL [-p 128] [-n 64] [-r 3] [--device cpu|gpu|auto]
+  webquant gpu [--bench] [--rows 2048] [--cols 2048]
 
 INPUT may be a GGUF file, a llama2.c checkpoint (with --tokenizer), or a
 Hugging Face Llama model's model.safetensors (or model.safetensors.index.json
@@ -47,10 +47,18 @@ run: generate -n tokens (default 128) after the prompt (temperature 0 is greedy;
 eval: perplexity over FILE in chunks of --ctx tokens (default 512) as
 llama-perplexity; with --ref, KL divergence from the reference model too.
 bench: tokens per second, one thread, as llama-bench: a prompt of -p tokens in one
-batch, then -n tokens one at a time; the mean of -r runs (llama-bench's avg_ts).";
+batch, then -n tokens one at a time; the mean of -r runs (llama-bench's avg_ts).
+With --device gpu it runs on the GPU and then, as the reference, on the CPU.
+--device: where the model runs; run's default is auto (a hardware GPU when one
+can run the model, else the CPU, saying which and why on stderr; a software
+adapter such as lavapipe only when asked for with gpu); eval and bench default
+to cpu, whose numbers compare with llama.cpp's CPU backend.
+gpu: the adapter and what it offers; --bench times the matrix-vector kernel of
+each type on a random ROWS x COLS matrix (GB/s of weight bytes) against a buffer
+copy on the same GPU and the CPU's product on the same matrix.";
 
 /// Options that take no value.
-const FLAGS: &[&str] = &["pure", "chat"];
+const FLAGS: &[&str] = &["pure", "chat", "bench"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -167,28 +175,32 @@ fn run(args: &[String]) -> Result<()> {
             a.expect(
                 1,
                 &[
-                    "prompt", "n", "temp", "top-k", "top-p", "seed", "ctx", "chat",
+                    "prompt", "n", "temp", "top-k", "top-p", "seed", "ctx", "chat", "device",
                 ],
             )?;
             run_model(&a)
         }
         "eval" => {
-            a.expect(1, &["text", "ctx", "ref", "chunks"])?;
+            a.expect(1, &["text", "ctx", "ref", "chunks", "device"])?;
             eval(&a)
         }
         "bench" => {
-            a.expect(1, &["p", "n", "r"])?;
+            a.expect(1, &["p", "n", "r", "device"])?;
             bench(&a)
         }
         "gpu" => {
-            a.expect(0, &[])?;
+            a.expect(0, &["bench", "rows", "cols"])?;
+            if a.flag("bench") {
+                return gpu_bench(&a);
+            }
             let info = pollster::block_on(webquant::gpu::probe());
             match info.reason {
                 Some(r) => println!("{r}"),
                 None => println!(
-                    "{} ({}), shader-f16 {}, subgroups {}, max storage binding {} MiB",
+                    "{} ({}{}), shader-f16 {}, subgroups {}, max storage binding {} MiB",
                     info.name,
                     info.backend,
+                    if info.software { ", software" } else { "" },
                     info.shader_f16,
                     info.subgroups,
                     info.max_storage_buffer_binding_size >> 20
@@ -522,7 +534,7 @@ fn open_gguf(path: &str) -> Result<GgufFile<FileSource>> {
 fn run_model(a: &Args) -> Result<()> {
     use std::io::Write as _;
     use std::time::Instant;
-    use webquant::model::generate::{Generation, Runner};
+    use webquant::model::generate::Generation;
     use webquant::model::sampler::SamplerConfig;
 
     let n: usize = number(a, "n", 128)?;
@@ -548,7 +560,7 @@ fn run_model(a: &Args) -> Result<()> {
         let tk = webquant::model::tokenizer::Tokenizer::from_gguf(&g)?;
         tk.encode(&prompt, true, true).len().max(1) + n
     };
-    let mut runner = Runner::load(&g, ctx)?;
+    let mut runner = load_runner(&g, ctx, device(a, "auto")?)?;
     let load = t0.elapsed();
     let mut gen = Generation::new(&runner, &prompt, n, sampler)?;
     let n_prompt = gen.tokens.len();
@@ -588,7 +600,6 @@ fn run_model(a: &Args) -> Result<()> {
 fn eval(a: &Args) -> Result<()> {
     use std::io::Write as _;
     use webquant::model::eval::Evaluation;
-    use webquant::model::generate::Runner;
 
     let text_path = a
         .option("text")
@@ -596,9 +607,9 @@ fn eval(a: &Args) -> Result<()> {
     let text = std::fs::read_to_string(text_path)
         .map_err(|e| Error::invalid(format!("{text_path}: {e}")))?;
     let n_ctx: usize = number(a, "ctx", 512)?;
-    let mut model = Runner::load(&open_gguf(&a.positional[0])?, n_ctx)?;
+    let mut model = load_runner(&open_gguf(&a.positional[0])?, n_ctx, device(a, "cpu")?)?;
     let mut reference = match a.option("ref") {
-        Some(p) => Some(Runner::load(&open_gguf(p)?, n_ctx)?),
+        Some(p) => Some(load_runner(&open_gguf(p)?, n_ctx, device(a, "cpu")?)?),
         None => None,
     };
     let mut ev = Evaluation::new(&model.tokenizer, &text, n_ctx, model.transformer.n_ctx())?;
@@ -662,29 +673,156 @@ fn eval(a: &Args) -> Result<()> {
     emit(&o)
 }
 
-fn bench(a: &Args) -> Result<()> {
-    use std::time::Instant;
-    use webquant::model::generate::{bench_forward, Runner};
+/// `--device`, or `default`.
+fn device(a: &Args, default: &str) -> Result<webquant::gpu::Device> {
+    a.option("device").unwrap_or(default).parse()
+}
 
-    let n_prompt: usize = number(a, "p", 128)?;
-    let n_gen: usize = number(a, "n", 64)?;
-    let reps: usize = number(a, "r", 3)?;
-    let mut runner = Runner::load(&open_gguf(&a.positional[0])?, n_prompt.max(n_gen) + 1)?;
+/// Load a model on `device`, saying on stderr where it runs and, when the
+/// GPU was considered but not used, why.
+fn load_runner<S: ByteSource>(
+    g: &GgufFile<S>,
+    n_ctx: usize,
+    device: webquant::gpu::Device,
+) -> Result<webquant::model::generate::Runner> {
+    let r = webquant::model::generate::Runner::load_on(g, n_ctx, device)?;
+    match &r.device_note {
+        Some(note) => eprintln!("device: CPU ({note})"),
+        None => eprintln!("device: {}", r.transformer.device()),
+    }
+    Ok(r)
+}
+
+/// Tokens per second of a prompt of `n_prompt` tokens and of `n_gen` single
+/// tokens, the mean of `reps` runs.
+fn tokens_per_second(
+    t: &mut webquant::model::forward::Transformer,
+    n_prompt: usize,
+    n_gen: usize,
+    reps: usize,
+) -> Result<(f64, f64)> {
+    use std::time::Instant;
+    use webquant::model::generate::bench_forward;
     let reps = reps.max(1);
     let (mut pp, mut tg) = (0f64, 0f64);
     for _ in 0..reps {
         if n_prompt > 0 {
             let t0 = Instant::now();
-            bench_forward(&mut runner, n_prompt, true)?;
+            bench_forward(t, n_prompt, true)?;
             pp += n_prompt as f64 / t0.elapsed().as_secs_f64() / reps as f64;
         }
         if n_gen > 0 {
             let t0 = Instant::now();
-            bench_forward(&mut runner, n_gen, false)?;
+            bench_forward(t, n_gen, false)?;
             tg += n_gen as f64 / t0.elapsed().as_secs_f64() / reps as f64;
         }
     }
-    emit(&format!(
-        "pp{n_prompt} {pp:.2} tok/s\ntg{n_gen} {tg:.2} tok/s\n"
-    ))
+    Ok((pp, tg))
+}
+
+fn bench(a: &Args) -> Result<()> {
+    let n_prompt: usize = number(a, "p", 128)?;
+    let n_gen: usize = number(a, "n", 64)?;
+    let reps: usize = number(a, "r", 3)?;
+    let g = open_gguf(&a.positional[0])?;
+    let n_ctx = n_prompt.max(n_gen) + 1;
+    let mut runner = load_runner(&g, n_ctx, device(a, "cpu")?)?;
+    let (pp, tg) = tokens_per_second(&mut runner.transformer, n_prompt, n_gen, reps)?;
+    let mut out = format!("pp{n_prompt} {pp:.2} tok/s\ntg{n_gen} {tg:.2} tok/s\n");
+    if runner.transformer.on_gpu() {
+        // The reference, in the same run: the CPU path on the same tokens.
+        drop(runner);
+        let mut cpu = webquant::model::generate::Runner::load(&g, n_ctx)?;
+        let (cpp, ctg) = tokens_per_second(&mut cpu.transformer, n_prompt, n_gen, reps)?;
+        out.push_str(&format!(
+            "CPU (one thread): pp{n_prompt} {cpp:.2} tok/s, tg{n_gen} {ctg:.2} tok/s; \
+             GPU/CPU: pp {:.2}x, tg {:.2}x\n",
+            pp / cpp,
+            tg / ctg
+        ));
+    }
+    emit(&out)
+}
+
+/// Matrix-vector kernels per type on a random matrix: GB/s of weight bytes,
+/// against a plain copy on the same GPU and the CPU's product.
+fn gpu_bench(a: &Args) -> Result<()> {
+    use std::time::{Duration, Instant};
+    use webquant::gpu::kernels::{CopyKernel, GPU_TYPES};
+    use webquant::gpu::{GpuContext, GpuMatrix, GpuOptions, MatVec};
+
+    let rows: usize = number(a, "rows", 2048)?;
+    let cols: usize = number(a, "cols", 2048)?;
+    if rows == 0 || !cols.is_multiple_of(256) {
+        return Err(Error::invalid(
+            "--cols must be a multiple of 256 (the K-quants' block), --rows > 0",
+        ));
+    }
+    let ctx = pollster::block_on(GpuContext::new(GpuOptions::default()))?;
+    // Repeat until at least this long, after one untimed run.
+    let min_time = Duration::from_millis(500);
+    let time = |mut f: Box<dyn FnMut(usize) -> Result<()> + '_>| -> Result<f64> {
+        f(1)?;
+        let mut reps = 1;
+        loop {
+            let t0 = Instant::now();
+            f(reps)?;
+            let dt = t0.elapsed();
+            if dt >= min_time {
+                return Ok(dt.as_secs_f64() / reps as f64);
+            }
+            reps *= 2;
+        }
+    };
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let src: Vec<f32> = (0..rows * cols)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    let x: Vec<f32> = src[..cols].to_vec();
+    let copy_bytes = 64usize << 20;
+    let copy = CopyKernel::new(&ctx, copy_bytes)?;
+    let copy_s = time(Box::new(|n| copy.repeat(&ctx, n)))?;
+    // Bytes read plus bytes written.
+    let copy_gbs = 2.0 * copy_bytes as f64 / copy_s / 1e9;
+    let mut out = format!(
+        "{} ({}); {rows} x {cols} matrices\n\
+         copy kernel, 64 MiB: {copy_gbs:.2} GB/s (read + written)\n\
+         type     MiB    GPU ms   GPU GB/s  /copy   CPU ms   CPU GB/s  GPU/CPU\n",
+        ctx.info.name, ctx.info.backend
+    );
+    for ty in GPU_TYPES {
+        let data = match ty {
+            GgmlType::F32 => bytemuck::cast_slice(&src).to_vec(),
+            _ => webquant::quant::blocks::quantize(ty, &src, cols, None)?,
+        };
+        let m = GpuMatrix::new(&ctx, "w", ty, rows, cols, &data)?;
+        let mv = MatVec::new(&ctx, &m)?;
+        pollster::block_on(mv.run(&ctx, &x))?;
+        let gpu_s = time(Box::new(|n| mv.repeat(&ctx, n)))?;
+        let mut y = vec![0f32; rows];
+        let cpu_s = time(Box::new(|n| {
+            for _ in 0..n {
+                webquant::quant::dot::matmul(ty, &data, rows, cols, &x, 1, &mut y)?;
+            }
+            Ok(())
+        }))?;
+        let gb = data.len() as f64 / 1e9;
+        out.push_str(&format!(
+            "{:<6} {:6.2} {:9.3} {:9.2} {:7.3} {:8.3} {:9.2} {:8.2}\n",
+            ty.name(),
+            data.len() as f64 / (1 << 20) as f64,
+            gpu_s * 1e3,
+            gb / gpu_s,
+            gb / gpu_s / copy_gbs,
+            cpu_s * 1e3,
+            gb / cpu_s,
+            cpu_s / gpu_s
+        ));
+    }
+    emit(&out)
 }

@@ -1,8 +1,49 @@
 //! GPU access through wgpu: natively Vulkan / Metal / DX12, in the browser
-//! WebGPU. This module finds an adapter and reports what it can do; the
-//! kernels come with the GPU backend.
+//! WebGPU. `probe` reports what the adapter can do; `GpuContext` opens it
+//! once; `kernels` holds the WGSL matrix-vector products on ggml blocks as
+//! stored in GGUF; `forward` runs a whole Llama token on the GPU.
+//!
+//! The same async code runs natively (driven by pollster) and in the browser.
+
+#[cfg(all(test, target_arch = "wasm32", gpu_browser))]
+mod browser_tests;
+mod context;
+pub mod forward;
+pub mod kernels;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
+
+pub use context::{GpuContext, GpuOptions};
+pub use kernels::{GpuMatrix, MatVec};
 
 use serde::Serialize;
+
+/// Where a model runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Device {
+    /// The GPU when there is a hardware one that can run the model, else
+    /// the CPU (a software adapter such as lavapipe is slower than the CPU
+    /// path, so it is used only when asked for with `Gpu`).
+    #[default]
+    Auto,
+    Cpu,
+    /// The GPU or an error.
+    Gpu,
+}
+
+impl std::str::FromStr for Device {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Device> {
+        match s {
+            "auto" => Ok(Device::Auto),
+            "cpu" => Ok(Device::Cpu),
+            "gpu" => Ok(Device::Gpu),
+            _ => Err(crate::Error::invalid(format!(
+                "device {s:?}: expected auto, cpu or gpu"
+            ))),
+        }
+    }
+}
 
 /// What the GPU adapter offers, or why there is none.
 #[derive(Clone, Debug, Serialize)]
@@ -12,6 +53,9 @@ pub struct GpuInfo {
     /// Adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)" or "SwiftShader".
     pub name: String,
     pub backend: String,
+    /// The adapter emulates a GPU on the CPU (lavapipe, SwiftShader, WARP):
+    /// it runs the kernels, but more slowly than the CPU path.
+    pub software: bool,
     pub shader_f16: bool,
     pub subgroups: bool,
     pub max_storage_buffer_binding_size: u64,
@@ -26,6 +70,7 @@ impl GpuInfo {
             available: false,
             name: String::new(),
             backend: String::new(),
+            software: false,
             shader_f16: false,
             subgroups: false,
             max_storage_buffer_binding_size: 0,
@@ -68,6 +113,7 @@ pub async fn probe() -> GpuInfo {
         available: true,
         name: info.name,
         backend: format!("{:?}", info.backend),
+        software: info.device_type == wgpu::DeviceType::Cpu,
         shader_f16: features.contains(wgpu::Features::SHADER_F16),
         subgroups: features.contains(wgpu::Features::SUBGROUP),
         max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,

@@ -48,6 +48,9 @@ pub struct Transformer {
     state: State,
     /// Positions the KV cache holds (at most `config.seq_len`).
     n_ctx: usize,
+    /// When set, tokens run on the GPU (which holds its own copy of the
+    /// weights and its own KV cache) instead of the CPU.
+    gpu: Option<crate::gpu::forward::GpuModel>,
 }
 
 impl Transformer {
@@ -88,7 +91,55 @@ impl Transformer {
             weights,
             state,
             n_ctx,
+            gpu: None,
         })
+    }
+
+    /// Run on the GPU from now on: upload the weights and record the
+    /// kernels. On error (a type the kernels do not read, a buffer past the
+    /// device's limits) the transformer stays on the CPU. The GPU's KV cache
+    /// starts empty, so call this before the first token.
+    pub async fn use_gpu(&mut self, ctx: std::sync::Arc<crate::gpu::GpuContext>) -> Result<()> {
+        let g = crate::gpu::forward::GpuModel::load(ctx, &self.config, &self.weights, self.n_ctx)
+            .await?;
+        self.gpu = Some(g);
+        // The GPU keeps its own; the CPU's is never used again.
+        self.state.key_cache = Vec::new();
+        self.state.value_cache = Vec::new();
+        Ok(())
+    }
+
+    /// Where tokens run, in words: "CPU" or "GPU (adapter name, backend)".
+    pub fn device(&self) -> String {
+        match &self.gpu {
+            None => "CPU".to_string(),
+            Some(g) => {
+                let i = &g.context().info;
+                format!("GPU ({}, {})", i.name, i.backend)
+            }
+        }
+    }
+
+    /// Whether tokens run on the GPU.
+    pub fn on_gpu(&self) -> bool {
+        self.gpu.is_some()
+    }
+
+    /// [`Transformer::forward`] for either device; in the browser the GPU
+    /// can only be waited for this way.
+    pub async fn forward_async(
+        &mut self,
+        tokens: &[u32],
+        pos: usize,
+        logits_from: usize,
+    ) -> Result<&[f32]> {
+        match self.gpu.as_mut() {
+            Some(g) => {
+                self.state.logits = g.forward(tokens, pos, logits_from).await?;
+                Ok(&self.state.logits)
+            }
+            None => self.forward_cpu(tokens, pos, logits_from),
+        }
     }
 
     /// Positions the KV cache holds.
@@ -100,7 +151,22 @@ impl Transformer {
     /// must already be in the cache). Returns the logits of
     /// `tokens[logits_from..]` (at least the last token's):
     /// (n - logits_from, vocab_size).
+    ///
+    /// On the GPU this blocks until the logits are back; it is native only
+    /// (the browser's main loop cannot block: use `forward_async` there).
     pub fn forward(&mut self, tokens: &[u32], pos: usize, logits_from: usize) -> Result<&[f32]> {
+        if self.gpu.is_none() {
+            return self.forward_cpu(tokens, pos, logits_from);
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        return pollster::block_on(self.forward_async(tokens, pos, logits_from));
+        #[cfg(target_arch = "wasm32")]
+        Err(Error::Gpu(
+            "in the browser the GPU is waited for with forward_async".into(),
+        ))
+    }
+
+    fn forward_cpu(&mut self, tokens: &[u32], pos: usize, logits_from: usize) -> Result<&[f32]> {
         let c = &self.config;
         let w = &self.weights;
         let s = &mut self.state;
@@ -225,7 +291,7 @@ fn rmsnorm(out: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
 /// cos/sin of each position's angles: (n, rope_dim) as (cos, sin) pairs.
 /// ggml builds the angles by repeated multiplication, `theta *= theta_scale`
 /// with `theta_scale = base^(-2/rope_dim)`; doing the same keeps parity.
-fn rope_table(c: &Config, pos: usize, n: usize) -> Vec<f32> {
+pub(crate) fn rope_table(c: &Config, pos: usize, n: usize) -> Vec<f32> {
     let theta_scale = c.rope_theta.powf(-2.0 / c.rope_dim as f32);
     let mut table = Vec::with_capacity(n * c.rope_dim);
     for t in 0..n {

@@ -2,6 +2,7 @@
 //! at a time, for the CLI and the web worker alike.
 
 use crate::error::{Error, Result};
+use crate::gpu::{Device, GpuContext, GpuOptions};
 use crate::io::gguf::GgufFile;
 use crate::io::source::ByteSource;
 use crate::model::config::Config;
@@ -14,6 +15,9 @@ use crate::model::weights::Weights;
 pub struct Runner {
     pub transformer: Transformer,
     pub tokenizer: Tokenizer,
+    /// Why the model runs on the CPU though the GPU was considered (no
+    /// adapter, a type the kernels do not read, ...).
+    pub device_note: Option<String>,
 }
 
 impl Runner {
@@ -38,7 +42,44 @@ impl Runner {
         Ok(Runner {
             transformer,
             tokenizer,
+            device_note: None,
         })
+    }
+
+    /// Move the model to `device` before the first token: `Gpu` errors when
+    /// the GPU cannot run it, `Auto` takes the GPU when it can and otherwise
+    /// stays on the CPU, leaving the reason in `device_note`.
+    // In the browser wgpu's handles are not Send; there the Arc never leaves
+    // the one thread, and natively it lets the Runner move between threads.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+    pub async fn set_device(&mut self, device: Device, options: GpuOptions) -> Result<()> {
+        if device == Device::Cpu {
+            return Ok(());
+        }
+        let gpu = match GpuContext::new(options).await {
+            Ok(ctx) if device == Device::Auto && ctx.info.software => Err(Error::Gpu(format!(
+                "the only adapter, {}, emulates a GPU on the CPU and is slower than the CPU path",
+                ctx.info.name
+            ))),
+            Ok(ctx) => self.transformer.use_gpu(std::sync::Arc::new(ctx)).await,
+            Err(e) => Err(e),
+        };
+        match (gpu, device) {
+            (Ok(()), _) => Ok(()),
+            (Err(e), Device::Gpu) => Err(e),
+            (Err(e), _) => {
+                self.device_note = Some(e.to_string());
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Runner::load`] then [`Runner::set_device`], blocking (native).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load_on<S: ByteSource>(g: &GgufFile<S>, n_ctx: usize, device: Device) -> Result<Runner> {
+        let mut r = Runner::load(g, n_ctx)?;
+        pollster::block_on(r.set_device(device, GpuOptions::default()))?;
+        Ok(r)
     }
 }
 
@@ -102,28 +143,59 @@ impl Generation {
     /// is incomplete), or `None` at the end (token budget spent, or end of
     /// sequence / end of turn sampled).
     pub fn step(&mut self, runner: &mut Runner) -> Result<Option<(u32, String)>> {
-        if self.done || self.remaining == 0 {
-            self.done = true;
+        let Some(feed) = self.begin() else {
             return Ok(None);
-        }
-        let feed = std::mem::take(&mut self.pending);
+        };
         let logits = runner
             .transformer
-            .forward(&feed, self.pos, feed.len() - 1)?;
+            .forward(&feed, self.pos, feed.len() - 1)?
+            .to_vec();
+        Ok(self.finish(runner, &feed, logits))
+    }
+
+    /// [`Generation::step`] for a model on the GPU in the browser, where
+    /// the logits can only be awaited.
+    pub async fn step_async(&mut self, runner: &mut Runner) -> Result<Option<(u32, String)>> {
+        let Some(feed) = self.begin() else {
+            return Ok(None);
+        };
+        let logits = runner
+            .transformer
+            .forward_async(&feed, self.pos, feed.len() - 1)
+            .await?
+            .to_vec();
+        Ok(self.finish(runner, &feed, logits))
+    }
+
+    /// The tokens to feed next, or `None` at the end.
+    fn begin(&mut self) -> Option<Vec<u32>> {
+        if self.done || self.remaining == 0 {
+            self.done = true;
+            return None;
+        }
+        Some(std::mem::take(&mut self.pending))
+    }
+
+    /// Sample from the logits of the last token of `feed`.
+    fn finish(
+        &mut self,
+        runner: &Runner,
+        feed: &[u32],
+        mut logits: Vec<f32>,
+    ) -> Option<(u32, String)> {
         self.pos += feed.len();
-        let mut logits = logits.to_vec();
         let next = self.sampler.sample(&mut logits);
         self.remaining -= 1;
         if runner.tokenizer.is_end(next) {
             self.done = true;
-            return Ok(None);
+            return None;
         }
         self.tokens.push(next);
         let prev = self.prev.or(feed.last().copied());
         self.utf8.extend(runner.tokenizer.decode_piece(prev, next));
         self.prev = Some(next);
         self.pending = vec![next];
-        Ok(Some((next, take_utf8(&mut self.utf8))))
+        Some((next, take_utf8(&mut self.utf8)))
     }
 
     /// Stop early; later steps return `None`.
@@ -169,8 +241,8 @@ pub fn generate(
 /// batch (`pp`), or `n` tokens one at a time (`tg`), from position 0. The
 /// token ids are arbitrary but fixed, so native and wasm runs do the same
 /// work; the caller times the call (wasm has no clock of its own).
-pub fn bench_forward(runner: &mut Runner, n: usize, batch: bool) -> Result<()> {
-    let vocab = runner.transformer.config.vocab_size as u64;
+pub fn bench_forward(t: &mut Transformer, n: usize, batch: bool) -> Result<()> {
+    let vocab = t.config.vocab_size as u64;
     let tokens: Vec<u32> = (0..n as u64)
         .map(|i| ((i * 2_654_435_761 + 17) % vocab) as u32)
         .collect();
@@ -178,10 +250,10 @@ pub fn bench_forward(runner: &mut Runner, n: usize, batch: bool) -> Result<()> {
         return Ok(());
     }
     if batch {
-        runner.transformer.forward(&tokens, 0, tokens.len() - 1)?;
+        t.forward(&tokens, 0, tokens.len() - 1)?;
     } else {
         for (pos, &tok) in tokens.iter().enumerate() {
-            runner.transformer.forward(&[tok], pos, 0)?;
+            t.forward(&[tok], pos, 0)?;
         }
     }
     Ok(())

@@ -12,7 +12,7 @@ mod blob;
 mod import;
 mod model_quant;
 mod quant;
-mod run;
+pub(crate) mod run;
 mod teach;
 pub use blob::BlobSource;
 

@@ -3,9 +3,12 @@
 //! (one token, or one batch of a perplexity chunk) so a Web Worker can post
 //! progress and honour "stop" between calls.
 
+use std::cell::RefCell;
+
 use wasm_bindgen::prelude::*;
 
 use super::{js_err, to_js, Model};
+use crate::gpu::{Device, GpuOptions};
 use crate::io::gguf::GgufFile;
 use crate::model::eval::Evaluation;
 use crate::model::generate::{self, Generation};
@@ -29,11 +32,20 @@ export interface EvalProgress { done: boolean; progress: number; chunks: number;
 
 /// A model loaded for running (weights in wasm memory, a KV cache of
 /// `nCtx` positions), with at most one generation and one perplexity run.
+/// On the CPU by default; `useGpu` moves it to WebGPU, after which tokens
+/// come from `stepAsync`.
 #[wasm_bindgen]
 pub struct Runner {
-    inner: generate::Runner,
-    generation: Option<Generation>,
+    // RefCells because the async methods take `&self` (wasm-bindgen has no
+    // async `&mut self`); the sync methods take `&mut self` and use get_mut.
+    inner: RefCell<generate::Runner>,
+    generation: RefCell<Option<Generation>>,
     evaluation: Option<Evaluation>,
+    n_ctx: usize,
+}
+
+fn busy() -> JsError {
+    JsError::new("the runner is busy: await the previous useGpu or stepAsync first")
 }
 
 #[wasm_bindgen]
@@ -58,8 +70,9 @@ impl Runner {
     ) -> Result<Runner, JsError> {
         let inner = generate::Runner::load(g, n_ctx.unwrap_or(usize::MAX)).map_err(js_err)?;
         Ok(Runner {
-            inner,
-            generation: None,
+            n_ctx: inner.transformer.n_ctx(),
+            inner: RefCell::new(inner),
+            generation: RefCell::new(None),
             evaluation: None,
         })
     }
@@ -67,12 +80,34 @@ impl Runner {
     /// Positions the KV cache holds.
     #[wasm_bindgen(js_name = contextLength)]
     pub fn context_length(&self) -> usize {
-        self.inner.transformer.n_ctx()
+        self.n_ctx
     }
 
     /// Token ids of `text` (BOS added as the model does, special tokens parsed).
-    pub fn tokenize(&self, text: &str) -> Vec<u32> {
-        self.inner.tokenizer.encode(text, true, true)
+    pub fn tokenize(&mut self, text: &str) -> Vec<u32> {
+        self.inner.get_mut().tokenizer.encode(text, true, true)
+    }
+
+    /// Run on the GPU (WebGPU) from now on; call it before `start`. Resolves
+    /// to where the model runs, e.g. "GPU (SwiftShader, BrowserWebGpu)";
+    /// rejects with the reason when WebGPU cannot run the model, which then
+    /// stays on the CPU. Tokens on the GPU come from `stepAsync`.
+    #[wasm_bindgen(js_name = useGpu)]
+    // wasm is single-threaded: a second call while this one awaits finds
+    // the RefCell borrowed and gets the "busy" error, never a panic.
+    #[allow(clippy::await_holding_refcell_ref)]
+    pub async fn use_gpu(&self) -> Result<String, JsError> {
+        let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        inner
+            .set_device(Device::Gpu, GpuOptions::default())
+            .await
+            .map_err(js_err)?;
+        Ok(inner.transformer.device())
+    }
+
+    /// Where the model runs: "CPU" or "GPU (adapter, backend)".
+    pub fn device(&mut self) -> String {
+        self.inner.get_mut().transformer.device()
     }
 
     /// Start generating up to `maxTokens` after `prompt`. Temperature 0
@@ -101,25 +136,43 @@ impl Runner {
         } else {
             prompt.to_string()
         };
-        let g = Generation::new(&self.inner, &prompt, max_tokens, sampler).map_err(js_err)?;
-        self.generation = Some(g);
+        let g =
+            Generation::new(self.inner.get_mut(), &prompt, max_tokens, sampler).map_err(js_err)?;
+        *self.generation.get_mut() = Some(g);
         Ok(())
     }
 
     /// The next token's text (may be "" mid-character), or `undefined`
     /// when generation has ended or was stopped.
     pub fn step(&mut self) -> Result<Option<String>, JsError> {
-        let Some(g) = self.generation.as_mut() else {
+        let Some(g) = self.generation.get_mut().as_mut() else {
             return Ok(None);
         };
-        Ok(g.step(&mut self.inner)
+        Ok(g.step(self.inner.get_mut())
+            .map_err(js_err)?
+            .map(|(_, text)| text))
+    }
+
+    /// `step` as a promise: the way to generate on the GPU (whose results
+    /// the browser can only await); works on the CPU too.
+    #[wasm_bindgen(js_name = stepAsync)]
+    // As useGpu: a concurrent call gets the "busy" error.
+    #[allow(clippy::await_holding_refcell_ref)]
+    pub async fn step_async(&self) -> Result<Option<String>, JsError> {
+        let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        let mut generation = self.generation.try_borrow_mut().map_err(|_| busy())?;
+        let Some(g) = generation.as_mut() else {
+            return Ok(None);
+        };
+        Ok(g.step_async(&mut inner)
+            .await
             .map_err(js_err)?
             .map(|(_, text)| text))
     }
 
     /// Stop generating; `step` returns `undefined` from now on.
     pub fn stop(&mut self) {
-        if let Some(g) = self.generation.as_mut() {
+        if let Some(g) = self.generation.get_mut().as_mut() {
             g.stop();
         }
     }
@@ -130,14 +183,14 @@ impl Runner {
     #[wasm_bindgen(js_name = benchPrompt)]
     pub fn bench_prompt(&mut self, n: usize) -> Result<(), JsError> {
         self.generation = None;
-        generate::bench_forward(&mut self.inner, n, true).map_err(js_err)
+        generate::bench_forward(&mut self.inner.transformer, n, true).map_err(js_err)
     }
 
     /// Speed benchmark: `n` fixed tokens one at a time from position 0.
     #[wasm_bindgen(js_name = benchGenerate)]
     pub fn bench_generate(&mut self, n: usize) -> Result<(), JsError> {
         self.generation = None;
-        generate::bench_forward(&mut self.inner, n, false).map_err(js_err)
+        generate::bench_forward(&mut self.inner.transformer, n, false).map_err(js_err)
     }
 
     /// Start a perplexity run over `text` in chunks of `nCtx` tokens, as
@@ -149,13 +202,8 @@ impl Runner {
         #[wasm_bindgen(js_name = "nCtx")] n_ctx: usize,
         #[wasm_bindgen(js_name = "maxChunks")] max_chunks: Option<usize>,
     ) -> Result<(), JsError> {
-        let mut ev = Evaluation::new(
-            &self.inner.tokenizer,
-            text,
-            n_ctx,
-            self.inner.transformer.n_ctx(),
-        )
-        .map_err(js_err)?;
+        let mut ev = Evaluation::new(&self.inner.get_mut().tokenizer, text, n_ctx, self.n_ctx)
+            .map_err(js_err)?;
         if let Some(n) = max_chunks {
             ev.limit_chunks(n);
         }
@@ -178,7 +226,8 @@ impl Runner {
             .evaluation
             .as_mut()
             .ok_or_else(|| JsError::new("no perplexity run: call perplexityStart first"))?;
-        ev.step(&mut self.inner.transformer, None).map_err(js_err)?;
+        ev.step(&mut self.inner.get_mut().transformer, None)
+            .map_err(js_err)?;
         to_js(&Progress {
             done: ev.is_done(),
             progress: ev.progress().min(1.0),

@@ -1,0 +1,129 @@
+//! The GPU backend in a browser: headless Chromium's WebGPU, which on a
+//! machine without a GPU is SwiftShader (no shader-f16, so this also checks
+//! the f32 / unpack2x16float path). The native tests are `gpu::tests`.
+//!
+//! wasm-bindgen's "run in browser" setting covers a whole test binary, and
+//! the library's other wasm tests run in Node, so these are compiled only
+//! with `--cfg gpu_browser`: `scripts/test-gpu-browser.sh` sets it, points
+//! the runner at chromedriver and crate/webdriver.json (the WebGPU flags),
+//! and runs only these. They fail, rather than pass, when WebGPU is missing.
+
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+use crate::gpu::{Device, GpuContext, GpuMatrix, GpuOptions, MatVec};
+use crate::io::gguf::GgufFile;
+use crate::model::generate::{generate, Generation, Runner};
+use crate::model::sampler::SamplerConfig;
+use crate::model::tests::STORIES;
+use crate::quant::blocks::quantize;
+use crate::quant::{dequantize, GgmlType};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+async fn context() -> GpuContext {
+    GpuContext::new(GpuOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("no WebGPU adapter in this browser ({e})"))
+}
+
+/// Pseudo-random values in [-1, 1).
+fn values(n: usize, mut seed: u64) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn gpu_browser_matvec_matches_cpu() {
+    let ctx = context().await;
+    // Types without a block offset, whose bound is the plain one (see
+    // gpu::tests): |gpu - ref| <= (cols + 8) 2^-24 sum |w_i x_i|.
+    for ty in [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q5_0,
+        GgmlType::Q3K,
+        GgmlType::Q6K,
+    ] {
+        let (rows, cols) = (37, 512);
+        let src = values(rows * cols, 3);
+        let data = match ty {
+            GgmlType::F32 => bytemuck::cast_slice(&src).to_vec(),
+            _ => quantize(ty, &src, cols, None).unwrap(),
+        };
+        let x = values(cols, 5);
+        let m = GpuMatrix::new(&ctx, "w", ty, rows, cols, &data).unwrap();
+        let y = MatVec::new(&ctx, &m).unwrap().run(&ctx, &x).await.unwrap();
+        let rb = ty.row_size(cols).unwrap();
+        for r in 0..rows {
+            let w = dequantize(ty, &data[r * rb..(r + 1) * rb], cols).unwrap();
+            let want: f64 = w.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
+            let mag: f64 = w
+                .iter()
+                .zip(&x)
+                .map(|(&a, &b)| (a as f64 * b as f64).abs())
+                .sum();
+            let bound = (cols + 8) as f64 * mag / (1u64 << 24) as f64;
+            assert!(
+                (y[r] as f64 - want).abs() <= bound,
+                "{} row {r}: {} vs {want}",
+                ty.name(),
+                y[r]
+            );
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn gpu_browser_stories260k_greedy_equals_cpu() {
+    let g = GgufFile::open(STORIES).unwrap();
+    let greedy = SamplerConfig {
+        temperature: 0.0,
+        ..SamplerConfig::default()
+    };
+    let mut cpu = Runner::load(&g, 512).unwrap();
+    let want = generate(&mut cpu, "", 60, greedy.clone()).unwrap();
+
+    let mut gpu = Runner::load(&g, 512).unwrap();
+    gpu.set_device(Device::Gpu, GpuOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("the GPU does not run stories260K here ({e})"));
+    assert!(gpu.transformer.on_gpu());
+    let mut gen = Generation::new(&gpu, "", 60, greedy).unwrap();
+    let mut got = String::new();
+    while let Some((_, piece)) = gen.step_async(&mut gpu).await.unwrap() {
+        got.push_str(&piece);
+    }
+    assert_eq!(got, want, "on {}", gpu.transformer.device());
+}
+
+#[wasm_bindgen_test]
+async fn gpu_browser_js_runner_use_gpu_then_step_async() {
+    // The JS API as the web app would call it.
+    use crate::wasm::run::Runner as JsRunner;
+    let text = |mut r: JsRunner| async move {
+        r.start("Once upon", 40, Some(0.0), None, None, None, None)
+            .unwrap();
+        let mut out = String::new();
+        while let Some(piece) = r.step_async().await.unwrap() {
+            out.push_str(&piece);
+        }
+        out
+    };
+    let cpu = JsRunner::from_bytes(STORIES, Some(128)).unwrap();
+    let mut gpu = JsRunner::from_bytes(STORIES, Some(128)).unwrap();
+    let device = gpu
+        .use_gpu()
+        .await
+        .unwrap_or_else(|_| panic!("useGpu failed in this browser"));
+    assert!(device.starts_with("GPU ("), "{device}");
+    assert_eq!(gpu.device(), device);
+    assert_eq!(text(gpu).await, text(cpu).await);
+}

@@ -1,0 +1,395 @@
+//! WGSL kernels and their dispatches: shader sources (one file per kernel
+//! and per ggml type, joined here), matrices uploaded as stored in the GGUF,
+//! and recorded dispatches ("ops") that are encoded again for every token.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::gpu::context::{gpu_err, GpuContext};
+use crate::quant::GgmlType;
+
+const COMMON: &str = include_str!("shaders/common.wgsl");
+const MATVEC: &str = include_str!("shaders/matvec.wgsl");
+const GET_ROWS: &str = include_str!("shaders/get_rows.wgsl");
+pub(crate) const RMSNORM: &str = include_str!("shaders/rmsnorm.wgsl");
+pub(crate) const ROPE_STORE: &str = include_str!("shaders/rope_store.wgsl");
+pub(crate) const ATTENTION: &str = include_str!("shaders/attention.wgsl");
+pub(crate) const SWIGLU: &str = include_str!("shaders/swiglu.wgsl");
+#[cfg(not(target_arch = "wasm32"))]
+const COPY: &str = include_str!("shaders/copy.wgsl");
+const KSCALE: &str = include_str!("shaders/types/kscale.wgsl");
+
+/// Most workgroups along one dispatch dimension (WebGPU's default limit).
+const MAX_GROUPS: u32 = 65535;
+
+/// The types the GPU kernels read.
+pub const GPU_TYPES: [GgmlType; 12] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q2K,
+    GgmlType::Q3K,
+    GgmlType::Q4K,
+    GgmlType::Q5K,
+    GgmlType::Q6K,
+];
+
+/// The type's `dequant` (32 weights of a row into `W`), or `None`.
+fn dequant_source(ty: GgmlType) -> Option<String> {
+    use GgmlType::*;
+    let src = match ty {
+        F32 => include_str!("shaders/types/f32.wgsl").to_string(),
+        F16 => include_str!("shaders/types/f16.wgsl").to_string(),
+        Q8_0 => include_str!("shaders/types/q8_0.wgsl").to_string(),
+        Q4_0 => include_str!("shaders/types/q4_0.wgsl").to_string(),
+        Q4_1 => include_str!("shaders/types/q4_1.wgsl").to_string(),
+        Q5_0 => include_str!("shaders/types/q5_0.wgsl").to_string(),
+        Q5_1 => include_str!("shaders/types/q5_1.wgsl").to_string(),
+        Q2K => include_str!("shaders/types/q2_k.wgsl").to_string(),
+        Q3K => include_str!("shaders/types/q3_k.wgsl").to_string(),
+        Q4K => format!("{KSCALE}\n{}", include_str!("shaders/types/q4_k.wgsl")),
+        Q5K => format!("{KSCALE}\n{}", include_str!("shaders/types/q5_k.wgsl")),
+        Q6K => include_str!("shaders/types/q6_k.wgsl").to_string(),
+        _ => return None,
+    };
+    Some(src)
+}
+
+/// Whether the GPU kernels read `ty`.
+pub fn supports(ty: GgmlType) -> bool {
+    GPU_TYPES.contains(&ty)
+}
+
+fn unsupported(ty: GgmlType) -> Error {
+    Error::Unsupported {
+        ty: ty.name(),
+        what: "the GPU backend",
+    }
+}
+
+/// One recorded dispatch.
+pub(crate) struct Op {
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bind_group: wgpu::BindGroup,
+    groups: [u32; 3],
+}
+
+impl Op {
+    pub(crate) fn new(
+        ctx: &GpuContext,
+        pipeline: Arc<wgpu::ComputePipeline>,
+        buffers: &[&wgpu::Buffer],
+        groups: [u32; 3],
+    ) -> Op {
+        let layout = pipeline.get_bind_group_layout(0);
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout,
+            entries: &entries,
+        });
+        Op {
+            pipeline,
+            bind_group,
+            groups,
+        }
+    }
+
+    pub(crate) fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
+    }
+}
+
+/// Workgroups for `n` items, as (x, y) within the per-dimension limit.
+pub(crate) fn grid(n: u32) -> [u32; 3] {
+    let x = n.clamp(1, MAX_GROUPS);
+    [x, n.div_ceil(x).max(1), 1]
+}
+
+/// A compute pipeline from a kernel file alone (no type).
+pub(crate) fn plain_pipeline(
+    ctx: &GpuContext,
+    name: &str,
+    source: &'static str,
+) -> Arc<wgpu::ComputePipeline> {
+    ctx.pipeline(name, || source.to_string())
+}
+
+fn typed_pipeline(
+    ctx: &GpuContext,
+    kernel: &str,
+    body: &'static str,
+    ty: GgmlType,
+) -> Result<Arc<wgpu::ComputePipeline>> {
+    let deq = dequant_source(ty).ok_or_else(|| unsupported(ty))?;
+    Ok(ctx.pipeline(&format!("{kernel}_{}", ty.name()), || {
+        format!("{COMMON}\n{deq}\n{body}")
+    }))
+}
+
+/// Rows of a matrix that share one buffer.
+struct Part {
+    buf: wgpu::Buffer,
+    first_row: usize,
+    rows: usize,
+}
+
+/// A matrix on the GPU: the GGUF's bytes, split by rows into buffers no
+/// larger than a binding may be.
+pub struct GpuMatrix {
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    row_bytes: usize,
+    parts: Vec<Part>,
+}
+
+impl GpuMatrix {
+    /// Upload `rows` rows of `cols` values of type `ty`, packed as in GGUF.
+    pub fn new(
+        ctx: &GpuContext,
+        name: &str,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        data: &[u8],
+    ) -> Result<GpuMatrix> {
+        if !supports(ty) {
+            return Err(unsupported(ty));
+        }
+        let row_bytes = ty.row_size(cols)?;
+        if data.len() != rows * row_bytes {
+            return Err(Error::invalid(format!(
+                "{name}: {} bytes for {rows} rows of {row_bytes}",
+                data.len()
+            )));
+        }
+        // One word of padding per buffer (see common.wgsl).
+        let per_part = (ctx.max_binding.saturating_sub(4) / row_bytes.max(1) as u64) as usize;
+        if per_part == 0 {
+            return Err(gpu_err(format!(
+                "{name}: a row of {row_bytes} bytes is larger than a GPU binding ({} bytes)",
+                ctx.max_binding
+            )));
+        }
+        let parts = (0..rows)
+            .step_by(per_part)
+            .map(|first_row| {
+                let n = per_part.min(rows - first_row);
+                let bytes = &data[first_row * row_bytes..(first_row + n) * row_bytes];
+                Ok(Part {
+                    buf: ctx.storage_init(name, bytes)?,
+                    first_row,
+                    rows: n,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(GpuMatrix {
+            ty,
+            rows,
+            cols,
+            row_bytes,
+            parts,
+        })
+    }
+
+    /// Buffers the matrix was split into.
+    pub fn n_parts(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Bytes of weights (the GGUF's, without padding).
+    pub fn n_bytes(&self) -> usize {
+        self.rows * self.row_bytes
+    }
+
+    /// Dispatches for `y (+)= self · x`, adding to `y` with `accumulate`.
+    pub(crate) fn matvec_ops(
+        &self,
+        ctx: &GpuContext,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        accumulate: bool,
+    ) -> Result<Vec<Op>> {
+        let pipeline = typed_pipeline(ctx, "matvec", MATVEC, self.ty)?;
+        // Rows per workgroup, as RPW in matvec.wgsl.
+        const RPW: u32 = 4;
+        self.parts
+            .iter()
+            .map(|part| {
+                let groups = grid((part.rows as u32).div_ceil(RPW));
+                let params = ctx.uniform(
+                    "matvec params",
+                    &[
+                        part.rows as u32,
+                        self.cols as u32,
+                        self.row_bytes as u32,
+                        part.first_row as u32,
+                        accumulate as u32,
+                        groups[0],
+                        0,
+                        0,
+                    ],
+                )?;
+                Ok(Op::new(
+                    ctx,
+                    pipeline.clone(),
+                    &[&part.buf, x, y, &params],
+                    groups,
+                ))
+            })
+            .collect()
+    }
+
+    /// Dispatches writing row `step.token` into `out` as f32.
+    pub(crate) fn get_rows_ops(
+        &self,
+        ctx: &GpuContext,
+        out: &wgpu::Buffer,
+        step: &wgpu::Buffer,
+    ) -> Result<Vec<Op>> {
+        let pipeline = typed_pipeline(ctx, "get_rows", GET_ROWS, self.ty)?;
+        self.parts
+            .iter()
+            .map(|part| {
+                let params = ctx.uniform(
+                    "get_rows params",
+                    &[
+                        part.rows as u32,
+                        self.cols as u32,
+                        self.row_bytes as u32,
+                        part.first_row as u32,
+                    ],
+                )?;
+                Ok(Op::new(
+                    ctx,
+                    pipeline.clone(),
+                    &[&part.buf, out, &params, step],
+                    [1, 1, 1],
+                ))
+            })
+            .collect()
+    }
+}
+
+/// A matrix-vector product ready to run again and again with buffers kept:
+/// for tests and benchmarks of the kernels alone.
+pub struct MatVec {
+    x: wgpu::Buffer,
+    y: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    ops: Vec<Op>,
+    rows: usize,
+    cols: usize,
+}
+
+impl MatVec {
+    pub fn new(ctx: &GpuContext, m: &GpuMatrix) -> Result<MatVec> {
+        let x = ctx.storage("x", m.cols);
+        let y = ctx.storage("y", m.rows);
+        let ops = m.matvec_ops(ctx, &x, &y, false)?;
+        Ok(MatVec {
+            staging: ctx.staging(4 * m.rows as u64),
+            x,
+            y,
+            ops,
+            rows: m.rows,
+            cols: m.cols,
+        })
+    }
+
+    /// `m · x`.
+    pub async fn run(&self, ctx: &GpuContext, x: &[f32]) -> Result<Vec<f32>> {
+        if x.len() != self.cols {
+            return Err(Error::invalid(format!(
+                "matvec: {} inputs for {} columns",
+                x.len(),
+                self.cols
+            )));
+        }
+        ctx.queue.write_buffer(&self.x, 0, bytemuck::cast_slice(x));
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for op in &self.ops {
+                op.encode(&mut pass);
+            }
+        }
+        enc.copy_buffer_to_buffer(&self.y, 0, &self.staging, 0, 4 * self.rows as u64);
+        ctx.queue.submit([enc.finish()]);
+        ctx.read_f32(&self.staging, self.rows).await
+    }
+
+    /// Submit the product `reps` times on the current input and wait: for
+    /// timing the kernel without readback.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn repeat(&self, ctx: &GpuContext, reps: usize) -> Result<()> {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for _ in 0..reps {
+                for op in &self.ops {
+                    op.encode(&mut pass);
+                }
+            }
+        }
+        ctx.queue.submit([enc.finish()]);
+        ctx.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| gpu_err(format!("waiting for the GPU failed ({e})")))?;
+        Ok(())
+    }
+}
+
+/// A buffer-to-buffer copy through a kernel: the bandwidth reference.
+#[cfg(not(target_arch = "wasm32"))]
+pub struct CopyKernel {
+    op: Op,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl CopyKernel {
+    /// Copy `bytes` (a multiple of 4) from one fresh buffer to another.
+    pub fn new(ctx: &GpuContext, bytes: usize) -> Result<CopyKernel> {
+        let n = (bytes / 4) as u32;
+        let src = ctx.storage("copy src", n as usize);
+        let dst = ctx.storage("copy dst", n as usize);
+        let groups = grid(n.div_ceil(64));
+        let params = ctx.uniform("copy params", &[n, groups[0]])?;
+        let op = Op::new(
+            ctx,
+            plain_pipeline(ctx, "copy", COPY),
+            &[&src, &dst, &params],
+            groups,
+        );
+        Ok(CopyKernel { op })
+    }
+
+    pub fn repeat(&self, ctx: &GpuContext, reps: usize) -> Result<()> {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for _ in 0..reps {
+                self.op.encode(&mut pass);
+            }
+        }
+        ctx.queue.submit([enc.finish()]);
+        ctx.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| gpu_err(format!("waiting for the GPU failed ({e})")))?;
+        Ok(())
+    }
+}

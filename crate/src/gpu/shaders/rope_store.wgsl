@@ -1,0 +1,61 @@
+// RoPE ("normal" mode: adjacent pairs) on q in place and on k, storing the
+// rotated k and v at position step.pos of this layer's KV cache. The cos/sin
+// table is computed on the CPU as ggml does (angles by repeated
+// multiplication), since WGSL's sin/cos are only accurate near [-pi, pi].
+
+struct Params {
+    q_dim: u32,
+    kv_dim: u32,
+    head_dim: u32,
+    rope_dim: u32,
+    layer_off: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
+}
+
+struct Step {
+    pos: u32,
+    token: u32,
+    len: u32,
+    pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read_write> kcache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> vcache: array<f32>;
+@group(0) @binding(5) var<storage, read> table: array<f32>;
+@group(0) @binding(6) var<uniform> p: Params;
+@group(0) @binding(7) var<uniform> step: Step;
+
+fn rotate(a: f32, b: f32, i: u32) -> vec2<f32> {
+    // Pair i of its head; pairs past rope_dim stay as they are.
+    let j = (2u * i) % p.head_dim;
+    if (j >= p.rope_dim) {
+        return vec2<f32>(a, b);
+    }
+    let t = step.pos * p.rope_dim + j;
+    let c = table[t];
+    let s = table[t + 1u];
+    return vec2<f32>(a * c - b * s, a * s + b * c);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (2u * i < p.q_dim) {
+        let r = rotate(q[2u * i], q[2u * i + 1u], i);
+        q[2u * i] = r.x;
+        q[2u * i + 1u] = r.y;
+    }
+    if (2u * i < p.kv_dim) {
+        let r = rotate(k[2u * i], k[2u * i + 1u], i);
+        let o = p.layer_off + step.pos * p.kv_dim + 2u * i;
+        kcache[o] = r.x;
+        kcache[o + 1u] = r.y;
+        vcache[o] = v[2u * i];
+        vcache[o + 1u] = v[2u * i + 1u];
+    }
+}

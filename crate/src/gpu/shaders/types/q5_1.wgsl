@@ -1,0 +1,18 @@
+// Q5_1: { f16 d; f16 m; u8 qh[4]; u8 qs[16] } = 24 bytes; x = q * d + m.
+fn dequant(rb: u32, g: u32) {
+    let o = rb + g * 24u;
+    let d = f16_at(o);
+    let m = f16_at(o + 2u);
+    let qh = u32_at(o + 4u);
+    for (var i = 0u; i < 4u; i++) {
+        let q = u32_at(o + 8u + 4u * i);
+        for (var k = 0u; k < 4u; k++) {
+            let j = 4u * i + k;
+            let b = (q >> (8u * k)) & 0xffu;
+            let h0 = ((qh >> j) << 4u) & 0x10u;
+            let h1 = (qh >> (j + 12u)) & 0x10u;
+            put(j, f32((b & 15u) | h0) * d + m);
+            put(16u + j, f32((b >> 4u) | h1) * d + m);
+        }
+    }
+}
