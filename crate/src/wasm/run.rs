@@ -182,15 +182,15 @@ impl Runner {
     /// any generation, whose cache this overwrites.
     #[wasm_bindgen(js_name = benchPrompt)]
     pub fn bench_prompt(&mut self, n: usize) -> Result<(), JsError> {
-        self.generation = None;
-        generate::bench_forward(&mut self.inner.transformer, n, true).map_err(js_err)
+        *self.generation.get_mut() = None;
+        generate::bench_forward(&mut self.inner.get_mut().transformer, n, true).map_err(js_err)
     }
 
     /// Speed benchmark: `n` fixed tokens one at a time from position 0.
     #[wasm_bindgen(js_name = benchGenerate)]
     pub fn bench_generate(&mut self, n: usize) -> Result<(), JsError> {
-        self.generation = None;
-        generate::bench_forward(&mut self.inner.transformer, n, false).map_err(js_err)
+        *self.generation.get_mut() = None;
+        generate::bench_forward(&mut self.inner.get_mut().transformer, n, false).map_err(js_err)
     }
 
     /// Start a perplexity run over `text` in chunks of `nCtx` tokens, as
