@@ -143,6 +143,19 @@ test('generation stops and an evaluation cancels on request; the worker goes on 
     return { stopped: stopped.stopped, n: stopped.original.tokens.length, cancelled, after: full.original.tokens.length };
   }, text);
   assert.deepEqual(outcome, { stopped: true, n: 0, cancelled: 'CancelledError', after: 8 });
+
+  // The Stop button, pressed as soon as it shows: what was generated stays.
+  await page.fill('#gen-tokens', '400');
+  await page.evaluate(() => {
+    document.querySelector('#gen-run').click();
+    document.querySelector('#gen-stop').click();
+  });
+  await page.waitForFunction(() => /^Stopped\.|failed/.test(document.querySelector('#gen-status').textContent));
+  assert.equal(await page.textContent('#gen-status'), 'Stopped.');
+  const n = Number(await page.getAttribute('#gen-original', 'data-tokens'));
+  assert.ok(n < 400, `${n} tokens after Stop`);
+  assert.equal(await page.isHidden('#gen-stop'), true);
+  assert.equal(await page.isDisabled('#gen-run'), false);
   assert.deepEqual(errors, []);
 });
 

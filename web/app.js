@@ -75,6 +75,8 @@ function showModel(info, source) {
   $('#quant-type').disabled = false;
   modelName = info.name || 'model';
   modelTypes = Object.keys(info.types).join(', ');
+  // prompt and generation share the runner's context (capped in the worker)
+  $('#gen-tokens').max = String(Math.min(info.contextLength ?? 1024, 1024) - 1);
   // the worker drops the previous model's quantization, so does the page
   compareReady(null);
   $('#quant-download').hidden = true;

@@ -120,47 +120,56 @@ function savedName(name) {
   return clean || 'model.gguf';
 }
 
-// The same prompt through the original and the quantized model, one token
-// of each in turn, each token posted as progress ({side, token: {id, text}}).
+// The same prompt through the original and the quantized model, in turns of
+// about 8 ms each, every token posted as progress ({side, token: {id, text}}).
 // Stopping (cancel) ends both and returns what was generated so far. Times
-// are of the runner's calls only: `firstMs` covers the prompt and the first
-// token, `ms` every later token.
+// are of the runner's calls only, a turn at a time (a single token is
+// shorter than the worker's timer resolution for a small model): `firstMs`
+// covers the prompt and the first token, `ms` every later token.
+const TURN_MS = 8;
 async function generateBoth(rs, { prompt, maxTokens, temperature = 0, seed = 0 }, ctx) {
   const sides = {};
   for (const side of ['original', 'quantized']) {
     rs[side].start(prompt, maxTokens, temperature, undefined, undefined, seed);
-    sides[side] = { tokens: [], promptTokens: rs[side].promptTokens(), firstMs: 0, ms: 0 };
+    sides[side] = { tokens: [], promptTokens: rs[side].promptTokens(), firstMs: 0, ms: 0, ended: false };
   }
-  let active = ['original', 'quantized'];
   let stopped = false;
   let done = 0;
-  while (active.length) {
+  while (Object.values(sides).some((s) => !s.ended)) {
     await maybeYield();
     if (cancelled.has(ctx.id)) {
-      for (const side of active) rs[side].stop();
+      for (const side of Object.keys(sides)) rs[side].stop();
       stopped = true;
       break;
     }
-    for (const side of [...active]) {
+    for (const [side, s] of Object.entries(sides)) {
+      if (s.ended) continue;
       const r = rs[side];
-      const t = performance.now();
-      const text = r.step();
-      const dt = performance.now() - t;
-      if (text === undefined) {
-        active = active.filter((s) => s !== side);
-        continue;
+      const first = s.tokens.length === 0;
+      const turn = [];
+      const t0 = performance.now();
+      let t = t0; // after the last token (a final end-of-text step is not timed)
+      // the first token alone (it includes the prompt), then a turn's worth
+      do {
+        const text = r.step();
+        if (text === undefined) {
+          s.ended = true;
+          break;
+        }
+        turn.push({ id: r.lastToken(), text });
+        t = performance.now();
+      } while (!first && t - t0 < TURN_MS);
+      if (first) s.firstMs = t - t0;
+      else s.ms += t - t0;
+      for (const token of turn) {
+        s.tokens.push(token);
+        ctx.progress(++done, 2 * maxTokens, side, { side, token });
       }
-      const s = sides[side];
-      if (s.tokens.length === 0) s.firstMs = dt;
-      else s.ms += dt;
-      const token = { id: r.lastToken(), text };
-      s.tokens.push(token);
-      done++;
-      ctx.progress(done, 2 * maxTokens, side, { side, token });
     }
   }
   for (const s of Object.values(sides)) {
     s.tokPerSec = s.tokens.length > 1 && s.ms > 0 ? (s.tokens.length - 1) / (s.ms / 1000) : null;
+    delete s.ended;
   }
   return { ...sides, type: rs.type, stopped };
 }
