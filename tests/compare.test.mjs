@@ -108,6 +108,12 @@ test('perplexity, KL divergence and top-token agreement against the original; Q4
   assert.ok(num(m.Q4_0['same-top']) <= num(m.Q8_0['same-top']));
   assert.ok(num(m.Q4_0['same-top']) > 50 && num(m.Q4_0['same-top']) <= 100);
   for (const k of ['kld-median', 'kld-99', 'kld-max', 'ppl', 'delta-ppl']) assert.ok(k in m.Q4_0, k);
+  // every percentile, from the maximum down, in the details
+  await page.click('#eval-percentiles summary');
+  const pct = await page.locator('#eval-percentiles tbody tr td:nth-child(2)').allTextContents();
+  assert.equal(pct.length, 11);
+  assert.equal(pct[0], m.Q4_0['kld-max']);
+  assert.ok(pct.map(Number).every((v, i, a) => i === 0 || v <= a[i - 1]), `not descending: ${pct}`);
 
   // A text too short for the context is a plain message; the view stays usable.
   await page.fill('#eval-text', 'Too short.');

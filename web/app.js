@@ -311,6 +311,7 @@ function compareReady(type, fromTypes) {
   $('#gen-status').textContent = '';
   $('#eval-status').textContent = '';
   $('#eval-table').hidden = true;
+  $('#eval-percentiles').hidden = true;
   if (!type) return;
   $('#compare-which').textContent = `Original: ${modelName} (${fromTypes}). Quantized: ${modelName}-${type}.`;
   $('#gen-original-title').textContent = `Original (${fromTypes})`;
@@ -514,6 +515,15 @@ function showEval(r) {
     tbody.append(tr);
   }
   $('#eval-table').hidden = false;
+  const ptbody = $('#eval-percentiles tbody');
+  ptbody.replaceChildren();
+  for (const [f, v] of kl.kldPercentiles) {
+    const tr = document.createElement('tr');
+    cell(tr, f === 1 ? 'maximum' : f === 0 ? 'minimum' : f === 0.5 ? 'median' : `${+(f * 100).toFixed(1)} %`);
+    cell(tr, fmtNum(v), 'num');
+    ptbody.append(tr);
+  }
+  $('#eval-percentiles').hidden = false;
 }
 
 async function setupQuantize(client) {
