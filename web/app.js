@@ -103,7 +103,8 @@ function showSqnr(reports) {
   const rows = reports.filter((r) => r.sqnrDb != null);
   const names = rows.map((r) => r.name);
   chart('sqnr', $('#sqnr-chart'), {
-    scales: { x: { time: false } },
+    // half a bar of room at each end, so the first and last bars show whole
+    scales: { x: { time: false, range: [-0.6, rows.length - 0.4] } },
     axes: [{ label: 'tensor (hover for the name)', values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? t : '')) }, { label: 'SQNR dB' }],
     series: [
       { label: 'tensor', value: (_, i) => (i == null ? '–' : names[i] ?? '–') },
