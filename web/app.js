@@ -71,7 +71,6 @@ function showModel(info, source) {
   }
   $('#stats-run').disabled = false;
   $('#stats-status').textContent = '';
-  $('#quant-run').disabled = false;
   $('#quant-type').disabled = false;
   modelName = info.name || 'model';
   modelTypes = Object.keys(info.types).join(', ');
@@ -83,6 +82,7 @@ function showModel(info, source) {
   $('#quant-save').hidden = true;
   $('#save-status').textContent = '';
   document.body.dataset.model = 'loaded';
+  syncJobButtons();
 }
 
 function cell(tr, text, cls) {
@@ -319,10 +319,18 @@ function compareReady(type, fromTypes) {
   $('#gen-quantized-title').textContent = `Quantized (${type})`;
 }
 
+// A quantization replaces the models a comparison runs, so the two wait
+// for each other.
+const jobs = { quantizing: false };
+function syncJobButtons() {
+  $('#gen-run').disabled = compare.busy || jobs.quantizing;
+  $('#eval-run').disabled = compare.busy || jobs.quantizing;
+  $('#quant-run').disabled = compare.busy || jobs.quantizing || document.body.dataset.model !== 'loaded';
+}
+
 function setCompareBusy(busy) {
   compare.busy = busy;
-  $('#gen-run').disabled = busy;
-  $('#eval-run').disabled = busy;
+  syncJobButtons();
 }
 
 const fmtMs = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
@@ -537,14 +545,14 @@ async function setupQuantize(client) {
     pure.append(opt);
   }
   $('#quant-run').addEventListener('click', async () => {
-    const run = $('#quant-run');
     const cancel = $('#quant-cancel');
     const bar = $('#quant-progress');
     const status = $('#quant-status');
     const choice = $('#quant-type').value;
     const isPure = choice.startsWith('pure:');
     const type = isPure ? choice.slice(5) : choice;
-    run.disabled = true;
+    jobs.quantizing = true;
+    syncJobButtons();
     cancel.hidden = false;
     bar.hidden = false;
     bar.value = 0;
@@ -563,7 +571,8 @@ async function setupQuantize(client) {
     } catch (err) {
       status.textContent = err instanceof CancelledError ? 'Cancelled.' : `Quantization failed: ${err.message}`;
     } finally {
-      run.disabled = false;
+      jobs.quantizing = false;
+      syncJobButtons();
       cancel.hidden = true;
       bar.hidden = true;
     }
