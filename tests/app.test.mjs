@@ -143,6 +143,74 @@ describe('with WebGPU (SwiftShader) and wasm SIMD', () => {
     assert.deepEqual(errors, []);
   });
 
+  test('the quantized file is streamed to disk through the File System Access API, or downloaded as a Blob without it', async () => {
+    // A save picker that records what is written, as a real one writes a file.
+    const withPicker = () => {
+      window.__saved = { chunks: [], name: null, closed: false };
+      window.showSaveFilePicker = async ({ suggestedName }) => {
+        window.__saved.name = suggestedName;
+        return {
+          name: suggestedName,
+          createWritable: async () => new WritableStream({
+            write(chunk) {
+              window.__saved.chunks.push(new Uint8Array(chunk).slice());
+            },
+            close() {
+              window.__saved.closed = true;
+            },
+          }),
+        };
+      };
+    };
+    const { page, errors } = await openApp(browser, server.url, { initScript: withPicker });
+    await page.waitForSelector('body[data-model=loaded]');
+    await page.selectOption('#quant-type', 'Q4_0');
+    await page.click('#quant-run');
+    await page.waitForFunction(() => /Quantized to Q4_0/.test(document.querySelector('#quant-status').textContent), null, { timeout: 60_000 });
+    assert.equal(await page.isVisible('#quant-download'), false);
+    await page.click('#quant-save');
+    await page.waitForFunction(() => /^Saved/.test(document.querySelector('#save-status').textContent));
+    // what reached the "disk" is the quantized file, byte for byte
+    const saved = await page.evaluate(async () => {
+      const blob = new Uint8Array(await (await fetch(document.querySelector('#quant-download').href)).arrayBuffer());
+      const bytes = new Uint8Array(await new Blob(window.__saved.chunks).arrayBuffer());
+      const same = bytes.length === blob.length && bytes.every((b, i) => b === blob[i]);
+      return { name: window.__saved.name, closed: window.__saved.closed, length: bytes.length, same };
+    });
+    assert.equal(saved.name, 'stories260K-Q4_0.gguf');
+    assert.equal(saved.closed, true);
+    assert.ok(saved.length > 100_000);
+    assert.equal(saved.same, true);
+    assert.match(await page.textContent('#save-status'), /Saved stories260K-Q4_0\.gguf \(/);
+
+    // Without the API (Firefox, Safari): a download link with the same name.
+    const noPicker = () => {
+      delete window.showSaveFilePicker;
+    };
+    const { page: page2 } = await openApp(browser, server.url, { initScript: noPicker });
+    await page2.waitForSelector('body[data-model=loaded]');
+    await page2.selectOption('#quant-type', 'Q4_0');
+    await page2.click('#quant-run');
+    await page2.waitForSelector('#quant-download:not([hidden])', { timeout: 60_000 });
+    assert.equal(await page2.isVisible('#quant-save'), false);
+    assert.equal(await page2.getAttribute('#quant-download', 'download'), 'stories260K-Q4_0.gguf');
+    assert.deepEqual(errors, []);
+  });
+
+  test('a truncated GGUF gives a plain error, and the app goes on working', async () => {
+    const { page } = await openApp(browser, server.url);
+    await page.waitForSelector('body[data-model=loaded]');
+    const bytes = readFileSync(join(root, 'web/models/stories260K.gguf'));
+    await page.setInputFiles('#file-input', { name: 'cut.gguf', mimeType: 'application/octet-stream', buffer: bytes.subarray(0, 300_000) });
+    await page.waitForSelector('#model-error:not([hidden])');
+    assert.match(await page.textContent('#model-error'), /^cut\.gguf could not be opened: .*truncated or corrupt/);
+    assert.equal(await page.textContent('#model-name'), 'stories260K');
+    // the model that stayed open still quantizes
+    await page.selectOption('#quant-type', 'Q8_0');
+    await page.click('#quant-run');
+    await page.waitForFunction(() => /Quantized to Q8_0/.test(document.querySelector('#quant-status').textContent), null, { timeout: 60_000 });
+  });
+
   test('a file that is not GGUF gives a plain error and the model stays open', async () => {
     const { page } = await openApp(browser, server.url);
     await page.waitForSelector('body[data-model=loaded]');

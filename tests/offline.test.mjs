@@ -1,5 +1,5 @@
 // End-to-end: after one visit the app, the bundled model and saved models
-// work with the network off.
+// work with the network off: open, quantize and run.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, openApp, startServer } from './harness.mjs';
@@ -36,6 +36,18 @@ test('a model opened once is saved, and the app and that model open offline', as
   // quantizing works offline too
   await page.click('#quant-run');
   await page.waitForFunction(() => /Quantized to/.test(document.querySelector('#quant-status').textContent), null, { timeout: 60_000 });
+  // and the saved model runs: side-by-side generation and, on the bundled
+  // text (from the app's offline copy), perplexity and KL divergence
+  await page.fill('#gen-tokens', '16');
+  await page.click('#gen-run');
+  await page.waitForFunction(() => document.querySelector('#gen-status').textContent === 'Done.', null, { timeout: 60_000 });
+  assert.equal(await page.getAttribute('#gen-original', 'data-tokens'), '16');
+  assert.ok((await page.textContent('#gen-quantized-text')).length > 0);
+  await page.waitForFunction(() => document.querySelector('#eval-text').value.startsWith('First Citizen:'));
+  await page.fill('#eval-chunks', '2');
+  await page.click('#eval-run');
+  await page.waitForFunction(() => document.querySelector('#eval-status').textContent === 'Done.', null, { timeout: 60_000 });
+  assert.match(await page.textContent('#eval-table tr[data-key="kld"]'), /Mean KL divergence/);
   // the teaching page as well
   await page.goto(`${server.url}teach.html`);
   await page.waitForSelector('body[data-ready=yes]', { timeout: 30_000 });

@@ -5,9 +5,13 @@ import { WorkerClient, CancelledError } from './client.js';
 import { hasWasmSimd } from './features.js';
 
 const DEFAULT_MODEL = 'models/stories260K.gguf';
+const DEFAULT_TEXT = 'texts/tinyshakespeare-10k.txt';
 // llama-quantize's presets, in its menu order.
 const PRESETS = ['Q2_K', 'Q3_K_S', 'Q3_K_M', 'Q3_K_L', 'Q4_0', 'Q4_1', 'Q4_K_S', 'Q4_K_M', 'Q5_0', 'Q5_1', 'Q5_K_S', 'Q5_K_M', 'Q6_K', 'Q8_0'];
 let modelName = 'model';
+let modelTypes = ''; // the open model's tensor types, "f32" or "f16, f32"
+let saveBlob = null; // the last quantized file, for "Save to disk"
+
 const $ = (sel) => document.querySelector(sel);
 
 const fmtInt = (n) => Number(n).toLocaleString('en-US');
@@ -67,10 +71,18 @@ function showModel(info, source) {
   }
   $('#stats-run').disabled = false;
   $('#stats-status').textContent = '';
-  $('#quant-run').disabled = false;
   $('#quant-type').disabled = false;
   modelName = info.name || 'model';
+  modelTypes = Object.keys(info.types).join(', ');
+  // prompt and generation share the runner's context (capped in the worker)
+  $('#gen-tokens').max = String(Math.min(info.contextLength ?? 1024, 1024) - 1);
+  // the worker drops the previous model's quantization, so does the page
+  compareReady(null);
+  $('#quant-download').hidden = true;
+  $('#quant-save').hidden = true;
+  $('#save-status').textContent = '';
   document.body.dataset.model = 'loaded';
+  syncJobButtons();
 }
 
 function cell(tr, text, cls) {
@@ -91,13 +103,128 @@ function showSqnr(reports) {
   const rows = reports.filter((r) => r.sqnrDb != null);
   const names = rows.map((r) => r.name);
   chart('sqnr', $('#sqnr-chart'), {
-    scales: { x: { time: false } },
+    // half a bar of room at each end, so the first and last bars show whole
+    scales: { x: { time: false, range: [-0.6, rows.length - 0.4] } },
     axes: [{ label: 'tensor (hover for the name)', values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? t : '')) }, { label: 'SQNR dB' }],
     series: [
       { label: 'tensor', value: (_, i) => (i == null ? '–' : names[i] ?? '–') },
       { label: 'SQNR dB', stroke: '#2457c5', fill: '#2457c588', paths: uPlot.paths.bars({ size: [0.8] }), points: { show: false } },
     ],
   }, [rows.map((_, i) => i), rows.map((r) => r.sqnrDb)]);
+}
+
+// Combined SQNR of a group of tensors: total signal over total noise power
+// (each tensor's noise is rmse² × n, its signal noise × 10^(SQNR/10)).
+function groupSqnr(rows) {
+  let noise = 0;
+  let signal = 0;
+  for (const r of rows) {
+    const e = r.rmse * r.rmse * r.nElements;
+    noise += e;
+    signal += e * 10 ** (r.sqnrDb / 10);
+  }
+  return noise > 0 ? 10 * Math.log10(signal / noise) : null;
+}
+
+// Per layer (blk.N): the SQNR of its quantized weights together, and its
+// worst tensor.
+function showLayers(reports) {
+  const layers = new Map();
+  for (const r of reports) {
+    const m = /^blk\.(\d+)\./.exec(r.name);
+    if (!m || r.sqnrDb == null) continue;
+    const n = Number(m[1]);
+    if (!layers.has(n)) layers.set(n, []);
+    layers.get(n).push(r);
+  }
+  const keys = [...layers.keys()].sort((a, b) => a - b);
+  const el = $('#layer-chart');
+  el.dataset.layers = String(keys.length);
+  if (keys.length === 0) {
+    charts.layers?.destroy();
+    delete charts.layers;
+    el.textContent = 'No layer was quantized (every tensor is stored exactly).';
+    return;
+  }
+  el.textContent = '';
+  const worst = keys.map((k) => Math.min(...layers.get(k).map((r) => r.sqnrDb)));
+  const worstName = keys.map((k) => layers.get(k).reduce((a, b) => (b.sqnrDb < a.sqnrDb ? b : a)).name);
+  chart('layers', el, {
+    // bars start at 0 dB, so their heights compare
+    scales: { x: { time: false, range: [-0.6, keys.length - 0.4] }, y: { range: (_, __, max) => [0, Math.ceil(max * 1.1)] } },
+    axes: [{ label: 'layer', values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? `blk.${keys[t] ?? ''}` : '')) }, { label: 'SQNR dB' }],
+    series: [
+      { label: 'layer', value: (_, i) => (i == null ? '–' : `blk.${keys[i]}`) },
+      { label: 'layer SQNR dB', stroke: '#2457c5', fill: '#2457c588', paths: uPlot.paths.bars({ size: [0.6] }), points: { show: false }, value: (_, v) => (v == null ? '–' : v.toFixed(2)) },
+      { label: 'worst tensor dB', stroke: '#c5531f', width: 0, points: { show: true, size: 8, fill: '#c5531f' }, value: (_, v, __, i) => (v == null ? '–' : `${v.toFixed(2)} (${worstName[i]})`) },
+    ],
+  }, [keys.map((_, i) => i), keys.map((k) => groupSqnr(layers.get(k))), worst]);
+}
+
+// Bytes by tensor kind (the name without blk.N and .weight), before and after.
+function showSizes(reports) {
+  const kinds = new Map();
+  for (const r of reports) {
+    const kind = r.name.replace(/^blk\.\d+\./, '').replace(/\.weight$/, '');
+    const k = kinds.get(kind) ?? { before: 0, after: 0 };
+    k.before += r.bytesIn;
+    k.after += r.bytesOut;
+    kinds.set(kind, k);
+  }
+  // largest first; the small ones (norms) together
+  const rows = [...kinds.entries()].sort((a, b) => b[1].before - a[1].before);
+  const total = rows.reduce((s, [, k]) => s + k.before, 0);
+  const big = rows.filter(([, k]) => k.before >= total * 0.01);
+  const small = rows.filter(([, k]) => k.before < total * 0.01);
+  if (small.length) {
+    big.push(['other', small.reduce((s, [, k]) => ({ before: s.before + k.before, after: s.after + k.after }), { before: 0, after: 0 })]);
+  }
+  const names = big.map(([n]) => n);
+  const el = $('#size-chart');
+  el.dataset.kinds = names.join(',');
+  const kib = (b) => b / 1024;
+  chart('sizes', el, {
+    scales: { x: { time: false, range: [-0.6, names.length - 0.4] } },
+    axes: [{ label: 'tensor kind', values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? names[t] ?? '' : '')) }, { label: 'KiB' }],
+    series: [
+      { label: 'kind', value: (_, i) => (i == null ? '–' : names[i]) },
+      { label: 'original KiB', stroke: '#2457c5', fill: '#2457c566', paths: uPlot.paths.bars({ size: [0.35], align: -1 }), points: { show: false }, value: (_, v) => (v == null ? '–' : v.toFixed(1)) },
+      { label: 'quantized KiB', stroke: '#c5531f', fill: '#c5531fbb', paths: uPlot.paths.bars({ size: [0.35], align: 1 }), points: { show: false }, value: (_, v) => (v == null ? '–' : v.toFixed(1)) },
+    ],
+  }, [names.map((_, i) => i), big.map(([, k]) => kib(k.before)), big.map(([, k]) => kib(k.after))]);
+}
+
+// Stream the quantized file to a file the user picks (File System Access).
+async function saveToDisk() {
+  const status = $('#save-status');
+  const { blob, name } = saveBlob;
+  let handle;
+  try {
+    handle = await window.showSaveFilePicker({ suggestedName: name, types: [{ description: 'GGUF model', accept: { 'application/octet-stream': ['.gguf'] } }] });
+  } catch (err) {
+    status.textContent = err.name === 'AbortError' ? 'Not saved.' : `Could not save: ${err.message}`;
+    return;
+  }
+  const btn = $('#quant-save');
+  btn.disabled = true;
+  let written = 0;
+  try {
+    const out = await handle.createWritable();
+    // Count bytes on their way to disk, for progress.
+    const counter = new TransformStream({
+      transform(chunk, ctl) {
+        written += chunk.byteLength;
+        status.textContent = `Saving… ${fmtBytes(written)} of ${fmtBytes(blob.size)}`;
+        ctl.enqueue(chunk);
+      },
+    });
+    await blob.stream().pipeThrough(counter).pipeTo(out);
+    status.textContent = `Saved ${handle.name ?? name} (${fmtBytes(written)}).`;
+  } catch (err) {
+    status.textContent = `Could not save ${name}: ${err.message}`;
+  } finally {
+    btn.disabled = false;
+  }
 }
 
 // Histogram of one tensor before and after: the "after" spikes are the grid.
@@ -148,10 +275,20 @@ function showQuantized({ reports, totals, blob }, type, client) {
   a.href = URL.createObjectURL(blob);
   a.download = `${modelName}-${type}.gguf`;
   a.textContent = `Download ${a.download} (${fmtBytes(blob.size)})`;
-  a.hidden = false;
+  saveBlob = { blob, name: a.download };
+  // Where the browser can write files (File System Access), the file is
+  // streamed to the place the user picks; elsewhere it is a Blob download.
+  const canSave = typeof window.showSaveFilePicker === 'function';
+  a.hidden = canSave;
+  $('#quant-save').hidden = !canSave;
+  $('#quant-save').textContent = `Save ${a.download} (${fmtBytes(blob.size)})…`;
+  $('#save-status').textContent = '';
 
   $('#quant-charts').hidden = false;
   showSqnr(reports);
+  showLayers(reports);
+  showSizes(reports);
+  compareReady(type, modelTypes);
   const sel = $('#view-tensor');
   sel.replaceChildren(...reports.map((r, i) => new Option(`${r.name} (${r.from} → ${r.to})`, String(i))));
   // start with the largest tensor that was quantized
@@ -159,6 +296,243 @@ function showQuantized({ reports, totals, blob }, type, client) {
   sel.value = String(Math.max(first, 0));
   sel.onchange = () => showView(client, reports, Number(sel.value));
   showView(client, reports, Number(sel.value));
+}
+
+// ---- Compare: the original and the last quantized model side by side ----
+
+const compare = { type: null, busy: false };
+
+// A new quantization (or none, after another model opened) to compare with.
+function compareReady(type, fromTypes) {
+  compare.type = type;
+  $('#compare-empty').hidden = !!type;
+  $('#compare-body').hidden = !type;
+  for (const id of ['#gen-original-text', '#gen-quantized-text', '#gen-original-speed', '#gen-quantized-speed']) $(id).replaceChildren();
+  $('#gen-diverge').textContent = '';
+  $('#gen-status').textContent = '';
+  $('#eval-status').textContent = '';
+  $('#eval-table').hidden = true;
+  $('#eval-percentiles').hidden = true;
+  if (!type) return;
+  $('#compare-which').textContent = `Original: ${modelName} (${fromTypes}). Quantized: ${modelName}-${type}.`;
+  $('#gen-original-title').textContent = `Original (${fromTypes})`;
+  $('#gen-quantized-title').textContent = `Quantized (${type})`;
+}
+
+// A quantization replaces the models a comparison runs, so the two wait
+// for each other.
+const jobs = { quantizing: false };
+function syncJobButtons() {
+  $('#gen-run').disabled = compare.busy || jobs.quantizing;
+  $('#eval-run').disabled = compare.busy || jobs.quantizing;
+  $('#quant-run').disabled = compare.busy || jobs.quantizing || document.body.dataset.model !== 'loaded';
+}
+
+function setCompareBusy(busy) {
+  compare.busy = busy;
+  syncJobButtons();
+}
+
+const fmtMs = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
+
+function speedText(s) {
+  const n = s.tokens.length;
+  if (n === 0) return 'No tokens (the model ended at once).';
+  const rate = s.tokPerSec != null ? `${s.tokPerSec.toFixed(1)} tokens/s` : 'one token only';
+  const plural = (k, w) => `${k} ${w}${k === 1 ? '' : 's'}`;
+  return `${rate} · ${plural(n, 'token')} · prompt (${plural(s.promptTokens, 'token')}) and first token ${fmtMs(s.firstMs)}`;
+}
+
+// Make the first token where the two outputs differ stand out in both.
+function markDivergence(at) {
+  for (const side of ['original', 'quantized']) {
+    const span = $(`#gen-${side}-text`).children[at];
+    if (!span) continue;
+    span.classList.add('diverge');
+    span.title = 'first token that differs between the two models';
+  }
+}
+
+function setupCompare(client) {
+  const ids = { original: [], quantized: [] };
+  let divergeAt = null;
+  const tokenSpan = (text) => {
+    const span = document.createElement('span');
+    span.className = 'tok';
+    span.textContent = text;
+    return span;
+  };
+  const checkDivergence = () => {
+    if (divergeAt != null) return;
+    const n = Math.min(ids.original.length, ids.quantized.length);
+    for (let i = 0; i < n; i++) {
+      if (ids.original[i] !== ids.quantized[i]) {
+        divergeAt = i;
+        markDivergence(i);
+        return;
+      }
+    }
+  };
+
+  $('#gen-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (compare.busy) return;
+    const maxTokens = Number($('#gen-tokens').value);
+    const params = {
+      prompt: $('#gen-prompt').value,
+      maxTokens,
+      temperature: Number($('#gen-temp').value),
+      seed: Number($('#gen-seed').value),
+    };
+    ids.original = [];
+    ids.quantized = [];
+    divergeAt = null;
+    for (const side of ['original', 'quantized']) {
+      $(`#gen-${side}-text`).replaceChildren();
+      $(`#gen-${side}-speed`).textContent = '';
+    }
+    $('#gen-diverge').textContent = '';
+    const status = $('#gen-status');
+    const stop = $('#gen-stop');
+    status.textContent = 'Loading both models…';
+    setCompareBusy(true);
+    stop.hidden = false;
+    const req = client.request('compareGenerate', params, {
+      onProgress: ({ done, total, side, token }) => {
+        status.textContent = `${done} / ${total} tokens`;
+        ids[side].push(token.id);
+        $(`#gen-${side}-text`).append(tokenSpan(token.text));
+        checkDivergence();
+      },
+    });
+    stop.onclick = () => {
+      stop.disabled = true;
+      req.cancel();
+    };
+    try {
+      const r = await req.promise;
+      for (const side of ['original', 'quantized']) {
+        $(`#gen-${side}-speed`).textContent = speedText(r[side]);
+        $(`#gen-${side}`).dataset.tokens = String(r[side].tokens.length);
+      }
+      // The streamed ids are the result's; the result is authoritative.
+      ids.original = r.original.tokens.map((t) => t.id);
+      ids.quantized = r.quantized.tokens.map((t) => t.id);
+      checkDivergence();
+      const n = Math.min(ids.original.length, ids.quantized.length);
+      const same = ids.original.length === ids.quantized.length;
+      $('#gen-diverge').textContent = divergeAt != null
+        ? `The outputs first differ at generated token ${divergeAt + 1} (highlighted): “${r.original.tokens[divergeAt].text}” against “${r.quantized.tokens[divergeAt].text}”.`
+        : same
+          ? `Both models generated the same ${n} tokens.`
+          : `The same first ${n} tokens; then one model ended and the other went on.`;
+      status.textContent = r.stopped ? 'Stopped.' : 'Done.';
+    } catch (err) {
+      status.textContent = `Generation failed: ${err.message}`;
+    } finally {
+      setCompareBusy(false);
+      stop.hidden = true;
+      stop.disabled = false;
+    }
+  });
+
+  const loadDefaultText = async () => {
+    try {
+      const res = await fetch(DEFAULT_TEXT);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      $('#eval-text').value = await res.text();
+    } catch (err) {
+      $('#eval-status').textContent = `The bundled text could not be loaded (${err.message}); paste a text instead.`;
+    }
+  };
+  loadDefaultText();
+  $('#eval-default').addEventListener('click', loadDefaultText);
+  $('#eval-file').addEventListener('change', async (e) => {
+    const file = e.target.files?.[0];
+    if (!file) return;
+    try {
+      $('#eval-text').value = await file.text();
+      $('#eval-status').textContent = `Text from ${file.name}.`;
+    } catch (err) {
+      $('#eval-status').textContent = `${file.name} could not be read: ${err.message}`;
+    }
+  });
+
+  $('#eval-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (compare.busy) return;
+    const text = $('#eval-text').value;
+    const status = $('#eval-status');
+    if (!text.trim()) {
+      status.textContent = 'The text is empty: paste a text or use the bundled one.';
+      return;
+    }
+    const bar = $('#eval-progress');
+    const cancel = $('#eval-cancel');
+    setCompareBusy(true);
+    cancel.hidden = false;
+    bar.hidden = false;
+    bar.value = 0;
+    status.textContent = 'Loading both models…';
+    const req = client.request('compareEval', {
+      text,
+      nCtx: Number($('#eval-ctx').value),
+      maxChunks: Number($('#eval-chunks').value) || 0,
+    }, {
+      onProgress: ({ done, total, label }) => {
+        bar.max = total;
+        bar.value = done;
+        status.textContent = label;
+      },
+    });
+    cancel.onclick = () => req.cancel();
+    try {
+      showEval(await req.promise);
+      status.textContent = 'Done.';
+    } catch (err) {
+      status.textContent = err instanceof CancelledError ? 'Cancelled.' : `Evaluation failed: ${err.message}`;
+    } finally {
+      setCompareBusy(false);
+      cancel.hidden = true;
+      bar.hidden = true;
+    }
+  });
+}
+
+function showEval(r) {
+  const kl = r.kl;
+  const pct = (f) => kl.kldPercentiles.find(([p]) => p === f)?.[1];
+  const rows = [
+    ['ppl-base', 'Perplexity, original', kl.pplBase.toFixed(4), 'How surprised the original model is by the text (lower is better).'],
+    ['ppl', `Perplexity, ${r.type}`, `${r.ppl.toFixed(4)} ± ${r.pplUncertainty.toFixed(4)}`, 'The same for the quantized model.'],
+    ['delta-ppl', 'Perplexity change', `${kl.deltaPpl >= 0 ? '+' : ''}${kl.deltaPpl.toFixed(4)} (×${kl.pplRatio.toFixed(4)})`, 'Quantized minus original.'],
+    ['kld', 'Mean KL divergence', `${fmtNum(kl.meanKld)} ± ${fmtNum(kl.meanKldUncertainty)}`, 'How far the next-token distributions are apart, in nats per token (0: identical).'],
+    ['kld-median', 'KL divergence, median', fmtNum(pct(0.5)), 'Half the positions diverge less than this.'],
+    ['kld-99', 'KL divergence, 99th percentile', fmtNum(pct(0.99)), 'The worst 1% of positions diverge more.'],
+    ['kld-max', 'KL divergence, maximum', fmtNum(pct(1)), 'The single worst position.'],
+    ['same-top', 'Same top token', `${(kl.sameTop * 100).toFixed(2)} %`, 'Positions where both models rank the same token first.'],
+    ['tokens', 'Tokens scored', `${fmtInt(r.tokensScored)} in ${r.chunks} chunks`, `Each chunk's second half is scored, as llama-perplexity does; ${r.seconds.toFixed(2)} s for both models.`],
+  ];
+  const tbody = $('#eval-table tbody');
+  tbody.replaceChildren();
+  for (const [key, name, value, what] of rows) {
+    const tr = document.createElement('tr');
+    tr.dataset.key = key;
+    cell(tr, name);
+    cell(tr, value, 'num');
+    cell(tr, what, 'what');
+    tbody.append(tr);
+  }
+  $('#eval-table').hidden = false;
+  const ptbody = $('#eval-percentiles tbody');
+  ptbody.replaceChildren();
+  for (const [f, v] of kl.kldPercentiles) {
+    const tr = document.createElement('tr');
+    cell(tr, f === 1 ? 'maximum' : f === 0 ? 'minimum' : f === 0.5 ? 'median' : `${+(f * 100).toFixed(1)} %`);
+    cell(tr, fmtNum(v), 'num');
+    ptbody.append(tr);
+  }
+  $('#eval-percentiles').hidden = false;
 }
 
 async function setupQuantize(client) {
@@ -171,14 +545,14 @@ async function setupQuantize(client) {
     pure.append(opt);
   }
   $('#quant-run').addEventListener('click', async () => {
-    const run = $('#quant-run');
     const cancel = $('#quant-cancel');
     const bar = $('#quant-progress');
     const status = $('#quant-status');
     const choice = $('#quant-type').value;
     const isPure = choice.startsWith('pure:');
     const type = isPure ? choice.slice(5) : choice;
-    run.disabled = true;
+    jobs.quantizing = true;
+    syncJobButtons();
     cancel.hidden = false;
     bar.hidden = false;
     bar.value = 0;
@@ -197,7 +571,8 @@ async function setupQuantize(client) {
     } catch (err) {
       status.textContent = err instanceof CancelledError ? 'Cancelled.' : `Quantization failed: ${err.message}`;
     } finally {
-      run.disabled = false;
+      jobs.quantizing = false;
+      syncJobButtons();
       cancel.hidden = true;
       bar.hidden = true;
     }
@@ -293,6 +668,8 @@ async function main() {
   document.body.dataset.variant = variant;
   document.body.dataset.webgpu = gpu.available ? 'yes' : 'no';
 
+  $('#quant-save').addEventListener('click', saveToDisk);
+  setupCompare(client);
   try {
     await setupQuantize(client);
   } catch (err) {

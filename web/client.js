@@ -24,8 +24,9 @@ export class WorkerClient {
   }
 
   /**
-   * Start a request. Returns {promise, cancel}; `onProgress({done, total, label})`
-   * is called as the worker reports progress.
+   * Start a request. Returns {promise, cancel}; `onProgress({done, total, label, ...})`
+   * is called as the worker reports progress (some requests add fields, as
+   * compareGenerate's `{side, token}`).
    */
   request(method, params = {}, { onProgress } = {}) {
     const id = this.nextId++;

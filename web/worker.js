@@ -4,7 +4,7 @@
 // Protocol (see client.js for the page's side):
 //   page -> worker  {id, method, params}   start a request
 //                   {cancel: id}           ask request `id` to stop
-//   worker -> page  {id, progress: {done, total, label}}
+//   worker -> page  {id, progress: {done, total, label, ...extra}}
 //                   {id, result}
 //                   {id, error: {message, cancelled}}
 // Long requests check for cancellation between units of work (tensors), so
@@ -14,6 +14,13 @@ let wq = null; // the wasm-bindgen module, after init
 let model = null; // the open Model
 let modelBlob = null; // and the Blob it reads from
 const cancelled = new Set();
+// The last quantization of the open model ({blob, type}), and the two models
+// loaded for running side by side ({original, quantized, type}).
+let quantized = null;
+let runners = null;
+// KV cache cap for compare runners: room for a prompt, generation and a
+// perplexity context, without a large model's full context in memory twice.
+const COMPARE_CTX = 1024;
 
 class Cancelled extends Error {
   constructor() {
@@ -33,12 +40,69 @@ function requireModel() {
   return model;
 }
 
+// A comparison job holds the runners across awaits; a new model or a new
+// quantization meanwhile retires them, and the job frees them when it ends.
+let runnersBusy = false;
+let retired = [];
+function freeRunners() {
+  if (runners) retired.push(runners);
+  runners = null;
+  if (runnersBusy) return;
+  for (const r of retired) {
+    r.original.free();
+    r.quantized.free();
+  }
+  retired = [];
+}
+
+// Run `job(runners)` with the runners held; one comparison job at a time,
+// as both use the same KV caches.
+async function withRunners(job) {
+  if (runnersBusy) throw new Error('a comparison is already running: stop it first');
+  runnersBusy = true;
+  try {
+    return await job(await compareRunners());
+  } finally {
+    runnersBusy = false;
+    if (retired.length) freeRunners();
+  }
+}
+
 function openModel(blob) {
   const m = wq.Model.fromBlob(blob);
   if (model) model.free();
   model = m;
   modelBlob = blob;
+  // A quantization of the previous model has nothing to compare with now.
+  freeRunners();
+  quantized = null;
   return model.info();
+}
+
+// The original and the last quantized model, loaded for running (weights in
+// wasm memory), once per quantization.
+async function compareRunners() {
+  if (runners) return runners;
+  if (!model) throw new Error('no model is open');
+  if (!quantized) throw new Error('quantize the model first: there is nothing to compare with');
+  const original = wq.Runner.fromModel(model, COMPARE_CTX);
+  try {
+    const bytes = new Uint8Array(await quantized.blob.arrayBuffer());
+    runners = { original, quantized: wq.Runner.fromBytes(bytes, COMPARE_CTX), type: quantized.type };
+  } catch (err) {
+    original.free();
+    throw err;
+  }
+  return runners;
+}
+
+// Give queued messages (a stop) a chance to arrive, at most every 10 ms so
+// that yielding does not dominate a small model's generation time.
+let lastYield = 0;
+async function maybeYield() {
+  if (performance.now() - lastYield < 10) return;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  lastYield = performance.now();
 }
 
 // Saved models: files in the origin-private file system (OPFS), so they stay
@@ -54,6 +118,60 @@ function savedName(name) {
   const base = name.split(/[?#]/)[0].split('/').filter(Boolean).pop() ?? 'model.gguf';
   const clean = base.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '');
   return clean || 'model.gguf';
+}
+
+// The same prompt through the original and the quantized model, in turns of
+// about 8 ms each, every token posted as progress ({side, token: {id, text}}).
+// Stopping (cancel) ends both and returns what was generated so far. Times
+// are of the runner's calls only, a turn at a time (a single token is
+// shorter than the worker's timer resolution for a small model): `firstMs`
+// covers the prompt and the first token, `ms` every later token.
+const TURN_MS = 8;
+async function generateBoth(rs, { prompt, maxTokens, temperature = 0, seed = 0 }, ctx) {
+  const sides = {};
+  for (const side of ['original', 'quantized']) {
+    rs[side].start(prompt, maxTokens, temperature, undefined, undefined, seed);
+    sides[side] = { tokens: [], promptTokens: rs[side].promptTokens(), firstMs: 0, ms: 0, ended: false };
+  }
+  let stopped = false;
+  let done = 0;
+  while (Object.values(sides).some((s) => !s.ended)) {
+    await maybeYield();
+    if (cancelled.has(ctx.id)) {
+      for (const side of Object.keys(sides)) rs[side].stop();
+      stopped = true;
+      break;
+    }
+    for (const [side, s] of Object.entries(sides)) {
+      if (s.ended) continue;
+      const r = rs[side];
+      const first = s.tokens.length === 0;
+      const turn = [];
+      const t0 = performance.now();
+      let t = t0; // after the last token (a final end-of-text step is not timed)
+      // the first token alone (it includes the prompt), then a turn's worth
+      do {
+        const text = r.step();
+        if (text === undefined) {
+          s.ended = true;
+          break;
+        }
+        turn.push({ id: r.lastToken(), text });
+        t = performance.now();
+      } while (!first && t - t0 < TURN_MS);
+      if (first) s.firstMs = t - t0;
+      else s.ms += t - t0;
+      for (const token of turn) {
+        s.tokens.push(token);
+        ctx.progress(++done, 2 * maxTokens, side, { side, token });
+      }
+    }
+  }
+  for (const s of Object.values(sides)) {
+    s.tokPerSec = s.tokens.length > 1 && s.ms > 0 ? (s.tokens.length - 1) / (s.ms / 1000) : null;
+    delete s.ended;
+  }
+  return { ...sides, type: rs.type, stopped };
 }
 
 const methods = {
@@ -125,10 +243,32 @@ const methods = {
       finished = true;
       parts.push(q.finish()); // consumes q
       const blob = new Blob(parts, { type: 'application/octet-stream' });
+      freeRunners();
+      quantized = { blob, type };
       return { reports, totals, blob };
     } finally {
       if (!finished) q.free();
     }
+  },
+
+  // Side-by-side generation (generateBoth).
+  async compareGenerate(params, ctx) {
+    return withRunners((rs) => generateBoth(rs, params, ctx));
+  },
+
+  // Perplexity of the quantized model over `text`, and its KL divergence
+  // and top-token agreement against the original, one batch per step.
+  async compareEval({ text, nCtx, maxChunks }, ctx) {
+    return withRunners(async (rs) => {
+      const t0 = performance.now();
+      rs.quantized.perplexityStart(text, nCtx, maxChunks || undefined);
+      for (;;) {
+        await ctx.checkpoint();
+        const p = rs.quantized.perplexityStepAgainst(rs.original);
+        ctx.progress(Math.round(p.progress * 1000), 1000, `${p.result.chunks} of ${p.chunks} chunks`);
+        if (p.done) return { ...p.result, seconds: (performance.now() - t0) / 1000, type: rs.type };
+      }
+    });
   },
 
   // One tensor before and after quantization to `type` (histograms, error).
@@ -276,7 +416,7 @@ self.onmessage = async (e) => {
   const ctx = {
     id,
     checkpoint: () => checkpoint(id),
-    progress: (done, total, label) => self.postMessage({ id, progress: { done, total, label } }),
+    progress: (done, total, label, extra) => self.postMessage({ id, progress: { done, total, label, ...extra } }),
   };
   try {
     const fn = methods[method];

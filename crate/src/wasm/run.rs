@@ -40,6 +40,8 @@ pub struct Runner {
     // async `&mut self`); the sync methods take `&mut self` and use get_mut.
     inner: RefCell<generate::Runner>,
     generation: RefCell<Option<Generation>>,
+    /// Prompt tokens of the current generation (the rest were generated).
+    prompt_len: usize,
     evaluation: Option<Evaluation>,
     n_ctx: usize,
 }
@@ -73,6 +75,7 @@ impl Runner {
             n_ctx: inner.transformer.n_ctx(),
             inner: RefCell::new(inner),
             generation: RefCell::new(None),
+            prompt_len: 0,
             evaluation: None,
         })
     }
@@ -138,6 +141,7 @@ impl Runner {
         };
         let g =
             Generation::new(self.inner.get_mut(), &prompt, max_tokens, sampler).map_err(js_err)?;
+        self.prompt_len = g.tokens.len();
         *self.generation.get_mut() = Some(g);
         Ok(())
     }
@@ -168,6 +172,21 @@ impl Runner {
             .await
             .map_err(js_err)?
             .map(|(_, text)| text))
+    }
+
+    /// The id of the token the last `step` generated (`undefined` before
+    /// the first), so two models' outputs can be compared token by token
+    /// even where different tokens decode to the same text.
+    #[wasm_bindgen(js_name = lastToken)]
+    pub fn last_token(&self) -> Option<u32> {
+        let g = self.generation.try_borrow().ok()?;
+        g.as_ref()?.tokens[self.prompt_len..].last().copied()
+    }
+
+    /// Prompt tokens of the current generation (BOS included).
+    #[wasm_bindgen(js_name = promptTokens)]
+    pub fn prompt_tokens(&self) -> usize {
+        self.prompt_len
     }
 
     /// Stop generating; `step` returns `undefined` from now on.
@@ -215,6 +234,25 @@ impl Runner {
     /// result}` with the statistics so far.
     #[wasm_bindgen(js_name = perplexityStep, unchecked_return_type = "EvalProgress")]
     pub fn perplexity_step(&mut self) -> Result<JsValue, JsError> {
+        self.eval_step(None)
+    }
+
+    /// As `perplexityStep`, and run the same tokens through `reference`
+    /// (the original of a quantized model, same vocabulary): the result's
+    /// `kl` then holds KL divergence, top-token agreement and perplexity
+    /// against the reference. `reference` must be another Runner.
+    #[wasm_bindgen(
+        js_name = perplexityStepAgainst,
+        unchecked_return_type = "EvalProgress"
+    )]
+    pub fn perplexity_step_against(&mut self, reference: &mut Runner) -> Result<JsValue, JsError> {
+        self.eval_step(Some(&mut reference.inner.get_mut().transformer))
+    }
+
+    fn eval_step(
+        &mut self,
+        reference: Option<&mut crate::model::forward::Transformer>,
+    ) -> Result<JsValue, JsError> {
         #[derive(serde::Serialize)]
         struct Progress {
             done: bool,
@@ -226,7 +264,7 @@ impl Runner {
             .evaluation
             .as_mut()
             .ok_or_else(|| JsError::new("no perplexity run: call perplexityStart first"))?;
-        ev.step(&mut self.inner.get_mut().transformer, None)
+        ev.step(&mut self.inner.get_mut().transformer, reference)
             .map_err(js_err)?;
         to_js(&Progress {
             done: ev.is_done(),
@@ -343,5 +381,115 @@ mod tests {
             .as_f64()
             .unwrap();
         assert!(ppl > 1.0 && ppl < 3.0, "{ppl}");
+    }
+
+    fn num(v: &JsValue, key: &str) -> f64 {
+        js_sys::Reflect::get(v, &key.into())
+            .unwrap()
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} is not a number"))
+    }
+
+    /// stories260K quantized in wasm by the Quantizer the page uses.
+    fn quantized_stories(ty: &str) -> Vec<u8> {
+        let m = crate::wasm::Model::from_bytes(STORIES.to_vec()).unwrap();
+        let mut q = crate::wasm::model_quant::Quantizer::new(&m, ty, Some(true)).unwrap();
+        let mut out = q.take_output();
+        while !q.step().unwrap().is_undefined() {
+            out.extend(q.take_output());
+        }
+        out.extend(q.finish().unwrap());
+        out
+    }
+
+    /// Run a perplexity evaluation of `model` against `reference` to the end.
+    fn eval_against(model: &mut Runner, reference: &mut Runner) -> JsValue {
+        model.perplexity_start(STORIES_GREEDY, 64, None).unwrap();
+        loop {
+            let p = model.perplexity_step_against(reference).unwrap();
+            if js_sys::Reflect::get(&p, &"done".into())
+                .unwrap()
+                .is_truthy()
+            {
+                return js_sys::Reflect::get(&p, &"result".into()).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn evaluation_against_a_reference_gives_kl_statistics() {
+        let ts = |name| crate::wasm::tests::ts_fields_in(TS_TYPES, name);
+        let mut original = Runner::from_bytes(STORIES, Some(64)).unwrap();
+        let mut same = Runner::from_bytes(STORIES, Some(64)).unwrap();
+        let result = eval_against(&mut same, &mut original);
+        let kl = js_sys::Reflect::get(&result, &"kl".into()).unwrap();
+        assert_eq!(keys(&kl), ts("KlStats"));
+        assert_eq!(num(&kl, "meanKld"), 0.0);
+        assert_eq!(num(&kl, "sameTop"), 1.0);
+        assert_eq!(num(&kl, "pplBase"), num(&result, "ppl"));
+
+        // Q4_0 moves the distribution; Q8_0 much less; the reference's own
+        // perplexity is the same in both runs.
+        let mut q4 = Runner::from_bytes(&quantized_stories("q4_0"), Some(64)).unwrap();
+        let r4 = eval_against(&mut q4, &mut original);
+        let kl4 = js_sys::Reflect::get(&r4, &"kl".into()).unwrap();
+        let mut q8 = Runner::from_bytes(&quantized_stories("q8_0"), Some(64)).unwrap();
+        let r8 = eval_against(&mut q8, &mut original);
+        let kl8 = js_sys::Reflect::get(&r8, &"kl".into()).unwrap();
+        assert!(num(&kl8, "meanKld") > 0.0, "Q8_0 is not lossless");
+        assert!(
+            num(&kl4, "meanKld") > 2.0 * num(&kl8, "meanKld"),
+            "Q4_0 {} vs Q8_0 {}",
+            num(&kl4, "meanKld"),
+            num(&kl8, "meanKld")
+        );
+        assert!(num(&kl4, "sameTop") < 1.0 && num(&kl4, "sameTop") > 0.5);
+        assert_eq!(num(&kl4, "pplBase"), num(&kl8, "pplBase"));
+        assert_eq!(num(&kl8, "pplBase"), num(&result, "ppl"));
+        let p = js_sys::Reflect::get(&kl4, &"kldPercentiles".into()).unwrap();
+        assert_eq!(js_sys::Array::from(&p).length(), 11);
+    }
+
+    #[test]
+    fn a_reference_too_short_for_the_context_is_refused() {
+        // The reference's KV cache is shorter than the evaluation context.
+        let mut model = Runner::from_bytes(STORIES, Some(64)).unwrap();
+        let mut small = Runner::from_bytes(STORIES, Some(32)).unwrap();
+        model.perplexity_start(STORIES_GREEDY, 64, None).unwrap();
+        let e = model.perplexity_step_against(&mut small).unwrap_err();
+        assert!(message(e).contains("context of 32"));
+    }
+
+    #[test]
+    fn last_token_is_the_id_of_each_generated_token() {
+        let mut r = Runner::from_bytes(STORIES, Some(64)).unwrap();
+        assert_eq!(r.last_token(), None);
+        r.start("Once upon a time", 8, Some(0.0), None, None, None, None)
+            .unwrap();
+        assert_eq!(r.last_token(), None);
+        let prompt = r.tokenize("Once upon a time");
+        assert_eq!(r.prompt_tokens(), prompt.len());
+        let mut ids = Vec::new();
+        while r.step().unwrap().is_some() {
+            ids.push(r.last_token().unwrap());
+        }
+        assert!(!ids.is_empty());
+        // the same ids as the native generation, which decodes to the same text
+        let mut native = crate::model::tests::stories();
+        let mut g = Generation::new(
+            &native,
+            "Once upon a time",
+            8,
+            SamplerConfig {
+                temperature: 0.0,
+                ..SamplerConfig::default()
+            },
+        )
+        .unwrap();
+        let mut want = Vec::new();
+        while let Some((id, _)) = g.step(&mut native).unwrap() {
+            want.push(id);
+        }
+        assert_eq!(ids, want);
     }
 }

@@ -11,7 +11,7 @@
 //! the SIMD ones in a different order (see the tests for the bound).
 //!
 //! Fast paths: AVX2 for F32, F16, Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K; simd128 for
-//! F32, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K. Other types use the reference.
+//! F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K. Other types use the reference.
 
 use crate::error::{Error, Result};
 use crate::quant::types::GgmlType;

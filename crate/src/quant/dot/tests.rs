@@ -765,3 +765,51 @@ fn matmul_matches_vec_dot_per_row_and_input() {
         }
     }
 }
+
+/// The float kernels (simd128 and AVX2 convert halves in vector lanes) on
+/// the values a lane conversion can get wrong: subnormals, signed zeros, the
+/// largest finite values, and rows holding an infinity or a NaN.
+#[test]
+fn half_dots_match_the_reference_on_special_values() {
+    let f16_finite: [u16; 8] = [
+        0x0001, 0x03FF, 0x8001, 0x0000, 0x8000, 0x7BFF, 0xFBFF, 0x3C00,
+    ];
+    let bf16_finite: [u16; 8] = [
+        0x0001, 0x007F, 0x8001, 0x0000, 0x8000, 0x7F7F, 0xFF7F, 0x3F80,
+    ];
+    let (inf, nan) = ([0x7C00u16, 0xFC00, 0x7E00], [0x7F80u16, 0xFF80, 0x7FC0]);
+    // three groups of 8 and a scalar tail; activations below 1, so that
+    // BF16's largest finite values give finite products
+    let n = 27;
+    let y: Vec<f32> = (0..n).map(|k| 0.25 + k as f32 * 0.025).collect();
+    for (ty, finite, non_finite, reference) in [
+        (
+            GgmlType::F16,
+            f16_finite,
+            inf,
+            reference::vec_dot_f16 as fn(&[u8], &[f32]) -> f32,
+        ),
+        (GgmlType::BF16, bf16_finite, nan, reference::vec_dot_bf16),
+    ] {
+        let act = quantize_activations(ty, &y).unwrap();
+        let row = |h: &dyn Fn(usize) -> u16| -> Vec<u8> {
+            (0..n).flat_map(|k| h(k).to_le_bytes()).collect()
+        };
+        let finite_row = row(&|k| finite[(k * 3) % 8]);
+        let want = reference(&finite_row, &y);
+        let got = vec_dot(ty, &finite_row, &act, n).unwrap();
+        assert!(
+            (got - want).abs() <= want.abs() * 1e-6,
+            "{ty}: {got:e} vs {want:e}"
+        );
+        // +inf, -inf and NaN in the vector part and in the tail
+        for (at, special) in [(3, non_finite[0]), (12, non_finite[1]), (25, non_finite[2])] {
+            let r = row(&|k| if k == at { special } else { finite[k % 8] });
+            let (got, want) = (vec_dot(ty, &r, &act, n).unwrap(), reference(&r, &y));
+            assert!(
+                got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                "{ty} with {special:#06x} at {at}: {got} vs {want}"
+            );
+        }
+    }
+}

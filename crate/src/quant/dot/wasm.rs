@@ -6,7 +6,7 @@
 
 use super::Kernel;
 use crate::quant::blocks::dequant::layout::*;
-use crate::quant::blocks::dequant::{as_blocks, f16_le, k4_scales_mins};
+use crate::quant::blocks::dequant::{as_blocks, bf16_to_f32, f16_le, fp16_to_f32, k4_scales_mins};
 use crate::quant::types::GgmlType;
 use core::arch::wasm32::*;
 
@@ -15,6 +15,8 @@ pub(super) fn kernel(ty: GgmlType) -> Option<Kernel> {
     use GgmlType::*;
     Some(match ty {
         F32 => Kernel::Float(f32_dot),
+        F16 => Kernel::Float(f16_dot),
+        BF16 => Kernel::Float(bf16_dot),
         Q4_0 => Kernel::Quant(q4_0),
         Q4_1 => Kernel::Quant(q4_1),
         Q5_0 => Kernel::Quant(q5_0),
@@ -362,6 +364,95 @@ fn f32_dot(vx: &[u8], y: &[f32]) -> f32 {
     let mut sumf = f64x2_extract_lane::<0>(a) + f64x2_extract_lane::<1>(a);
     while i < n {
         let w = f32::from_le_bytes([vx[4 * i], vx[4 * i + 1], vx[4 * i + 2], vx[4 * i + 3]]);
+        sumf += (w * y[i]) as f64;
+        i += 1;
+    }
+    sumf as f32
+}
+
+/// Add the f32 products `w[k] * y[k]` of 8 lanes (two f32x4 each) to four
+/// f64x2 sums, as [`f32_dot`] does.
+#[inline(always)]
+fn add_products8(acc: &mut [v128; 4], w: [v128; 2], y: &[u8]) {
+    for h in 0..2 {
+        let p = f32x4_mul(w[h], load16(&y[16 * h..]));
+        acc[2 * h] = f64x2_add(acc[2 * h], f64x2_promote_low_f32x4(p));
+        let p_hi = i32x4_shuffle::<2, 3, 0, 1>(p, p);
+        acc[2 * h + 1] = f64x2_add(acc[2 * h + 1], f64x2_promote_low_f32x4(p_hi));
+    }
+}
+
+#[inline(always)]
+fn sum_f64x2(acc: [v128; 4]) -> f64 {
+    let a = f64x2_add(f64x2_add(acc[0], acc[1]), f64x2_add(acc[2], acc[3]));
+    f64x2_extract_lane::<0>(a) + f64x2_extract_lane::<1>(a)
+}
+
+/// Eight 16-bit values as the high halves of two f32x4 (lanes 0..4, 4..8).
+#[inline(always)]
+fn halves_high(h: v128) -> [v128; 2] {
+    let zero = i16x8_splat(0);
+    [
+        i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(zero, h),
+        i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(zero, h),
+    ]
+}
+
+/// F16 weights times f32 activations: f32 products summed in f64, as the
+/// reference (in another order). Halves become f32 as the simd128
+/// dequantizer converts them (exactly: fields moved, times 2^112); a group
+/// of 8 holding an infinity or NaN takes the scalar conversion.
+fn f16_dot(vx: &[u8], y: &[f32]) -> f32 {
+    let n = (vx.len() / 2).min(y.len());
+    let yb: &[u8] = bytemuck::cast_slice(y);
+    let scale = f32x4_splat(f32::from_bits(0x7780_0000)); // 0x1.0p+112f
+                                                          // sign to bit 31, exponent and mantissa to bits 13..=27
+    let to_f32 = |w: v128| {
+        f32x4_mul(
+            v128_and(i32x4_shr(w, 3), i32x4_splat(0x8FFF_E000_u32 as i32)),
+            scale,
+        )
+    };
+    let mut acc = [f64x2_splat(0.0); 4];
+    let mut sumf = 0.0f64;
+    let mut i = 0;
+    while i + 8 <= n {
+        let h = load16(&vx[2 * i..]);
+        let exp = v128_and(h, i16x8_splat(0x7C00));
+        if v128_any_true(i16x8_eq(exp, i16x8_splat(0x7C00))) {
+            for k in i..i + 8 {
+                let w = fp16_to_f32(u16::from_le_bytes([vx[2 * k], vx[2 * k + 1]]));
+                sumf += (w * y[k]) as f64;
+            }
+        } else {
+            let [lo, hi] = halves_high(h);
+            add_products8(&mut acc, [to_f32(lo), to_f32(hi)], &yb[4 * i..]);
+        }
+        i += 8;
+    }
+    sumf += sum_f64x2(acc);
+    while i < n {
+        let w = fp16_to_f32(u16::from_le_bytes([vx[2 * i], vx[2 * i + 1]]));
+        sumf += (w * y[i]) as f64;
+        i += 1;
+    }
+    sumf as f32
+}
+
+/// BF16 weights times f32 activations, as [`f16_dot`]; a bfloat16 is the
+/// high half of its f32, infinities and NaNs included.
+fn bf16_dot(vx: &[u8], y: &[f32]) -> f32 {
+    let n = (vx.len() / 2).min(y.len());
+    let yb: &[u8] = bytemuck::cast_slice(y);
+    let mut acc = [f64x2_splat(0.0); 4];
+    let mut i = 0;
+    while i + 8 <= n {
+        add_products8(&mut acc, halves_high(load16(&vx[2 * i..])), &yb[4 * i..]);
+        i += 8;
+    }
+    let mut sumf = sum_f64x2(acc);
+    while i < n {
+        let w = bf16_to_f32(u16::from_le_bytes([vx[2 * i], vx[2 * i + 1]]));
         sumf += (w * y[i]) as f64;
         i += 1;
     }
