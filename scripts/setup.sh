@@ -69,7 +69,7 @@ setup_build() {
 setup_test() {
   setup_build
   local debs
-  debs="$(missing_debs chromium mesa-vulkan-drivers)"
+  debs="$(missing_debs chromium chromium-driver mesa-vulkan-drivers)"
   [ -z "$debs" ] || apt_install $debs
   [ -x /usr/bin/chromium ] || die "/usr/bin/chromium is missing after installing chromium"
 
