@@ -237,15 +237,14 @@ impl Transformer {
         let (kv_dim, q_dim, hd) = (c.kv_dim(), c.q_dim(), c.head_dim);
         let kv_group = c.n_heads / c.n_kv_heads;
         let scale = 1.0 / (hd as f32).sqrt();
-        let mut observe = |site: Site, x: &[f32]| {
-            if let Some(o) = observer.as_deref_mut() {
-                o.observe(l, site, x, n);
-            }
+        let mut observe = |site: Site, x: &[f32]| match observer.as_deref_mut() {
+            Some(o) => o.observe(l, site, x, n),
+            None => Ok(()),
         };
 
         // Attention.
         rmsnorm(&mut s.xb, &s.x, &lw.attn_norm, c.rms_eps);
-        observe(Site::AttnIn, &s.xb);
+        observe(Site::AttnIn, &s.xb)?;
         lw.wq.matmul(&s.xb, n, &mut s.q)?;
         lw.wk.matmul(&s.xb, n, &mut s.k)?;
         lw.wv.matmul(&s.xb, n, &mut s.v)?;
@@ -286,19 +285,19 @@ impl Transformer {
                 }
             }
         }
-        observe(Site::AttnOut, &s.att_out);
+        observe(Site::AttnOut, &s.att_out)?;
         lw.wo.matmul(&s.att_out, n, &mut s.xb2)?;
         add(&mut s.x, &s.xb2);
 
         // Feed-forward: w_down(silu(w_gate x) * w_up x).
         rmsnorm(&mut s.xb, &s.x, &lw.ffn_norm, c.rms_eps);
-        observe(Site::FfnIn, &s.xb);
+        observe(Site::FfnIn, &s.xb)?;
         lw.w_gate.matmul(&s.xb, n, &mut s.hb)?;
         lw.w_up.matmul(&s.xb, n, &mut s.hb2)?;
         for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
             *g = *g / (1.0 + (-*g).exp()) * u;
         }
-        observe(Site::FfnOut, &s.hb);
+        observe(Site::FfnOut, &s.hb)?;
         lw.w_down.matmul(&s.hb, n, &mut s.xb2)?;
         add(&mut s.x, &s.xb2);
         Ok(())
@@ -335,8 +334,9 @@ impl Site {
 
 /// Sees the linear layers' inputs as the forward pass runs.
 pub trait Observer {
-    /// `x`: (n, cols), the input of the projections at `site` of block `layer`.
-    fn observe(&mut self, layer: usize, site: Site, x: &[f32], n: usize);
+    /// `x`: (n, cols), the input of the projections at `site` of block
+    /// `layer`. An error stops the forward pass.
+    fn observe(&mut self, layer: usize, site: Site, x: &[f32], n: usize) -> Result<()>;
 }
 
 /// `out[t] = x[t] / rms(x[t]) * weight` for each row; the mean square is
