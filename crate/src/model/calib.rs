@@ -311,6 +311,7 @@ impl GptqJob {
         if targets.is_empty() {
             return Err(Error::invalid("GPTQ has no tensors to quantize"));
         }
+        opts.check()?;
         let names = matrix_names(t.config.n_layers);
         for (name, ty) in &targets {
             if !names.contains(name) {
@@ -573,4 +574,180 @@ pub fn gptq_targets(
         })
         .map(|(t, target)| (t.name.clone(), target.ty))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::io::gguf::GgufFile;
+    use crate::model::eval::Evaluation;
+    use crate::model::generate::Runner;
+    use crate::model::quantize::{QuantizeJob, Target};
+    use crate::model::source::ModelSource;
+    use crate::quant::preset::Preset;
+
+    const BUNDLED: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../web/models/stories260K.gguf"
+    ));
+    /// The first 2600 bytes of tinyshakespeare (see testdata/README.md).
+    const TEXT: &str = include_str!("testdata/calib-shakespeare.txt");
+    const LLAMA_IMATRIX: &[u8] = include_bytes!("testdata/imatrix-stories260K.gguf");
+
+    fn runner(n_ctx: usize) -> Runner {
+        Runner::load(&GgufFile::open(BUNDLED).unwrap(), n_ctx).unwrap()
+    }
+
+    #[test]
+    fn imatrix_matches_llama_imatrix() {
+        let mut r = runner(128);
+        let calib = Calibration::new(&r.tokenizer, TEXT, 128, 512, Some(8)).unwrap();
+        let mut job = ImatrixJob::new(calib, 5, "calib-shakespeare.txt");
+        let mut steps = 0;
+        while job.step(&mut r.transformer).unwrap() {
+            steps += 1;
+        }
+        assert_eq!(steps + 1, 40);
+        assert_eq!(job.progress(), (40, 40));
+        let ours = job.result();
+        let g = GgufFile::open(LLAMA_IMATRIX).unwrap();
+        let theirs = ImatrixData::from_gguf(&g).unwrap();
+        assert_eq!(ours.entries.len(), theirs.entries.len());
+        assert_eq!(
+            (ours.chunk_count, ours.chunk_size, &ours.datasets),
+            (theirs.chunk_count, theirs.chunk_size, &theirs.datasets)
+        );
+        for (name, t) in &theirs.entries {
+            let o = &ours.entries[name];
+            assert_eq!(o.counts, t.counts, "{name}");
+            if name.starts_with("blk.0.attn_") && name != "blk.0.attn_output.weight" {
+                // Embeddings and RMSNorm: the same operations in the same order.
+                assert_eq!(o.sums, t.sums, "{name}");
+            }
+            // Past that point llama.cpp keeps the KV cache in F16 (its
+            // default) and orders its sums differently: 1e-3 relative was
+            // measured; 5e-3 leaves room without hiding a real mistake
+            // (a wrong input is off by far more).
+            for (i, (a, b)) in o.sums.iter().zip(&t.sums).enumerate() {
+                assert!((a - b).abs() <= 5e-3 * b.abs(), "{name}[{i}]: {a} vs {b}");
+            }
+        }
+        // and the written file reads back as the same data
+        let mut out = Vec::new();
+        ours.write(&mut out).unwrap();
+        let back = ImatrixData::from_gguf(&GgufFile::open(out.as_slice()).unwrap()).unwrap();
+        assert_eq!(back, ours);
+    }
+
+    /// Mean KL divergence from the f32 model of `file` over `text`.
+    fn mean_kld(file: &[u8], text: &str, n_ctx: usize) -> f64 {
+        let mut model = Runner::load(&GgufFile::open(file).unwrap(), n_ctx).unwrap();
+        let mut reference = runner(n_ctx);
+        let mut ev = Evaluation::new(&model.tokenizer, text, n_ctx, 512).unwrap();
+        while ev
+            .step(&mut model.transformer, Some(&mut reference.transformer))
+            .unwrap()
+        {}
+        ev.result().kl.unwrap().mean_kld
+    }
+
+    fn quantize(gptq: Option<(&str, GptqOptions)>) -> Vec<u8> {
+        let src = GgufFile::open(BUNDLED).unwrap();
+        let targets = Target::plan(&src, Preset::Pure(GgmlType::Q4_0), false).unwrap();
+        let replacements = match gptq {
+            Some((text, opts)) => {
+                let mut r = runner(64);
+                let calib = Calibration::new(&r.tokenizer, text, 64, 512, None).unwrap();
+                let chosen = gptq_targets(&src.tensors(), &targets);
+                // ffn_down's rows of 172 are not whole Q4_0 blocks: its
+                // fallback type is left to the plan
+                assert_eq!(chosen.len(), 5 * 6);
+                let mut job = GptqJob::new(&mut r.transformer, calib, chosen, opts).unwrap();
+                let mut steps = 1;
+                while job.step(&mut r.transformer).unwrap() {
+                    steps += 1;
+                }
+                assert_eq!(job.progress(), (steps, steps));
+                assert_eq!(job.reports().len(), 30);
+                job.take_results(&mut r.transformer).unwrap()
+            }
+            None => HashMap::new(),
+        };
+        let mut job = QuantizeJob::new(&src, targets, 2, HashMap::new(), Vec::new())
+            .unwrap()
+            .with_replacements(replacements)
+            .unwrap();
+        job.run(|_, _, _| true).unwrap();
+        job.finish().unwrap()
+    }
+
+    #[test]
+    fn gptq_model_is_closer_to_the_original_on_held_out_text() {
+        let (calib, held_out) = TEXT.split_at(1300);
+        let rtn = mean_kld(&quantize(None), held_out, 64);
+        for opts in [
+            GptqOptions::default(),
+            GptqOptions {
+                act_order: true,
+                ..Default::default()
+            },
+        ] {
+            let file = quantize(Some((calib, opts.clone())));
+            let g = GgufFile::open(file.as_slice()).unwrap();
+            assert_eq!(g.tensor("blk.3.attn_v.weight").unwrap().ty, GgmlType::Q4_0);
+            let gptq = mean_kld(&file, held_out, 64);
+            assert!(gptq < 0.9 * rtn, "{opts:?}: KLD GPTQ {gptq} vs RTN {rtn}");
+        }
+    }
+
+    #[test]
+    fn bad_calibration_is_a_clear_error() {
+        let mut r = runner(64);
+        let err = |c: Result<Calibration>| c.err().unwrap().to_string();
+        let tk = &r.tokenizer;
+        assert!(err(Calibration::new(tk, " \n", 64, 512, None)).contains("no calibration text"));
+        assert!(err(Calibration::new(tk, "To be", 64, 512, None)).contains("fewer than one chunk"));
+        assert!(err(Calibration::new(tk, TEXT, 8, 512, None)).contains("too short"));
+        assert!(Calibration::new(tk, TEXT, 1024, 512, None).is_err());
+        assert!(Calibration::new(tk, TEXT, 64, 512, Some(0)).is_err());
+        let calib = || Calibration::new(&runner(64).tokenizer, TEXT, 64, 512, Some(2)).unwrap();
+        let t = &mut r.transformer;
+        let one = |name: &str, ty| HashMap::from([(name.to_string(), ty)]);
+        let e = GptqJob::new(
+            t,
+            calib(),
+            one("output.weight", GgmlType::Q4_0),
+            Default::default(),
+        );
+        assert!(e.err().unwrap().to_string().contains("output.weight"));
+        let e = GptqJob::new(
+            t,
+            calib(),
+            one("blk.0.attn_q.weight", GgmlType::Q4K),
+            Default::default(),
+        );
+        assert!(matches!(e, Err(Error::Unsupported { .. })));
+        assert!(GptqJob::new(t, calib(), HashMap::new(), Default::default()).is_err());
+        let mut job = GptqJob::new(
+            t,
+            calib(),
+            one("blk.0.attn_q.weight", GgmlType::Q4_0),
+            Default::default(),
+        )
+        .unwrap();
+        job.step(t).unwrap();
+        // stopping early (a cancel) leaves no half-made result to take
+        assert!(job.take_results(t).is_err());
+        // a dampening that cannot be used is refused before any work
+        let opts = GptqOptions {
+            damp: 2.0,
+            ..Default::default()
+        };
+        let e = GptqJob::new(t, calib(), one("blk.0.attn_q.weight", GgmlType::Q4_0), opts);
+        let e = e.err().unwrap().to_string();
+        assert!(e.contains("dampening 2"), "{e}");
+    }
 }

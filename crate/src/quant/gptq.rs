@@ -66,7 +66,8 @@ impl Default for GptqOptions {
 }
 
 impl GptqOptions {
-    fn check(&self) -> Result<()> {
+    /// Error unless the settings can be used.
+    pub fn check(&self) -> Result<()> {
         if !(self.damp.is_finite() && (0.0..=1.0).contains(&self.damp)) {
             return Err(Error::invalid(format!(
                 "GPTQ dampening {} is not between 0 and 1",
