@@ -9,6 +9,7 @@ use crate::io::source::ByteSource;
 use crate::model::ModelInfo;
 
 mod blob;
+mod calib;
 mod model_quant;
 mod quant;
 mod run;
