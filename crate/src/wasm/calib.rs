@@ -2,7 +2,6 @@
 //! of one chunk, or one site's matrices, per call) to report per-block
 //! progress and honour a cancel between steps.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
@@ -35,7 +34,7 @@ export interface GptqStep { phase: "gptq" | "write"; done: number; total: number
 
 /// Calibration settings shared by both jobs.
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct CalibOptions {
     n_ctx: Option<usize>,
     chunks: Option<usize>,
@@ -43,7 +42,7 @@ struct CalibOptions {
 
 /// GPTQ settings from JS; `group` -1 is static groups.
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct GptqConfig {
     n_ctx: Option<usize>,
     chunks: Option<usize>,
@@ -54,9 +53,26 @@ struct GptqConfig {
     pure: Option<bool>,
 }
 
-fn options<T: for<'de> Deserialize<'de> + Default>(v: JsValue) -> Result<T, JsError> {
+/// Read an options object, refusing names it does not know (a typo would
+/// otherwise be ignored: serde-wasm-bindgen reads only the known fields).
+fn options<T: for<'de> Deserialize<'de> + Default>(
+    v: JsValue,
+    known: &[&str],
+) -> Result<T, JsError> {
     if v.is_undefined() || v.is_null() {
         return Ok(T::default());
+    }
+    if !v.is_object() {
+        return Err(JsError::new("invalid options: not an object"));
+    }
+    for k in js_sys::Object::keys(&js_sys::Object::from(v.clone())).iter() {
+        let k = k.as_string().unwrap_or_default();
+        if !known.contains(&k.as_str()) {
+            return Err(JsError::new(&format!(
+                "invalid options: unknown field {k:?} (known: {})",
+                known.join(", ")
+            )));
+        }
     }
     serde_wasm_bindgen::from_value(v).map_err(|e| JsError::new(&format!("invalid options: {e}")))
 }
@@ -93,7 +109,7 @@ impl ImatrixBuilder {
         #[wasm_bindgen(unchecked_param_type = "CalibOptions | undefined")] options_: JsValue,
         dataset: Option<String>,
     ) -> Result<ImatrixBuilder, JsError> {
-        let o: CalibOptions = options(options_)?;
+        let o: CalibOptions = options(options_, &["nCtx", "chunks"])?;
         let (runner, calib) = calibration(&model.file, text, o.n_ctx, o.chunks).map_err(js_err)?;
         let job = ImatrixJob::new(
             calib,
@@ -162,7 +178,12 @@ impl GptqQuantizer {
         #[wasm_bindgen(unchecked_param_type = "GptqConfig | undefined")] config: JsValue,
         imatrix: Option<Vec<u8>>,
     ) -> Result<GptqQuantizer, JsError> {
-        let c: GptqConfig = options(config)?;
+        let c: GptqConfig = options(
+            config,
+            &[
+                "nCtx", "chunks", "damp", "block", "group", "actOrder", "pure",
+            ],
+        )?;
         let p = Preset::from_type_arg(r#type, c.pure.unwrap_or(false)).map_err(js_err)?;
         let importance = match imatrix {
             Some(b) => Some(imatrix::read(b.as_slice()).map_err(js_err)?),
@@ -241,17 +262,15 @@ impl GptqQuantizer {
         let Some(job) = self.write.as_mut() else {
             return Err(JsError::new("the GPTQ job failed earlier"));
         };
+        let done = gptq_total + job.progress().0 + 1;
         match job.step().map_err(js_err)? {
-            Some(r) => {
-                let done = gptq_total + job.progress().0;
-                to_js(&GptqStep {
-                    phase: "write",
-                    done,
-                    total,
-                    progress: None,
-                    report: Some(r),
-                })
-            }
+            Some(r) => to_js(&GptqStep {
+                phase: "write",
+                done,
+                total,
+                progress: None,
+                report: Some(r),
+            }),
             None => Ok(JsValue::UNDEFINED),
         }
     }
@@ -311,10 +330,14 @@ mod tests {
         let opts = js_sys::JSON::parse(r#"{"nCtx":128,"chunks":2}"#).unwrap();
         let mut b = ImatrixBuilder::new(&model(), TEXT, opts, Some("t.txt".into())).unwrap();
         assert_eq!(b.total(), 10);
-        let mut steps = 1;
-        while b.step().unwrap() {
+        let mut steps = 0;
+        loop {
+            let more = b.step().unwrap();
             steps += 1;
             assert_eq!(b.done(), steps);
+            if !more {
+                break;
+            }
         }
         assert_eq!(steps, 10);
         let file = b.result().unwrap();
@@ -364,36 +387,27 @@ mod tests {
 
     #[test]
     fn bad_input_is_an_exception_with_a_message() {
-        let err = |r: Result<GptqQuantizer, JsError>| -> String {
-            let v: JsValue = r.err().expect("an error").into();
-            js_sys::Error::from(v).message().into()
-        };
         let m = model();
-        assert!(
-            err(GptqQuantizer::new(&m, "Q4_0", "", JsValue::UNDEFINED, None))
-                .contains("no calibration text")
-        );
-        let bad = js_sys::JSON::parse(r#"{"dampening":0.1}"#).unwrap();
-        assert!(err(GptqQuantizer::new(&m, "Q4_0", TEXT, bad, None)).contains("invalid options"));
-        let bad = js_sys::JSON::parse(r#"{"nCtx":64,"damp":-1}"#).unwrap();
-        assert!(err(GptqQuantizer::new(&m, "Q4_0", TEXT, bad, None)).contains("dampening"));
-        // a plan with nothing GPTQ rounds
-        assert!(err(GptqQuantizer::new(
-            &m,
-            "F16",
-            TEXT,
-            JsValue::UNDEFINED,
-            None
-        ))
-        .contains("GPTQ has no tensors"));
-        assert!(err(GptqQuantizer::new(
-            &m,
+        let check = |ty: &str, text: &str, config: &str, imatrix: Option<Vec<u8>>, want: &str| {
+            let parsed = js_sys::JSON::parse(config).unwrap();
+            let e = match GptqQuantizer::new(&m, ty, text, parsed, imatrix) {
+                Ok(_) => "no error".to_string(),
+                Err(e) => String::from(js_sys::Error::from(JsValue::from(e)).message()),
+            };
+            assert!(e.contains(want), "{ty} {config:?}: {e}");
+        };
+        check("Q4_0", "", "null", None, "no calibration text");
+        check(
             "Q4_0",
             TEXT,
-            JsValue::UNDEFINED,
-            Some(vec![1, 2, 3])
-        ))
-        .contains("imatrix"));
+            r#"{"dampening":0.1}"#,
+            None,
+            "invalid options",
+        );
+        check("Q4_0", TEXT, r#"{"nCtx":64,"damp":-1}"#, None, "dampening");
+        // a plan with nothing GPTQ rounds
+        check("F16", TEXT, "null", None, "GPTQ has no tensors");
+        check("Q4_0", TEXT, "null", Some(vec![1, 2, 3]), "imatrix");
         let q = GptqQuantizer::new(&m, "Q4_0", TEXT, JsValue::UNDEFINED, None).unwrap();
         let v: JsValue = q.finish().err().unwrap().into();
         assert!(String::from(js_sys::Error::from(v).message()).contains("not finished"));
