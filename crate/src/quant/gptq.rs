@@ -20,17 +20,23 @@
 //! block's columns are then not reached together.
 
 use crate::error::{Error, Result};
-use crate::quant::blocks::dequant::f16_le;
+use crate::quant::blocks::dequant::{f16_le, get_scale_min_k4};
 use crate::quant::{blocks, GgmlType};
 
 /// The formats GPTQ can round to.
-pub const SUPPORTED: [GgmlType; 5] = [
+pub const SUPPORTED: [GgmlType; 7] = [
     GgmlType::Q4_0,
     GgmlType::Q4_1,
     GgmlType::Q5_0,
     GgmlType::Q5_1,
     GgmlType::Q8_0,
+    GgmlType::Q4K,
+    GgmlType::Q5K,
 ];
+
+/// Values per grid (one scale and minimum): the 32-value blocks, and the
+/// 32-value sub-blocks of Q4_K / Q5_K.
+const SUB: usize = 32;
 
 pub fn supported(ty: GgmlType) -> bool {
     SUPPORTED.contains(&ty)
@@ -301,13 +307,16 @@ impl Prepared {
         let mut wp = vec![0f32; c];
         let mut err = vec![0f32; lazy];
         let mut ks = vec![0i32; c];
-        let mut grids = vec![Grid::default(); c / bs];
+        let mut grids = vec![Grid::default(); c / SUB];
         let col = |p: usize| self.perm.as_ref().map_or(p, |perm| perm[p]);
         for (row, packed) in w.chunks_exact(c).zip(out.chunks_exact_mut(row_bytes)) {
             if static_groups {
                 blocks::quantize_into(ty, row, c, Some(&self.importance), packed)?;
-                for (g, b) in grids.iter_mut().zip(packed.chunks_exact(type_size)) {
-                    *g = Grid::of(ty, b);
+                for (g, b) in grids
+                    .chunks_exact_mut(bs / SUB)
+                    .zip(packed.chunks_exact(type_size))
+                {
+                    Grid::of(ty, b, g);
                 }
             }
             for (p, v) in wp.iter_mut().enumerate() {
@@ -322,11 +331,15 @@ impl Prepared {
                         let dst = &mut packed[at..at + group / bs * type_size];
                         let imp = &self.importance[p..p + group];
                         blocks::quantize_into(ty, &wp[p..p + group], group, Some(imp), dst)?;
-                        for (i, b) in dst.chunks_exact(type_size).enumerate() {
-                            grids[p / bs + i] = Grid::of(ty, b);
+                        let g = &mut grids[p / SUB..(p + group) / SUB];
+                        for (g, b) in g
+                            .chunks_exact_mut(bs / SUB)
+                            .zip(dst.chunks_exact(type_size))
+                        {
+                            Grid::of(ty, b, g);
                         }
                     }
-                    let (k, q) = grids[col(p) / bs].round(wp[p]);
+                    let (k, q) = grids[col(p) / SUB].round(wp[p]);
                     ks[col(p)] = k;
                     let urow = &self.u[p * c..(p + 1) * c];
                     let e = (wp[p] - q) / urow[p];
@@ -362,41 +375,34 @@ struct Grid {
 }
 
 impl Grid {
-    /// The grid of a packed block (its scale and minimum as stored).
-    fn of(ty: GgmlType, b: &[u8]) -> Grid {
+    /// The grids of a packed block (its scales and minimums as stored),
+    /// one per 32 values, into `out`.
+    fn of(ty: GgmlType, b: &[u8], out: &mut [Grid]) {
         let d = f16_le([b[0], b[1]]);
+        let g = |m, lo, hi| Grid { d, m, lo, hi };
         match ty {
-            GgmlType::Q4_0 => Grid {
-                d,
-                m: 0.0,
-                lo: -8,
-                hi: 7,
-            },
-            GgmlType::Q5_0 => Grid {
-                d,
-                m: 0.0,
-                lo: -16,
-                hi: 15,
-            },
-            GgmlType::Q4_1 => Grid {
-                d,
-                m: f16_le([b[2], b[3]]),
-                lo: 0,
-                hi: 15,
-            },
-            GgmlType::Q5_1 => Grid {
-                d,
-                m: f16_le([b[2], b[3]]),
-                lo: 0,
-                hi: 31,
-            },
+            GgmlType::Q4_0 => out[0] = g(0.0, -8, 7),
+            GgmlType::Q5_0 => out[0] = g(0.0, -16, 15),
+            GgmlType::Q4_1 => out[0] = g(f16_le([b[2], b[3]]), 0, 15),
+            GgmlType::Q5_1 => out[0] = g(f16_le([b[2], b[3]]), 0, 31),
+            GgmlType::Q4K | GgmlType::Q5K => {
+                // value = d·sc·q − dmin·m, computed as dequantize_row_q4_K does
+                let dmin = f16_le([b[2], b[3]]);
+                let mut scales = [0u8; 12];
+                scales.copy_from_slice(&b[4..16]);
+                let hi = if ty == GgmlType::Q4K { 15 } else { 31 };
+                for (j, o) in out.iter_mut().enumerate() {
+                    let (sc, m) = get_scale_min_k4(j, &scales);
+                    *o = Grid {
+                        d: d * sc as f32,
+                        m: -(dmin * m as f32),
+                        lo: 0,
+                        hi,
+                    };
+                }
+            }
             // llama.cpp's Q8_0 uses -127..=127.
-            _ => Grid {
-                d,
-                m: 0.0,
-                lo: -127,
-                hi: 127,
-            },
+            _ => out[0] = g(0.0, -127, 127),
         }
     }
 
@@ -433,6 +439,23 @@ fn pack(ty: GgmlType, b: &mut [u8], k: &[i32]) {
                 b[off + 4 + j] = (a & 15) as u8 | ((c & 15) as u8) << 4;
             }
             b[off..off + 4].copy_from_slice(&qh.to_le_bytes());
+        }
+        GgmlType::Q4K => {
+            for j in 0..4 {
+                for l in 0..32 {
+                    b[16 + 32 * j + l] = (k[64 * j + l] as u8) | ((k[64 * j + 32 + l] as u8) << 4);
+                }
+            }
+        }
+        GgmlType::Q5K => {
+            b[16..48].fill(0);
+            for j in 0..4 {
+                for l in 0..32 {
+                    let (lo, hi) = (k[64 * j + l] as u8, k[64 * j + 32 + l] as u8);
+                    b[48 + 32 * j + l] = (lo & 15) | ((hi & 15) << 4);
+                    b[16 + l] |= ((lo >> 4) << (2 * j)) | ((hi >> 4) << (2 * j + 1));
+                }
+            }
         }
         _ => {
             for (q, &k) in b[2..34].iter_mut().zip(k) {
@@ -575,27 +598,29 @@ mod tests {
 
     #[test]
     fn gptq_beats_round_to_nearest_on_held_out_inputs() {
-        let (rows, cols) = (16, 128);
+        let (rows, cols) = (16, 256);
         let w = synth::weights(rows, cols, 11);
         let calib = inputs(512, cols, 21);
         let held_out = inputs(256, cols, 99);
-        let variants = [
-            GptqOptions::default(),
-            GptqOptions {
-                act_order: true,
-                ..Default::default()
-            },
-            GptqOptions {
-                group: Some(64),
-                block: 32,
-                ..Default::default()
-            },
-            GptqOptions {
-                static_groups: true,
-                ..Default::default()
-            },
-        ];
         for ty in SUPPORTED {
+            // groups of two 32-blocks; one whole super-block for k-quants
+            let group = if ty.block_size() == 32 { 64 } else { 256 };
+            let variants = [
+                GptqOptions::default(),
+                GptqOptions {
+                    act_order: true,
+                    ..Default::default()
+                },
+                GptqOptions {
+                    group: Some(group),
+                    block: 32,
+                    ..Default::default()
+                },
+                GptqOptions {
+                    static_groups: true,
+                    ..Default::default()
+                },
+            ];
             for opts in &variants {
                 let mut h = Hessian::new(cols).unwrap();
                 h.add(&calib).unwrap();
@@ -622,7 +647,7 @@ mod tests {
     fn packed_quants_are_the_values_gptq_chose() {
         // The error feedback is computed from Grid::round's values; the
         // packed block must dequantize to exactly those.
-        let (rows, cols) = (4, 64);
+        let (rows, cols) = (4, 256);
         let w = synth::weights(rows, cols, 3);
         for ty in SUPPORTED {
             let mut h = Hessian::new(cols).unwrap();
@@ -641,10 +666,15 @@ mod tests {
                 .zip(back.chunks_exact(cols))
                 .enumerate()
             {
-                for (blk, vals) in row.chunks_exact(bytes_per_block).zip(brow.chunks_exact(32)) {
-                    let g = Grid::of(ty, blk);
-                    for &v in vals {
-                        let (_, snapped) = g.round(v);
+                let per_block = ty.block_size();
+                for (blk, vals) in row
+                    .chunks_exact(bytes_per_block)
+                    .zip(brow.chunks_exact(per_block))
+                {
+                    let mut g = vec![Grid::default(); per_block / SUB];
+                    Grid::of(ty, blk, &mut g);
+                    for (i, &v) in vals.iter().enumerate() {
+                        let (_, snapped) = g[i / SUB].round(v);
                         assert_eq!(snapped, v, "{} row {r}", ty.name());
                     }
                 }
@@ -694,7 +724,8 @@ mod tests {
         assert!(prep.quantize(GgmlType::Q4_0, &w, 2).is_ok());
         // wrong shapes, types, groups
         assert!(prep.quantize(GgmlType::Q4_0, &w, 3).is_err());
-        assert!(prep.quantize(GgmlType::Q4K, &w, 2).is_err());
+        assert!(prep.quantize(GgmlType::Q6K, &w, 2).is_err());
+        assert!(prep.quantize(GgmlType::Q4K, &w, 2).is_err()); // 32 is not a whole block
         let mut h = Hessian::new(cols).unwrap();
         h.add(&[1.0; 64]).unwrap();
         let prep = h
