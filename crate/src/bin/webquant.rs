@@ -48,9 +48,10 @@ TYPE is a llama.cpp preset (Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S
 Q5_K_M, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) or a ggml type (q4_K, iq4_nl, ...);
 --pure gives every quantizable tensor that one type, without the preset's rules.
 The output is written whole or not at all; the input is never modified.
---gptq (GGUF input): the block projections whose type is q4_0, q4_1, q5_0, q5_1
-or q8_0 are rounded by GPTQ, calibrated on --calib text in chunks of --ctx tokens
-(default 512, or the model's context if shorter; all chunks unless --chunks);
+--gptq (GGUF input): the block projections whose type is q4_0, q4_1, q5_0,
+q5_1, q8_0, q4_K or q5_K are rounded by GPTQ, calibrated on --calib text in
+chunks of --ctx tokens (default 512, or the model's context if shorter; all
+chunks unless --chunks);
 --damp is the dampening (fraction of the mean Hessian diagonal), --group the
 columns whose block scales are chosen together (a multiple of the block size;
 -1: all from the original weights), --act-order rounds columns by decreasing

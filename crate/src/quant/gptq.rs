@@ -9,7 +9,8 @@
 //! `block` columns are applied once per block (the paper's lazy batch).
 //!
 //! ggml formats fix the scale groups: a block of 32 values shares a scale
-//! (and a minimum for Q4_1/Q5_1). A block's scale is chosen by llama.cpp's
+//! (and a minimum for Q4_1/Q5_1); a Q4_K/Q5_K super-block of 256 holds a
+//! scale and minimum per 32 values. A block's scales are chosen by llama.cpp's
 //! own quantizer (weighted by `diag(H)`, i.e. by the importance matrix of
 //! the same calibration) from the block's values at the moment GPTQ reaches
 //! it, already corrected by the earlier columns' errors; then each column of
