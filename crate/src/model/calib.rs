@@ -325,6 +325,17 @@ impl GptqJob {
                     what: "GPTQ",
                 });
             }
+            // Refuse a row the type cannot hold now, not after calibrating.
+            let short = name.splitn(3, '.').nth(2).unwrap_or_default();
+            let site = Site::ALL.into_iter().find(|s| s.tensors().contains(&short));
+            let cols = site.map_or(0, |s| site_cols(&t.config, s));
+            if !cols.is_multiple_of(ty.block_size()) {
+                return Err(Error::BadLength {
+                    ty: ty.name(),
+                    block_size: ty.block_size(),
+                    detail: format!("GPTQ: {name} has rows of {cols}"),
+                });
+            }
         }
         let hidden = (0..calib.n_chunks)
             .map(|c| t.embeddings(&calib.chunk(c)))
@@ -445,12 +456,7 @@ impl GptqJob {
                     .contains_key(&format!("blk.{}.{n}", self.layer))
             });
             if wanted {
-                let cols = match site {
-                    Site::AttnIn | Site::FfnIn => c.dim,
-                    Site::AttnOut => c.q_dim(),
-                    Site::FfnOut => c.hidden_dim,
-                };
-                hs[site as usize] = Some(Hessian::new(cols)?);
+                hs[site as usize] = Some(Hessian::new(site_cols(c, site))?);
             }
         }
         Ok(Hessians(hs))
@@ -510,6 +516,15 @@ impl GptqJob {
             }
         }
         Ok(out)
+    }
+}
+
+/// The input width at `site`: the row length of its matrices.
+fn site_cols(c: &crate::model::config::Config, site: Site) -> usize {
+    match site {
+        Site::AttnIn | Site::FfnIn => c.dim,
+        Site::AttnOut => c.q_dim(),
+        Site::FfnOut => c.hidden_dim,
     }
 }
 
@@ -726,10 +741,18 @@ mod tests {
         let e = GptqJob::new(
             t,
             calib(),
-            one("blk.0.attn_q.weight", GgmlType::Q4K),
+            one("blk.0.attn_q.weight", GgmlType::Q6K),
             Default::default(),
         );
         assert!(matches!(e, Err(Error::Unsupported { .. })));
+        // rows of 64 are not whole Q4_K blocks: refused before calibrating
+        let e = GptqJob::new(
+            t,
+            calib(),
+            one("blk.0.attn_q.weight", GgmlType::Q4K),
+            Default::default(),
+        );
+        assert!(matches!(e, Err(Error::BadLength { .. })));
         assert!(GptqJob::new(t, calib(), HashMap::new(), Default::default()).is_err());
         let mut job = GptqJob::new(
             t,
