@@ -117,3 +117,131 @@ fn bad_arguments_say_what_is_wrong() {
     assert!(!out.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const CALIB: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/src/model/testdata/calib-shakespeare.txt"
+);
+
+#[test]
+fn imatrix_then_gptq_quantize() {
+    let dir = temp_dir("gptq");
+    let imat = dir.join("imatrix.gguf");
+    let (ok, stdout, stderr) = webquant(&[
+        "imatrix",
+        BUNDLED,
+        "--text",
+        CALIB,
+        "-o",
+        s(&imat),
+        "--ctx",
+        "128",
+        "--chunks",
+        "4",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("35 entries from 4 chunks of 128 tokens"),
+        "{stdout}"
+    );
+    let m = webquant::io::imatrix::read(FileSource::open(&imat).unwrap()).unwrap();
+    assert_eq!(m["blk.1.ffn_down.weight"].len(), 172);
+
+    let out = dir.join("q4_0.gguf");
+    let (ok, stdout, stderr) = webquant(&[
+        "quantize",
+        BUNDLED,
+        s(&out),
+        "--type",
+        "Q4_0",
+        "--imatrix",
+        s(&imat),
+        "--gptq",
+        "--calib",
+        CALIB,
+        "--ctx",
+        "64",
+        "--chunks",
+        "4",
+        "--group",
+        "64",
+        "--act-order",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("GPTQ rounded 30 matrices"), "{stderr}");
+    assert!(stdout.contains("47 tensors"), "{stdout}");
+    let g = GgufFile::open(FileSource::open(&out).unwrap()).unwrap();
+    assert_eq!(g.tensor("blk.0.attn_q.weight").unwrap().ty, GgmlType::Q4_0);
+    // nothing but the two outputs is left (no partial files)
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+
+    let bad = |args: &[&str], want: &str| {
+        let (ok, _, stderr) = webquant(args);
+        assert!(!ok && stderr.contains(want), "{args:?}: {stderr}");
+    };
+    let o = dir.join("x.gguf");
+    bad(
+        &["quantize", BUNDLED, s(&o), "--type", "Q4_0", "--gptq"],
+        "--calib FILE",
+    );
+    bad(
+        &[
+            "quantize",
+            BUNDLED,
+            s(&o),
+            "--type",
+            "Q4_0",
+            "--calib",
+            CALIB,
+        ],
+        "goes with --gptq",
+    );
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "\n").unwrap();
+    bad(
+        &[
+            "quantize",
+            BUNDLED,
+            s(&o),
+            "--type",
+            "Q4_0",
+            "--gptq",
+            "--calib",
+            s(&empty),
+        ],
+        "no calibration text",
+    );
+    bad(
+        &[
+            "quantize",
+            BUNDLED,
+            s(&o),
+            "--type",
+            "f16",
+            "--pure",
+            "--gptq",
+            "--calib",
+            CALIB,
+        ],
+        "GPTQ rounds to",
+    );
+    bad(
+        &[
+            "quantize",
+            BUNDLED,
+            s(&o),
+            "--type",
+            "Q4_0",
+            "--gptq",
+            "--calib",
+            CALIB,
+            "--group",
+            "48",
+        ],
+        "group 48",
+    );
+    bad(&["imatrix", BUNDLED, "--text", CALIB], "-o FILE");
+    bad(&["imatrix", BUNDLED, "-o", s(&o)], "--text FILE");
+    assert!(!o.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

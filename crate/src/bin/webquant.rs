@@ -3,11 +3,14 @@
 //!   webquant inspect FILE
 //!   webquant convert INPUT OUTPUT --type f32|f16|bf16 [--tokenizer TOK] [--name NAME]
 //!   webquant quantize INPUT OUTPUT --type TYPE [--pure] [--imatrix FILE] [--tokenizer TOK]
+//!                     [--gptq --calib FILE [--ctx N] [--chunks N] [--damp F] [--group N] [--act-order]]
+//!   webquant imatrix MODEL --text FILE -o FILE [--ctx N] [--chunks N]
 //!   webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--chat] [--device D]
 //!   webquant eval MODEL --text FILE [--ctx N] [--ref REFERENCE_MODEL] [--chunks N] [--device D]
 //!   webquant bench MODEL [-p N] [-n N] [-r R] [--device D]
 //!   webquant gpu [--bench] [--rows R] [--cols C]
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -17,6 +20,7 @@ use webquant::io::imatrix;
 use webquant::io::llama2c::{self, Llama2cModel};
 use webquant::io::source::{ByteSource, FileSource};
 use webquant::io::{sniff, FileKind};
+use webquant::model::calib::{self, Calibration, GptqJob, ImatrixJob};
 use webquant::model::quantize::{QuantizeJob, Target};
 use webquant::model::source::{HfImport, Llama2cImport, ModelSource};
 use webquant::model::ModelInfo;
@@ -28,6 +32,8 @@ const USAGE: &str = "usage:
   webquant inspect FILE
   webquant convert INPUT OUTPUT --type f32|f16|bf16 [--tokenizer TOKENIZER.bin] [--name NAME]
   webquant quantize INPUT OUTPUT --type TYPE [--pure] [--imatrix FILE] [--tokenizer TOKENIZER.bin] [--name NAME]
+                    [--gptq --calib FILE [--ctx N] [--chunks N] [--damp 0.01] [--group N|-1] [--act-order] [--block 128]]
+  webquant imatrix MODEL --text FILE -o FILE [--ctx N] [--chunks N]
   webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx N] [--chat] [--device auto|cpu|gpu]
   webquant eval MODEL --text FILE [--ctx N] [--ref REFERENCE_MODEL] [--chunks N] [--device cpu|gpu|auto]
   webquant bench MODEL [-p 128] [-n 64] [-r 3] [--device cpu|gpu|auto]
@@ -42,6 +48,16 @@ TYPE is a llama.cpp preset (Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S
 Q5_K_M, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) or a ggml type (q4_K, iq4_nl, ...);
 --pure gives every quantizable tensor that one type, without the preset's rules.
 The output is written whole or not at all; the input is never modified.
+--gptq (GGUF input): the block projections whose type is q4_0, q4_1, q5_0,
+q5_1, q8_0, q4_K or q5_K are rounded by GPTQ, calibrated on --calib text in
+chunks of --ctx tokens (default 512, or the model's context if shorter; all
+chunks unless --chunks);
+--damp is the dampening (fraction of the mean Hessian diagonal), --group the
+columns whose block scales are chosen together (a multiple of the block size;
+-1: all from the original weights), --act-order rounds columns by decreasing
+activation energy. Other tensors are quantized as without --gptq.
+imatrix: llama.cpp's importance matrix (GGUF, as llama-imatrix writes it) of
+MODEL over --text, chunked as llama-imatrix.
 run: generate -n tokens (default 128) after the prompt (temperature 0 is greedy;
 --chat wraps the prompt as a ChatML user turn); timings go to stderr.
 eval: perplexity over FILE in chunks of --ctx tokens (default 512) as
@@ -58,7 +74,7 @@ each type on a random ROWS x COLS matrix (GB/s of weight bytes) against a buffer
 copy on the same GPU and the CPU's product on the same matrix.";
 
 /// Options that take no value.
-const FLAGS: &[&str] = &["pure", "chat", "bench"];
+const FLAGS: &[&str] = &["pure", "chat", "bench", "gptq", "act-order"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -158,10 +174,43 @@ fn run(args: &[String]) -> Result<()> {
             )
         }
         "quantize" => {
-            a.expect(2, &["type", "pure", "imatrix", "tokenizer", "name"])?;
+            a.expect(
+                2,
+                &[
+                    "type",
+                    "pure",
+                    "imatrix",
+                    "tokenizer",
+                    "name",
+                    "gptq",
+                    "calib",
+                    "ctx",
+                    "chunks",
+                    "damp",
+                    "group",
+                    "act-order",
+                    "block",
+                ],
+            )?;
             let ty = a
                 .option("type")
                 .ok_or_else(|| Error::invalid(format!("quantize needs --type TYPE\n{USAGE}")))?;
+            let gptq_only = [
+                "calib",
+                "ctx",
+                "chunks",
+                "damp",
+                "group",
+                "act-order",
+                "block",
+            ];
+            if !a.flag("gptq") {
+                if let Some(o) = gptq_only.iter().find(|o| a.option(o).is_some()) {
+                    return Err(Error::invalid(format!("--{o} goes with --gptq")));
+                }
+            } else {
+                return quantize_gptq(&a, Preset::from_type_arg(ty, a.flag("pure"))?);
+            }
             quantize(
                 Path::new(&a.positional[0]),
                 Path::new(&a.positional[1]),
@@ -179,6 +228,10 @@ fn run(args: &[String]) -> Result<()> {
                 ],
             )?;
             run_model(&a)
+        }
+        "imatrix" => {
+            a.expect(1, &["text", "o", "ctx", "chunks"])?;
+            compute_imatrix(&a)
         }
         "eval" => {
             a.expect(1, &["text", "ctx", "ref", "chunks", "device"])?;
@@ -386,6 +439,7 @@ fn convert(
         targets,
         preset::file_type(preset),
         Default::default(),
+        Default::default(),
     )
 }
 
@@ -410,6 +464,138 @@ fn quantize(
         targets,
         preset::file_type(preset),
         importance,
+        Default::default(),
+    )
+}
+
+/// Load `g` with a KV cache of one calibration chunk, `--ctx` tokens
+/// (default 512, capped at the model's context), and cut `text` into
+/// chunks (`--chunks` at most).
+fn calibration(
+    a: &Args,
+    g: &GgufFile<FileSource>,
+    text: &str,
+) -> Result<(webquant::model::generate::Runner, Calibration)> {
+    let model_ctx = webquant::model::config::Config::from_gguf(g)?.seq_len;
+    let n_ctx: usize = number(a, "ctx", 512.min(model_ctx))?;
+    let chunks = match a.option("chunks") {
+        Some(_) => Some(number(a, "chunks", 0)?),
+        None => None,
+    };
+    let runner = webquant::model::generate::Runner::load(g, n_ctx.min(model_ctx))?;
+    let calib = Calibration::new(&runner.tokenizer, text, n_ctx, model_ctx, chunks)?;
+    Ok((runner, calib))
+}
+
+fn compute_imatrix(a: &Args) -> Result<()> {
+    let text_path = a
+        .option("text")
+        .ok_or_else(|| Error::invalid(format!("imatrix needs --text FILE\n{USAGE}")))?;
+    let out = a
+        .option("o")
+        .ok_or_else(|| Error::invalid(format!("imatrix needs -o FILE\n{USAGE}")))?;
+    let text = read_text(Path::new(text_path))?;
+    let g = open_gguf(&a.positional[0])?;
+    let (mut runner, calib) = calibration(a, &g, &text)?;
+    let n_ctx = calib.n_ctx();
+    let t0 = std::time::Instant::now();
+    let mut job = ImatrixJob::new(calib, runner.transformer.config.n_layers, text_path);
+    let n_layers = runner.transformer.config.n_layers;
+    loop {
+        let more = job.step(&mut runner.transformer)?;
+        let (done, total) = job.progress();
+        if !more || done % n_layers == 0 {
+            eprintln!("[{done}/{total}] {} chunks done", done.div_ceil(n_layers));
+        }
+        if !more {
+            break;
+        }
+    }
+    let data = job.result();
+    write_atomically(Path::new(out), |w| data.write(w))?;
+    emit(&format!(
+        "{} entries from {} chunks of {n_ctx} tokens in {:.1} s; wrote {out}\n",
+        data.entries.len(),
+        data.chunk_count,
+        t0.elapsed().as_secs_f64()
+    ))
+}
+
+fn quantize_gptq(a: &Args, preset: Preset) -> Result<()> {
+    use webquant::quant::gptq::GptqOptions;
+
+    let (input, output) = (Path::new(&a.positional[0]), Path::new(&a.positional[1]));
+    refuse_same_file(input, output)?;
+    if a.option("tokenizer").is_some() || a.option("name").is_some() {
+        return Err(Error::invalid(
+            "--gptq runs the model, so it needs a GGUF input; convert others first",
+        ));
+    }
+    let calib_path = a
+        .option("calib")
+        .ok_or_else(|| Error::invalid("--gptq needs calibration text: --calib FILE"))?;
+    let text = read_text(Path::new(calib_path))?;
+    let g = open_gguf(&a.positional[0])?;
+    let importance = match a.option("imatrix") {
+        Some(p) => imatrix::read(FileSource::open(p)?)?,
+        None => Default::default(),
+    };
+    let targets = Target::plan(&g, preset, a.option("imatrix").is_some())?;
+    let gptq_targets = calib::gptq_targets(&g.tensors(), &targets);
+    if gptq_targets.is_empty() {
+        return Err(Error::invalid(format!(
+            "no block projection of this plan has a type GPTQ rounds to ({})",
+            webquant::quant::gptq::SUPPORTED
+                .map(|t| t.name())
+                .join(", ")
+        )));
+    }
+    let group: i64 = number(a, "group", 0)?;
+    let opts = GptqOptions {
+        damp: number(a, "damp", 0.01)?,
+        block: number(a, "block", 128)?,
+        group: (group > 0).then_some(group as usize),
+        act_order: a.flag("act-order"),
+        static_groups: group == -1,
+    };
+    if group < -1 {
+        return Err(Error::invalid(format!("--group {group}: give N > 0 or -1")));
+    }
+    let t0 = std::time::Instant::now();
+    let (mut runner, calib) = calibration(a, &g, &text)?;
+    let (n_chunks, n_ctx) = (calib.n_chunks(), calib.n_ctx());
+    let t = &mut runner.transformer;
+    let mut job = GptqJob::new(t, calib, gptq_targets, opts)?;
+    eprintln!(
+        "GPTQ on {n_chunks} chunks of {n_ctx} tokens from {calib_path}, {} steps",
+        job.progress().1
+    );
+    let mut layer = 0;
+    while job.step(t)? {
+        if job.layer() != layer {
+            layer = job.layer();
+            let (done, total) = job.progress();
+            eprintln!(
+                "[{done}/{total}] block {} done, {:.1} s",
+                layer - 1,
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let replaced = job.take_results(t)?;
+    drop(runner);
+    eprintln!(
+        "GPTQ rounded {} matrices in {:.1} s",
+        replaced.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    run_job(
+        &g,
+        output,
+        targets,
+        preset::file_type(preset),
+        importance,
+        replaced,
     )
 }
 
@@ -420,10 +606,12 @@ fn run_job(
     targets: Vec<Target>,
     file_type: u32,
     importance: imatrix::Importance,
+    replacements: HashMap<String, (GgmlType, Vec<u8>)>,
 ) -> Result<()> {
     let mut report = String::new();
     write_atomically(output, |w| {
-        let mut job = QuantizeJob::new(model, targets, file_type, importance, w)?;
+        let mut job = QuantizeJob::new(model, targets, file_type, importance, w)?
+            .with_replacements(replacements)?;
         outln!(
             report,
             "{:<28} {:>18} {:>6} -> {:<6} {:>10} {:>10} {:>9} {:>8}",

@@ -10,11 +10,15 @@
 //! - legacy `.dat`: i32 entry count; per entry an i32-length name, i32
 //!   ncall, i32 nval and nval f32 (already averaged, times ncall); then an
 //!   optional chunk count and dataset name. The weight is `sum / ncall`.
+//!
+//! [`ImatrixData`] is the GGUF form's content, which [`ImatrixData::write`]
+//! writes as `llama-imatrix` does (`save_imatrix`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 
 use crate::error::{Error, Result};
-use crate::io::gguf::{GgufFile, MAGIC};
+use crate::io::gguf::{write_gguf, GgufFile, TensorPlan, Value, MAGIC};
 use crate::io::source::{ByteSource, Cursor};
 use crate::quant::GgmlType;
 
@@ -41,59 +45,180 @@ pub fn read<S: ByteSource>(src: S) -> Result<Importance> {
 }
 
 fn read_gguf<S: ByteSource>(g: GgufFile<S>) -> Result<Importance> {
-    // name -> (in_sum2, counts)
-    let mut pairs: BTreeMap<&str, (Option<usize>, Option<usize>)> = BTreeMap::new();
-    for (i, t) in g.tensors.iter().enumerate() {
-        if let Some(n) = t.name.strip_suffix(".in_sum2") {
-            pairs.entry(n).or_default().0 = Some(i);
-        } else if let Some(n) = t.name.strip_suffix(".counts") {
-            pairs.entry(n).or_default().1 = Some(i);
-        }
-    }
-    let mut out = HashMap::new();
-    for (name, pair) in pairs {
-        let (Some(s), Some(c)) = pair else {
-            return Err(Error::format(
-                FMT,
-                format!("mismatched sums and counts for {name}"),
-            ));
-        };
-        let (s, c) = (&g.tensors[s], &g.tensors[c]);
-        if s.ty != GgmlType::F32 || c.ty != GgmlType::F32 {
-            return Err(Error::format(
-                FMT,
-                format!("sums and counts for {name} must be F32"),
-            ));
-        }
-        let sums = f32s(&g.tensor_bytes(s)?);
-        let counts = f32s(&g.tensor_bytes(c)?);
-        if counts.is_empty() || sums.is_empty() || !sums.len().is_multiple_of(counts.len()) {
-            return Err(Error::format(
-                FMT,
-                format!(
-                    "{name}: {} sums do not split into {} matrices",
-                    sums.len(),
-                    counts.len()
-                ),
-            ));
-        }
-        let ne0 = sums.len() / counts.len();
-        let mut e = vec![0f32; sums.len()];
-        for (j, &count) in counts.iter().enumerate() {
-            // std::lround, then back to float, as llama.cpp does
-            let count = count.round() as i64 as f32;
-            for i in 0..ne0 {
-                e[j * ne0 + i] = if count > 0.0 {
-                    sums[j * ne0 + i] / count
-                } else {
-                    1.0
-                };
+    ImatrixData::from_gguf(&g)?.importance()
+}
+
+/// One tensor's statistics: per matrix (one, or one per expert) the sums of
+/// squared input activations per column, and the inputs counted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImatrixEntry {
+    /// (n_mat, ne0)
+    pub sums: Vec<f32>,
+    /// (n_mat,)
+    pub counts: Vec<f32>,
+}
+
+/// An importance matrix as llama-imatrix's GGUF holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImatrixData {
+    /// Keyed by weight tensor name (`blk.0.attn_q.weight`).
+    pub entries: BTreeMap<String, ImatrixEntry>,
+    /// `imatrix.chunk_count`: chunks the sums cover.
+    pub chunk_count: u32,
+    /// `imatrix.chunk_size`: tokens per chunk.
+    pub chunk_size: u32,
+    /// `imatrix.datasets`: where the text came from.
+    pub datasets: Vec<String>,
+}
+
+impl ImatrixData {
+    /// Read a GGUF imatrix (`NAME.in_sum2` / `NAME.counts` pairs).
+    pub fn from_gguf<S: ByteSource>(g: &GgufFile<S>) -> Result<ImatrixData> {
+        // name -> (in_sum2, counts)
+        let mut pairs: BTreeMap<&str, (Option<usize>, Option<usize>)> = BTreeMap::new();
+        for (i, t) in g.tensors.iter().enumerate() {
+            if let Some(n) = t.name.strip_suffix(".in_sum2") {
+                pairs.entry(n).or_default().0 = Some(i);
+            } else if let Some(n) = t.name.strip_suffix(".counts") {
+                pairs.entry(n).or_default().1 = Some(i);
             }
         }
-        check_weights(name, &e)?;
-        out.insert(name.to_string(), e);
+        let mut entries = BTreeMap::new();
+        for (name, pair) in pairs {
+            let (Some(s), Some(c)) = pair else {
+                return Err(Error::format(
+                    FMT,
+                    format!("mismatched sums and counts for {name}"),
+                ));
+            };
+            let (s, c) = (&g.tensors[s], &g.tensors[c]);
+            if s.ty != GgmlType::F32 || c.ty != GgmlType::F32 {
+                return Err(Error::format(
+                    FMT,
+                    format!("sums and counts for {name} must be F32"),
+                ));
+            }
+            let sums = f32s(&g.tensor_bytes(s)?);
+            let counts = f32s(&g.tensor_bytes(c)?);
+            if counts.is_empty() || sums.is_empty() || !sums.len().is_multiple_of(counts.len()) {
+                return Err(Error::format(
+                    FMT,
+                    format!(
+                        "{name}: {} sums do not split into {} matrices",
+                        sums.len(),
+                        counts.len()
+                    ),
+                ));
+            }
+            entries.insert(name.to_string(), ImatrixEntry { sums, counts });
+        }
+        let u32_key = |k: &str| {
+            g.get_u64(k)
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0)
+        };
+        let datasets = g
+            .get("imatrix.datasets")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(ImatrixData {
+            entries,
+            chunk_count: u32_key("imatrix.chunk_count"),
+            chunk_size: u32_key("imatrix.chunk_size"),
+            datasets,
+        })
     }
-    Ok(out)
+
+    /// The per-column weights llama-quantize uses: `sum / count` per
+    /// matrix, 1 where a matrix saw no tokens.
+    pub fn importance(&self) -> Result<Importance> {
+        let mut out = HashMap::new();
+        for (name, ImatrixEntry { sums, counts }) in &self.entries {
+            if counts.is_empty() || !sums.len().is_multiple_of(counts.len()) {
+                return Err(Error::format(
+                    FMT,
+                    format!("{name}: {} sums for {} matrices", sums.len(), counts.len()),
+                ));
+            }
+            let ne0 = sums.len() / counts.len();
+            let mut e = vec![0f32; sums.len()];
+            for (j, &count) in counts.iter().enumerate() {
+                // std::lround, then back to float, as llama.cpp does
+                let count = count.round() as i64 as f32;
+                for i in 0..ne0 {
+                    e[j * ne0 + i] = if count > 0.0 {
+                        sums[j * ne0 + i] / count
+                    } else {
+                        1.0
+                    };
+                }
+            }
+            check_weights(name, &e)?;
+            out.insert(name.clone(), e);
+        }
+        Ok(out)
+    }
+
+    /// Write as llama-imatrix's `save_imatrix`: `general.type`,
+    /// `imatrix.datasets`, `imatrix.chunk_count`, `imatrix.chunk_size`, then
+    /// per entry in name order `NAME.in_sum2` [ne0, n_mat] and `NAME.counts`
+    /// [1, n_mat], all F32.
+    pub fn write<W: Write>(&self, out: W) -> Result<()> {
+        let md = [
+            ("general.type".to_string(), Value::String("imatrix".into())),
+            (
+                "imatrix.datasets".to_string(),
+                Value::Array(
+                    Value::String(String::new()).type_id(),
+                    self.datasets.iter().cloned().map(Value::String).collect(),
+                ),
+            ),
+            (
+                "imatrix.chunk_count".to_string(),
+                Value::U32(self.chunk_count),
+            ),
+            (
+                "imatrix.chunk_size".to_string(),
+                Value::U32(self.chunk_size),
+            ),
+        ];
+        let mut plans = Vec::with_capacity(2 * self.entries.len());
+        let mut data: Vec<&[f32]> = Vec::with_capacity(2 * self.entries.len());
+        for (name, e) in &self.entries {
+            let n_mat = e.counts.len();
+            if n_mat == 0 || e.sums.is_empty() || !e.sums.len().is_multiple_of(n_mat) {
+                return Err(Error::invalid(format!(
+                    "imatrix entry {name}: {} sums for {n_mat} matrices",
+                    e.sums.len()
+                )));
+            }
+            // ggml writes no trailing dimensions of 1 (ggml_n_dims).
+            let (sums_dims, counts_dims) = match n_mat {
+                1 => (vec![e.sums.len() as u64], vec![1]),
+                n => (vec![(e.sums.len() / n) as u64, n as u64], vec![1, n as u64]),
+            };
+            plans.push(TensorPlan {
+                name: format!("{name}.in_sum2"),
+                dims: sums_dims,
+                ty: GgmlType::F32,
+            });
+            plans.push(TensorPlan {
+                name: format!("{name}.counts"),
+                dims: counts_dims,
+                ty: GgmlType::F32,
+            });
+            data.push(&e.sums);
+            data.push(&e.counts);
+        }
+        write_gguf(out, &md, &plans, |i| {
+            Ok(data[i].iter().flat_map(|v| v.to_le_bytes()).collect())
+        })
+    }
 }
 
 fn read_legacy<S: ByteSource>(src: &S) -> Result<Importance> {
@@ -156,7 +281,6 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
-    use crate::io::gguf::{write_gguf, TensorPlan, Value};
 
     fn legacy(entries: &[(&str, i32, &[f32])], trailer: bool) -> Vec<u8> {
         let mut b = Vec::new();
@@ -209,6 +333,78 @@ mod tests {
         let m = read(out.as_slice()).unwrap();
         // the matrix with no tokens gets weight 1, as in llama-quantize
         assert_eq!(m["blk.0.ffn_down_exps.weight"], vec![2.0, 3.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn written_imatrix_reads_back() {
+        let mut entries = BTreeMap::new();
+        entries.insert(
+            "blk.0.attn_q.weight".to_string(),
+            ImatrixEntry {
+                sums: vec![2.0, 4.0, 6.0, 8.0],
+                counts: vec![2.0],
+            },
+        );
+        entries.insert(
+            "blk.0.ffn_down_exps.weight".to_string(),
+            ImatrixEntry {
+                sums: vec![3.0, 6.0, 5.0, 7.0],
+                counts: vec![3.0, 0.0],
+            },
+        );
+        let data = ImatrixData {
+            entries,
+            chunk_count: 3,
+            chunk_size: 512,
+            datasets: vec!["calibration.txt".into()],
+        };
+        let mut out = Vec::new();
+        data.write(&mut out).unwrap();
+        let g = GgufFile::open(out.as_slice()).unwrap();
+        assert_eq!(g.get_str("general.type"), Some("imatrix"));
+        let names: Vec<&str> = g.tensors.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "blk.0.attn_q.weight.in_sum2",
+                "blk.0.attn_q.weight.counts",
+                "blk.0.ffn_down_exps.weight.in_sum2",
+                "blk.0.ffn_down_exps.weight.counts"
+            ]
+        );
+        assert_eq!(g.tensors[0].dims, [4]);
+        assert_eq!(g.tensors[1].dims, [1]);
+        assert_eq!(g.tensors[2].dims, [2, 2]);
+        assert_eq!(g.tensors[3].dims, [1, 2]);
+        assert_eq!(ImatrixData::from_gguf(&g).unwrap(), data);
+        let m = read(out.as_slice()).unwrap();
+        assert_eq!(m["blk.0.attn_q.weight"], vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(m["blk.0.ffn_down_exps.weight"], vec![1.0, 2.0, 1.0, 1.0]);
+        // an entry whose sums do not split into its matrices is refused
+        let mut bad = data.clone();
+        bad.entries.get_mut("blk.0.attn_q.weight").unwrap().counts = vec![1.0; 3];
+        assert!(bad.write(Vec::new()).is_err());
+    }
+
+    /// llama-imatrix's own file (see model/testdata/README.md).
+    const LLAMA_IMATRIX: &[u8] = include_bytes!("../model/testdata/imatrix-stories260K.gguf");
+
+    #[test]
+    fn llama_imatrix_file_reads_and_rewrites_byte_for_byte() {
+        let g = GgufFile::open(LLAMA_IMATRIX).unwrap();
+        let data = ImatrixData::from_gguf(&g).unwrap();
+        // 5 blocks of 7 projections, 8 chunks of 128 tokens
+        assert_eq!(data.entries.len(), 35);
+        assert_eq!((data.chunk_count, data.chunk_size), (8, 128));
+        assert_eq!(data.datasets, ["calib-shakespeare.txt"]);
+        let q = &data.entries["blk.0.attn_q.weight"];
+        assert_eq!((q.sums.len(), q.counts.clone()), (64, vec![1024.0]));
+        assert_eq!(data.entries["blk.4.ffn_down.weight"].sums.len(), 172);
+        let m = read(LLAMA_IMATRIX).unwrap();
+        assert_eq!(m["blk.0.attn_q.weight"][5], q.sums[5] / 1024.0);
+        let mut out = Vec::new();
+        data.write(&mut out).unwrap();
+        assert!(out == LLAMA_IMATRIX, "the rewritten file differs");
     }
 
     #[test]

@@ -167,101 +167,38 @@ impl Transformer {
     }
 
     fn forward_cpu(&mut self, tokens: &[u32], pos: usize, logits_from: usize) -> Result<&[f32]> {
+        self.forward_observed(tokens, pos, logits_from, None)
+    }
+
+    /// [`forward`](Self::forward), showing `observer` the input of every
+    /// linear layer of the blocks (for importance matrices and GPTQ).
+    pub fn forward_observed(
+        &mut self,
+        tokens: &[u32],
+        pos: usize,
+        logits_from: usize,
+        mut observer: Option<&mut dyn Observer>,
+    ) -> Result<&[f32]> {
+        if self.gpu.is_some() {
+            return Err(Error::Gpu(
+                "layer inputs are observed on the CPU: load the model on the CPU for calibration"
+                    .into(),
+            ));
+        }
+        let n = tokens.len();
+        self.prepare(n, pos)?;
+        let dim = self.config.dim;
+        for (t, &tok) in tokens.iter().enumerate() {
+            self.embed(tok, t)?;
+        }
+        let rope = rope_table(&self.config, pos, n);
+        for l in 0..self.config.n_layers {
+            self.layer(l, pos, n, &rope, observer.as_deref_mut())?;
+        }
+
         let c = &self.config;
         let w = &self.weights;
         let s = &mut self.state;
-        let n = tokens.len();
-        if n == 0 {
-            return Err(Error::invalid("forward needs at least one token"));
-        }
-        if pos + n > self.n_ctx {
-            return Err(Error::ContextOverflow {
-                needed: pos + n,
-                context: self.n_ctx,
-            });
-        }
-        let (dim, kv_dim, q_dim, hd) = (c.dim, c.kv_dim(), c.q_dim(), c.head_dim);
-        s.x.resize(n * dim, 0.0);
-        s.xb.resize(n * dim, 0.0);
-        s.xb2.resize(n * dim, 0.0);
-        s.q.resize(n * q_dim, 0.0);
-        s.k.resize(n * kv_dim, 0.0);
-        s.v.resize(n * kv_dim, 0.0);
-        s.att_out.resize(n * q_dim, 0.0);
-        s.hb.resize(n * c.hidden_dim, 0.0);
-        s.hb2.resize(n * c.hidden_dim, 0.0);
-
-        for (t, &tok) in tokens.iter().enumerate() {
-            if tok as usize >= c.vocab_size {
-                return Err(Error::invalid(format!(
-                    "token id {tok} is outside the vocabulary of {}",
-                    c.vocab_size
-                )));
-            }
-            w.token_embd
-                .row(tok as usize, &mut s.x[t * dim..(t + 1) * dim])?;
-        }
-        let rope = rope_table(c, pos, n);
-        let kv_group = c.n_heads / c.n_kv_heads;
-        let scale = 1.0 / (hd as f32).sqrt();
-
-        for (l, lw) in w.layers.iter().enumerate() {
-            // Attention.
-            rmsnorm(&mut s.xb, &s.x, &lw.attn_norm, c.rms_eps);
-            lw.wq.matmul(&s.xb, n, &mut s.q)?;
-            lw.wk.matmul(&s.xb, n, &mut s.k)?;
-            lw.wv.matmul(&s.xb, n, &mut s.v)?;
-            for t in 0..n {
-                let table = &rope[t * c.rope_dim..(t + 1) * c.rope_dim];
-                for head in s.q[t * q_dim..(t + 1) * q_dim].chunks_exact_mut(hd) {
-                    apply_rope(head, table);
-                }
-                for head in s.k[t * kv_dim..(t + 1) * kv_dim].chunks_exact_mut(hd) {
-                    apply_rope(head, table);
-                }
-            }
-            let layer_off = l * self.n_ctx * kv_dim;
-            let at = layer_off + pos * kv_dim;
-            s.key_cache[at..at + n * kv_dim].copy_from_slice(&s.k);
-            s.value_cache[at..at + n * kv_dim].copy_from_slice(&s.v);
-            let keys = &s.key_cache[layer_off..layer_off + self.n_ctx * kv_dim];
-            let values = &s.value_cache[layer_off..layer_off + self.n_ctx * kv_dim];
-
-            for t in 0..n {
-                let len = pos + t + 1; // causal: positions 0..=pos+t
-                for h in 0..c.n_heads {
-                    let q = &s.q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
-                    let kv_off = (h / kv_group) * hd;
-                    let att = &mut s.att[..len];
-                    for (j, a) in att.iter_mut().enumerate() {
-                        let k = &keys[j * kv_dim + kv_off..j * kv_dim + kv_off + hd];
-                        *a = dot(q, k) * scale;
-                    }
-                    softmax(att);
-                    let out = &mut s.att_out[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
-                    out.fill(0.0);
-                    for (j, &a) in att.iter().enumerate() {
-                        let v = &values[j * kv_dim + kv_off..j * kv_dim + kv_off + hd];
-                        for (o, &vi) in out.iter_mut().zip(v) {
-                            *o += a * vi;
-                        }
-                    }
-                }
-            }
-            lw.wo.matmul(&s.att_out, n, &mut s.xb2)?;
-            add(&mut s.x, &s.xb2);
-
-            // Feed-forward: w_down(silu(w_gate x) * w_up x).
-            rmsnorm(&mut s.xb, &s.x, &lw.ffn_norm, c.rms_eps);
-            lw.w_gate.matmul(&s.xb, n, &mut s.hb)?;
-            lw.w_up.matmul(&s.xb, n, &mut s.hb2)?;
-            for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
-                *g = *g / (1.0 + (-*g).exp()) * u;
-            }
-            lw.w_down.matmul(&s.hb, n, &mut s.xb2)?;
-            add(&mut s.x, &s.xb2);
-        }
-
         // Only the tokens whose logits are wanted go through the classifier.
         let first = logits_from.min(n - 1);
         let n_out = n - first;
@@ -272,6 +209,206 @@ impl Transformer {
         w.classifier().matmul(xb, n_out, &mut s.logits)?;
         Ok(&s.logits)
     }
+
+    /// The input of block 0 for `tokens`: their embeddings, (n, dim).
+    pub fn embeddings(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        let dim = self.config.dim;
+        let mut x = vec![0.0; tokens.len() * dim];
+        for (t, &tok) in tokens.iter().enumerate() {
+            self.check_token(tok)?;
+            self.weights
+                .token_embd
+                .row(tok as usize, &mut x[t * dim..(t + 1) * dim])?;
+        }
+        Ok(x)
+    }
+
+    /// Run block `l` alone on `x` ((n, dim) at positions `pos..pos + n`,
+    /// replaced by the block's output), as GPTQ runs a model block by block.
+    /// Block `l`'s KV cache must hold positions `..pos` of the same sequence.
+    pub fn forward_layer(
+        &mut self,
+        l: usize,
+        x: &mut [f32],
+        pos: usize,
+        observer: Option<&mut dyn Observer>,
+    ) -> Result<()> {
+        let dim = self.config.dim;
+        if l >= self.config.n_layers || x.is_empty() || !x.len().is_multiple_of(dim) {
+            return Err(Error::invalid(format!(
+                "block {l} of {} on {} values (rows of {dim})",
+                self.config.n_layers,
+                x.len()
+            )));
+        }
+        let n = x.len() / dim;
+        self.prepare(n, pos)?;
+        self.state.x.copy_from_slice(x);
+        let rope = rope_table(&self.config, pos, n);
+        self.layer(l, pos, n, &rope, observer)?;
+        x.copy_from_slice(&self.state.x);
+        Ok(())
+    }
+
+    fn check_token(&self, tok: u32) -> Result<()> {
+        if tok as usize >= self.config.vocab_size {
+            return Err(Error::invalid(format!(
+                "token id {tok} is outside the vocabulary of {}",
+                self.config.vocab_size
+            )));
+        }
+        Ok(())
+    }
+
+    fn embed(&mut self, tok: u32, t: usize) -> Result<()> {
+        self.check_token(tok)?;
+        let dim = self.config.dim;
+        self.weights
+            .token_embd
+            .row(tok as usize, &mut self.state.x[t * dim..(t + 1) * dim])
+    }
+
+    /// Check a batch of `n` tokens at `pos` fits and size the activations.
+    fn prepare(&mut self, n: usize, pos: usize) -> Result<()> {
+        let c = &self.config;
+        let s = &mut self.state;
+        if n == 0 {
+            return Err(Error::invalid("forward needs at least one token"));
+        }
+        if pos + n > self.n_ctx {
+            return Err(Error::ContextOverflow {
+                needed: pos + n,
+                context: self.n_ctx,
+            });
+        }
+        let (dim, kv_dim, q_dim) = (c.dim, c.kv_dim(), c.q_dim());
+        s.x.resize(n * dim, 0.0);
+        s.xb.resize(n * dim, 0.0);
+        s.xb2.resize(n * dim, 0.0);
+        s.q.resize(n * q_dim, 0.0);
+        s.k.resize(n * kv_dim, 0.0);
+        s.v.resize(n * kv_dim, 0.0);
+        s.att_out.resize(n * q_dim, 0.0);
+        s.hb.resize(n * c.hidden_dim, 0.0);
+        s.hb2.resize(n * c.hidden_dim, 0.0);
+        Ok(())
+    }
+
+    /// Block `l` on the `n` rows of `state.x` at positions `pos..`.
+    fn layer(
+        &mut self,
+        l: usize,
+        pos: usize,
+        n: usize,
+        rope: &[f32],
+        mut observer: Option<&mut (dyn Observer + '_)>,
+    ) -> Result<()> {
+        let c = &self.config;
+        let lw = &self.weights.layers[l];
+        let s = &mut self.state;
+        let (kv_dim, q_dim, hd) = (c.kv_dim(), c.q_dim(), c.head_dim);
+        let kv_group = c.n_heads / c.n_kv_heads;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let mut observe = |site: Site, x: &[f32]| match observer.as_deref_mut() {
+            Some(o) => o.observe(l, site, x, n),
+            None => Ok(()),
+        };
+
+        // Attention.
+        rmsnorm(&mut s.xb, &s.x, &lw.attn_norm, c.rms_eps);
+        observe(Site::AttnIn, &s.xb)?;
+        lw.wq.matmul(&s.xb, n, &mut s.q)?;
+        lw.wk.matmul(&s.xb, n, &mut s.k)?;
+        lw.wv.matmul(&s.xb, n, &mut s.v)?;
+        for t in 0..n {
+            let table = &rope[t * c.rope_dim..(t + 1) * c.rope_dim];
+            for head in s.q[t * q_dim..(t + 1) * q_dim].chunks_exact_mut(hd) {
+                apply_rope(head, table);
+            }
+            for head in s.k[t * kv_dim..(t + 1) * kv_dim].chunks_exact_mut(hd) {
+                apply_rope(head, table);
+            }
+        }
+        let layer_off = l * self.n_ctx * kv_dim;
+        let at = layer_off + pos * kv_dim;
+        s.key_cache[at..at + n * kv_dim].copy_from_slice(&s.k);
+        s.value_cache[at..at + n * kv_dim].copy_from_slice(&s.v);
+        let keys = &s.key_cache[layer_off..layer_off + self.n_ctx * kv_dim];
+        let values = &s.value_cache[layer_off..layer_off + self.n_ctx * kv_dim];
+
+        for t in 0..n {
+            let len = pos + t + 1; // causal: positions 0..=pos+t
+            for h in 0..c.n_heads {
+                let q = &s.q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
+                let kv_off = (h / kv_group) * hd;
+                let att = &mut s.att[..len];
+                for (j, a) in att.iter_mut().enumerate() {
+                    let k = &keys[j * kv_dim + kv_off..j * kv_dim + kv_off + hd];
+                    *a = dot(q, k) * scale;
+                }
+                softmax(att);
+                let out = &mut s.att_out[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
+                out.fill(0.0);
+                for (j, &a) in att.iter().enumerate() {
+                    let v = &values[j * kv_dim + kv_off..j * kv_dim + kv_off + hd];
+                    for (o, &vi) in out.iter_mut().zip(v) {
+                        *o += a * vi;
+                    }
+                }
+            }
+        }
+        observe(Site::AttnOut, &s.att_out)?;
+        lw.wo.matmul(&s.att_out, n, &mut s.xb2)?;
+        add(&mut s.x, &s.xb2);
+
+        // Feed-forward: w_down(silu(w_gate x) * w_up x).
+        rmsnorm(&mut s.xb, &s.x, &lw.ffn_norm, c.rms_eps);
+        observe(Site::FfnIn, &s.xb)?;
+        lw.w_gate.matmul(&s.xb, n, &mut s.hb)?;
+        lw.w_up.matmul(&s.xb, n, &mut s.hb2)?;
+        for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
+            *g = *g / (1.0 + (-*g).exp()) * u;
+        }
+        observe(Site::FfnOut, &s.hb)?;
+        lw.w_down.matmul(&s.hb, n, &mut s.xb2)?;
+        add(&mut s.x, &s.xb2);
+        Ok(())
+    }
+}
+
+/// Where the forward pass shows a block's linear-layer inputs: projections
+/// that read the same input share a site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Site {
+    /// Normalized residual into `attn_q`, `attn_k`, `attn_v`.
+    AttnIn,
+    /// Attention output into `attn_output`.
+    AttnOut,
+    /// Normalized residual into `ffn_gate`, `ffn_up`.
+    FfnIn,
+    /// SwiGLU output into `ffn_down`.
+    FfnOut,
+}
+
+impl Site {
+    pub const ALL: [Site; 4] = [Site::AttnIn, Site::AttnOut, Site::FfnIn, Site::FfnOut];
+
+    /// The weight tensors reading this input, as GGUF names less `blk.N.`.
+    pub fn tensors(self) -> &'static [&'static str] {
+        match self {
+            Site::AttnIn => &["attn_q.weight", "attn_k.weight", "attn_v.weight"],
+            Site::AttnOut => &["attn_output.weight"],
+            Site::FfnIn => &["ffn_gate.weight", "ffn_up.weight"],
+            Site::FfnOut => &["ffn_down.weight"],
+        }
+    }
+}
+
+/// Sees the linear layers' inputs as the forward pass runs.
+pub trait Observer {
+    /// `x`: (n, cols), the input of the projections at `site` of block
+    /// `layer`. An error stops the forward pass.
+    fn observe(&mut self, layer: usize, site: Site, x: &[f32], n: usize) -> Result<()>;
 }
 
 /// `out[t] = x[t] / rms(x[t]) * weight` for each row; the mean square is

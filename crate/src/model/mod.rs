@@ -1,5 +1,6 @@
 //! Models: what a loaded model is (its summary for people and the UI).
 
+pub mod calib;
 pub mod config;
 pub mod eval;
 pub mod forward;

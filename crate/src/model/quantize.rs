@@ -134,6 +134,8 @@ pub struct QuantizeJob<M: ModelSource, W: Write> {
     tensors: Vec<SourceTensor>,
     targets: Vec<Target>,
     importance: HashMap<String, Vec<f32>>,
+    /// Tensors quantized elsewhere (GPTQ): written as given.
+    replacements: HashMap<String, (GgmlType, Vec<u8>)>,
     writer: GgufWriter<W>,
     reports: Vec<TensorReport>,
 }
@@ -196,9 +198,39 @@ impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
             tensors,
             targets,
             importance,
+            replacements: HashMap::new(),
             writer,
             reports: Vec::new(),
         })
+    }
+
+    /// Write these tensors' bytes as given (quantized by GPTQ) instead of
+    /// quantizing them; each must be of its planned type and size.
+    pub fn with_replacements(
+        mut self,
+        replacements: HashMap<String, (GgmlType, Vec<u8>)>,
+    ) -> Result<Self> {
+        for (name, (ty, bytes)) in &replacements {
+            let i = self
+                .tensors
+                .iter()
+                .position(|t| &t.name == name)
+                .ok_or_else(|| Error::invalid(format!("no tensor {name} to replace")))?;
+            let t = &self.tensors[i];
+            let planned = self.targets[i].ty;
+            let rows = t.n_elements() / t.row_len().max(1);
+            let want = planned.row_size(t.row_len() as usize)? as u64 * rows;
+            if *ty != planned || bytes.len() as u64 != want {
+                return Err(Error::invalid(format!(
+                    "{name}: {} bytes of {} given, the plan is {want} bytes of {}",
+                    bytes.len(),
+                    ty.name(),
+                    planned.name()
+                )));
+            }
+        }
+        self.replacements = replacements;
+        Ok(self)
     }
 
     /// Tensors done so far, and in all.
@@ -244,7 +276,13 @@ impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
             .map_err(|_| Error::invalid(format!("tensor {}: row too long", t.name)))?;
         let src_bytes = self.src.tensor_bytes(i)?;
         let values = blocks::dequantize(t.ty, &src_bytes, row_len).map_err(in_context)?;
-        let (out_bytes, stats) = if target.ty == t.ty {
+        let replaced = self.replacements.remove(&t.name);
+        let replaced_by_gptq = replaced.is_some();
+        let (out_bytes, stats) = if let Some((ty, q)) = replaced {
+            let back = blocks::dequantize(ty, &q, row_len).map_err(in_context)?;
+            let stats = metrics::error_stats(&values, &back).map_err(in_context)?;
+            (q, stats)
+        } else if target.ty == t.ty {
             // Same type: copy, bit for bit.
             let stats = metrics::error_stats(&values, &values).map_err(in_context)?;
             (src_bytes, stats)
@@ -281,7 +319,11 @@ impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
             max_abs_error: stats.max_abs_error,
             sqnr_db: stats.sqnr_db,
             cosine: stats.cosine_similarity,
-            reason: target.reason.clone(),
+            reason: if replaced_by_gptq {
+                format!("{}; rounded by GPTQ", target.reason)
+            } else {
+                target.reason.clone()
+            },
         });
         Ok(self.reports.last())
     }

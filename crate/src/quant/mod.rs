@@ -3,6 +3,7 @@
 
 pub mod blocks;
 pub mod dot;
+pub mod gptq;
 pub mod metrics;
 pub mod preset;
 pub mod synth;

@@ -9,6 +9,7 @@ use crate::io::source::ByteSource;
 use crate::model::ModelInfo;
 
 mod blob;
+mod calib;
 mod import;
 mod model_quant;
 mod quant;
