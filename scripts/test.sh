@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: every test. Installs what is missing, then runs, in order:
 # formatting and lints, native tests, GGUF interop with llama.cpp's Python
-# reader, wasm tests (Node, with and without
-# SIMD), the release web build, and the end-to-end tests in headless Chromium.
+# reader, wasm tests (Node, with and without SIMD; the GPU ones in Chromium),
+# the release web build, and the end-to-end tests in headless Chromium.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 setup_test
@@ -45,6 +45,9 @@ cargo test -p webquant --lib --target wasm32-unknown-unknown
 step "wasm tests (Node, simd128)"
 CARGO_TARGET_DIR="$ROOT/target/wasm-simd" RUSTFLAGS="-C target-feature=+simd128" \
   cargo test -p webquant --lib --target wasm32-unknown-unknown
+
+step "GPU kernels and generation in headless Chromium's WebGPU (SwiftShader)"
+bash scripts/test-gpu-browser.sh
 
 step "web build (wasm-pack.toml)"
 node scripts/build-web.mjs
