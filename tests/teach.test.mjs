@@ -41,7 +41,9 @@ test('the worked absmax example comes out exactly, and the controls change it', 
   assert.match(await page.textContent('#steps-error'), /"two" \(value 2\) is not a finite number/);
   await page.fill('#data-input', '1, 2, 3');
   await page.waitForSelector('#steps-error', { state: 'hidden' });
-  assert.equal(await page.locator('#step-table tbody tr').count(), 3);
+  // the message hides at once; the table follows after the worker answers
+  await page.waitForFunction(() => document.querySelectorAll('#step-table tbody tr').length === 3);
+  assert.deepEqual(await column(page, '#step-table', 1), ['1', '2', '3']);
   assert.deepEqual(errors, []);
 });
 
