@@ -3,6 +3,7 @@
 import uPlot from './vendor/uPlot.esm.js';
 import { WorkerClient, CancelledError } from './client.js';
 import { hasWasmSimd } from './features.js';
+import { droppedFiles, sortModelFiles, stem } from './model-files.js';
 
 const DEFAULT_MODEL = 'models/stories260K.gguf';
 const DEFAULT_TEXT = 'texts/tinyshakespeare-10k.txt';
@@ -320,12 +321,14 @@ function compareReady(type, fromTypes) {
 }
 
 // A quantization replaces the models a comparison runs, so the two wait
-// for each other.
-const jobs = { quantizing: false };
+// for each other; an import replaces the open model when it ends, so
+// neither starts during one.
+const jobs = { quantizing: false, importing: false };
 function syncJobButtons() {
-  $('#gen-run').disabled = compare.busy || jobs.quantizing;
-  $('#eval-run').disabled = compare.busy || jobs.quantizing;
-  $('#quant-run').disabled = compare.busy || jobs.quantizing || document.body.dataset.model !== 'loaded';
+  $('#gen-run').disabled = compare.busy || jobs.quantizing || jobs.importing;
+  $('#eval-run').disabled = compare.busy || jobs.quantizing || jobs.importing;
+  $('#quant-run').disabled = compare.busy || jobs.quantizing || jobs.importing || document.body.dataset.model !== 'loaded';
+  $('#file-input').disabled = jobs.importing;
 }
 
 function setCompareBusy(busy) {
@@ -701,19 +704,81 @@ async function main() {
       showError(new Error(`${file.name} could not be opened: ${err.message}`));
     }
   };
+  // A Hugging Face model or llama2.c checkpoint: converted to a GGUF in the
+  // worker, tensor by tensor, which then is the open model.
+  const importModel = async (picked) => {
+    const sources = picked.kind === 'hf'
+      ? [picked.weights, picked.config, picked.tokenizer, picked.tokenizerConfig].filter(Boolean)
+      : [picked.checkpoint, picked.tokenizer];
+    const what = sources.map((f) => f.name).join(' + ');
+    // The worker prefers the name in config.json (_name_or_path).
+    const name = picked.kind === 'hf' ? picked.folder ?? stem(picked.weights.name) : stem(picked.checkpoint.name);
+    const bar = $('#import-progress');
+    const status = $('#import-status');
+    const cancel = $('#import-cancel');
+    jobs.importing = true;
+    syncJobButtons();
+    cancel.hidden = false;
+    bar.hidden = false;
+    bar.value = 0;
+    status.textContent = `Importing ${what}…`;
+    const { folder, ...files } = picked;
+    const req = client.request('importModel', { ...files, name }, {
+      onProgress: ({ done, total, label }) => {
+        bar.max = total;
+        bar.value = done;
+        status.textContent = `Importing: ${done} / ${total}: ${label}`;
+      },
+    });
+    cancel.onclick = () => req.cancel();
+    try {
+      const { info, type } = await req.promise;
+      const as = type.toUpperCase();
+      showModel(info, `${what} (imported as ${as} GGUF)`);
+      status.textContent = `Imported ${info.name} as a ${as} GGUF (${fmtBytes(info.fileBytes)}).`;
+      keep(client, `${info.name}.gguf`, openSaved);
+    } catch (err) {
+      status.textContent = '';
+      // The previous model stays open in the worker and on the page.
+      showError(err instanceof CancelledError
+        ? new Error('Import cancelled; the previous model is still open.')
+        : new Error(`${what} could not be imported: ${err.message}`));
+    } finally {
+      jobs.importing = false;
+      syncJobButtons();
+      cancel.hidden = true;
+      bar.hidden = true;
+    }
+  };
+  // The files picked or dropped together: a GGUF, or a model to import.
+  const openFiles = (files, folder) => {
+    if (files.length === 0) return;
+    showError(null);
+    if (jobs.importing) {
+      showError(new Error('An import is running: cancel it first, or wait for it to end.'));
+      return;
+    }
+    const picked = sortModelFiles(files, folder);
+    if (picked.error) showError(new Error(picked.error));
+    else if (picked.kind === 'gguf') openFile(picked.file);
+    else importModel(picked);
+  };
   $('#file-input').addEventListener('change', (e) => {
-    const file = e.target.files?.[0];
-    if (file) openFile(file);
+    openFiles([...(e.target.files ?? [])]);
+    // Picking the same files again (after fixing a missing one) fires again.
+    e.target.value = '';
   });
-  // Drop a file anywhere on the page.
+  // Drop files, or a model's folder, anywhere on the page.
   document.addEventListener('dragover', (e) => {
     if (e.dataTransfer?.types.includes('Files')) e.preventDefault();
   });
   document.addEventListener('drop', (e) => {
-    const file = e.dataTransfer?.files?.[0];
-    if (!file) return;
+    if (!e.dataTransfer?.files?.length) return;
     e.preventDefault();
-    openFile(file);
+    droppedFiles(e.dataTransfer).then(
+      ({ files, folder }) => openFiles(files, folder),
+      (err) => showError(new Error(`The dropped files could not be read: ${err.message}`)),
+    );
   });
 
   $('#url-form').addEventListener('submit', async (e) => {

@@ -221,6 +221,62 @@ const methods = {
     return openModel(file);
   },
 
+  // Import a Hugging Face model ({kind: 'hf', weights, config, tokenizer,
+  // tokenizerConfig}) or a llama2.c checkpoint ({kind: 'llama2c',
+  // checkpoint, tokenizer}), all Files, as a GGUF, one tensor per step with
+  // progress and cancel; then open that GGUF as if the user had picked it.
+  // The weights are read lazily from their File; the GGUF is assembled as a
+  // Blob from the parts taken after each tensor, so wasm memory holds about
+  // one tensor. llama2.c checkpoints are F32 and stay so; a Hugging Face
+  // model becomes F16 (F32 if its config says float32).
+  async importModel({ kind, name, ...files }, ctx) {
+    let imp;
+    let type;
+    if (kind === 'hf') {
+      const [config, tokenizer, tokenizerConfig] = await Promise.all(
+        [files.config, files.tokenizer, files.tokenizerConfig].map((f) => f?.text()),
+      );
+      // The name the model was published under; a bad config.json is
+      // reported by the importer, naming the file.
+      let dtype;
+      try {
+        const c = JSON.parse(config);
+        const published = typeof c._name_or_path === 'string' ? c._name_or_path.split('/').filter(Boolean).pop() : '';
+        if (published) name = published;
+        dtype = c.torch_dtype ?? c.dtype;
+      } catch {
+        dtype = null;
+      }
+      type = dtype === 'float32' ? 'f32' : 'f16';
+      await ctx.checkpoint();
+      imp = wq.Importer.fromHuggingFace(files.weights, config, tokenizer, tokenizerConfig ?? undefined, name, type);
+    } else if (kind === 'llama2c') {
+      const tokenizer = new Uint8Array(await files.tokenizer.arrayBuffer());
+      type = 'f32';
+      await ctx.checkpoint();
+      imp = wq.Importer.fromLlama2c(files.checkpoint, tokenizer, name, type);
+    } else {
+      throw new Error(`unknown import kind ${kind}`);
+    }
+    let finished = false;
+    try {
+      const total = imp.total();
+      const parts = [imp.takeOutput()];
+      for (let i = 0; i < total; i++) {
+        await ctx.checkpoint();
+        const r = imp.step();
+        parts.push(imp.takeOutput());
+        ctx.progress(i + 1, total, r.name);
+      }
+      finished = true;
+      parts.push(imp.finish()); // consumes imp
+      const info = openModel(new Blob(parts, { type: 'application/octet-stream' }));
+      return { info, type };
+    } finally {
+      if (!finished) imp.free();
+    }
+  },
+
   // Quantize the open model to a preset or type, one tensor per step. The
   // output is taken from wasm after each tensor, so wasm memory holds one
   // tensor at a time; the file is returned as a Blob of those parts.
