@@ -685,8 +685,15 @@ async function main() {
     showError(new Error(`The default model could not be opened: ${err.message}`));
   }
 
+  // An import replaces the open model when it ends, so another model does
+  // not open meanwhile (it would be replaced at once).
+  const importRunning = () => {
+    if (jobs.importing) showError(new Error('An import is running: cancel it first, or wait for it to end.'));
+    return jobs.importing;
+  };
   const openSaved = async (name) => {
     showError(null);
+    if (importRunning()) return;
     try {
       showModel(await client.call('openSaved', { name }), `saved: ${name}`);
     } catch (err) {
@@ -754,10 +761,7 @@ async function main() {
   const openFiles = (files, folder) => {
     if (files.length === 0) return;
     showError(null);
-    if (jobs.importing) {
-      showError(new Error('An import is running: cancel it first, or wait for it to end.'));
-      return;
-    }
+    if (importRunning()) return;
     const picked = sortModelFiles(files, folder);
     if (picked.error) showError(new Error(picked.error));
     else if (picked.kind === 'gguf') openFile(picked.file);
@@ -784,10 +788,11 @@ async function main() {
   $('#url-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const url = $('#url-input').value.trim();
+    showError(null);
+    if (importRunning()) return;
     const bar = $('#url-progress');
     const status = $('#url-status');
     const cancel = $('#url-cancel');
-    showError(null);
     $('#url-open').disabled = true;
     cancel.hidden = false;
     bar.hidden = false;
