@@ -88,7 +88,7 @@ test('a llama2.c checkpoint and its tokenizer, picked together, import as the bu
   // in the "wrong" order: the page tells the files apart by name
   await page.setInputFiles('#file-input', [TOK, CKPT]);
   await imported(page);
-  assert.match(await page.textContent('#import-status'), /^Imported stories260K as a F32 GGUF/);
+  assert.match(await page.textContent('#import-status'), /^Imported stories260K as an F32 GGUF/);
   assert.equal(await page.textContent('#model-name'), 'stories260K');
   assert.equal(await page.textContent('#model-source'), 'stories260K.bin + tok512.bin (imported as F32 GGUF)');
   assert.equal(await page.textContent('#model-arch'), 'llama');
@@ -113,6 +113,10 @@ test('a llama2.c checkpoint and its tokenizer, picked together, import as the bu
 
   // kept on this device under the imported name, as a GGUF opened from a file is
   await page.waitForSelector('#saved-list li[data-name="stories260K.gguf"]');
+  // a GGUF opened next replaces it, and the import's message goes
+  await page.setInputFiles('#file-input', join(root, 'web', 'models', 'stories260K.gguf'));
+  await page.waitForFunction(() => document.querySelector('#model-source').textContent === 'stories260K.gguf');
+  assert.equal(await page.textContent('#import-status'), '');
   assert.deepEqual(errors, []);
 });
 

@@ -82,6 +82,7 @@ function showModel(info, source) {
   $('#quant-download').hidden = true;
   $('#quant-save').hidden = true;
   $('#save-status').textContent = '';
+  $('#import-status').textContent = ''; // an earlier import's
   document.body.dataset.model = 'loaded';
   syncJobButtons();
 }
@@ -742,7 +743,7 @@ async function main() {
       const { info, type } = await req.promise;
       const as = type.toUpperCase();
       showModel(info, `${what} (imported as ${as} GGUF)`);
-      status.textContent = `Imported ${info.name} as a ${as} GGUF (${fmtBytes(info.fileBytes)}).`;
+      status.textContent = `Imported ${info.name} as an ${as} GGUF (${fmtBytes(info.fileBytes)}).`;
       keep(client, `${info.name}.gguf`, openSaved);
     } catch (err) {
       status.textContent = '';
