@@ -8,8 +8,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 setup_test
 cd "$ROOT"
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 T0=$SECONDS
+# Each heading says how long the run has taken so far (CI's time budget).
+step() { printf '\n\033[1m== %s\033[0m (at %d s)\n' "$*" "$((SECONDS - T0))"; }
 
 step "cargo fmt --check"
 cargo fmt --all --check

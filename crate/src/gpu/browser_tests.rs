@@ -4,7 +4,7 @@
 //!
 //! wasm-bindgen's "run in browser" setting covers a whole test binary, and
 //! the library's other wasm tests run in Node, so these are compiled only
-//! with `--cfg gpu_browser`: `scripts/test-gpu-browser.sh` sets it, points
+//! with the `gpu-browser-tests` feature: `scripts/test-gpu-browser.sh` sets it, points
 //! the runner at chromedriver and crate/webdriver.json (the WebGPU flags),
 //! and runs only these. They fail, rather than pass, when WebGPU is missing.
 

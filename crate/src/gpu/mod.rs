@@ -5,7 +5,7 @@
 //!
 //! The same async code runs natively (driven by pollster) and in the browser.
 
-#[cfg(all(test, target_arch = "wasm32", gpu_browser))]
+#[cfg(all(test, target_arch = "wasm32", feature = "gpu-browser-tests"))]
 mod browser_tests;
 mod context;
 pub mod forward;
