@@ -143,6 +143,22 @@ test('round to nearest, importance matrix and GPTQ at Q4_0: each a result, and o
   // the three differ: the methods round differently
   assert.equal(new Set(await row('kld')).size, 3);
   assert.equal(await page.locator('#eval-percentiles thead th').count(), 4);
+
+  // at phone width, with the GPTQ options and the three columns showing
+  await page.setViewportSize({ width: 390, height: 844 });
+  assert.equal(await page.isVisible('#gptq-damp'), true);
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `the page is ${width} px wide at 390 px`);
+  const unlabelled = await page.evaluate(() => [...document.querySelectorAll('#quantize input, #quantize select, #quantize textarea, #compare select')]
+    .filter((el) => el.offsetParent !== null && !el.labels?.length)
+    .map((el) => el.id || el.outerHTML));
+  assert.deepEqual(unlabelled, []);
+  // the method by keyboard: arrows move between the choices
+  await page.focus('#method-gptq');
+  await page.keyboard.press('ArrowUp');
+  assert.equal(await page.isChecked('#method-imatrix'), true);
+  assert.equal(await page.isVisible('#gptq-options'), false);
+  assert.equal(await page.isVisible('#calib-text'), true);
   assert.deepEqual(errors, []);
 });
 

@@ -604,7 +604,7 @@ function syncMethods(types) {
   const help = {
     rtn: 'Round to nearest: every block of weights on its own grid, as llama-quantize does without an importance matrix.',
     imatrix: `Importance matrix: the mean squared input of every weight column over the calibration text (as llama-imatrix computes it), then rounding that favours the columns with large inputs (llama-quantize --imatrix). Types that use it: ${imTypes.join(', ')}.`,
-    gptq: "GPTQ: rounds each block's attention and feed-forward matrices one column at a time, pushing every column's error onto the columns not yet rounded, so that the block's outputs on the calibration text change least. The embeddings, the output and tensors a preset gives another type are rounded to nearest.",
+    gptq: "GPTQ: rounds each block's attention and feed-forward matrices one column at a time, pushing every column's error onto the columns not yet rounded, so that the block's outputs on the calibration text change least. The embeddings, the output and tensors a preset gives another type are rounded to nearest. Group size: columns whose block scales are chosen together (a multiple of the type's block); -1 chooses every scale from the original weights first, as activation order (columns with the largest inputs first) always does. Dampening: added to the Hessian's diagonal, in % of its mean.",
   }[method];
   $('#method-help').textContent = `${help}${note} GPTQ rounds to ${gptqTypes.join(', ')} only (and the presets named after them); for other types it is off.`;
   $('#calib').hidden = method === 'rtn';
