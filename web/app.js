@@ -79,6 +79,7 @@ function showModel(info, source) {
   // the worker drops the previous model's quantization, so does the page
   compareReady(null);
   $('#quant-download').hidden = true;
+  $('#imatrix-download').hidden = true;
   $('#quant-save').hidden = true;
   $('#save-status').textContent = '';
   document.body.dataset.model = 'loaded';

@@ -331,6 +331,9 @@ const methods = {
   async quantize({ type, pure = false, method = 'rtn', calib = {}, gptq = {} }, ctx) {
     const m = requireModel();
     const label = variantLabel(type, pure, method);
+    // Calibration loads the model for running: the comparison's models go
+    // first, so wasm memory never holds both.
+    if (method !== 'rtn') freeRunners();
     let imatrix = null;
     if (method === 'imatrix') imatrix = await buildImatrix(m, calib, ctx);
     else if (method === 'gptq') return { ...(await quantizeGptq(m, { type, pure, calib, gptq }, ctx)), label };
