@@ -74,7 +74,7 @@ test('quantized to Q8_0 and Q4_0, both models generate side by side with tokens 
 
   for (const type of ['Q8_0', 'Q4_0']) {
     await quantize(page, type);
-    assert.equal(await page.textContent('#gen-quantized-title'), `Quantized (${type})`);
+    assert.equal(await page.textContent('#gen-quantized-title'), `Quantized (${type} · RTN)`);
     const g = await generate(page, { prompt: '', tokens: 48 });
     // the original is stories260K itself: llama2.c's greedy text
     assert.ok(GREEDY.startsWith(g.original.tokens.join('')), `original output: ${g.original.tokens.join('')}`);

@@ -80,6 +80,7 @@ function showModel(info, source) {
   // the worker drops the previous model's quantization, so does the page
   compareReady(null);
   $('#quant-download').hidden = true;
+  $('#imatrix-download').hidden = true;
   $('#quant-save').hidden = true;
   $('#save-status').textContent = '';
   $('#import-status').textContent = ''; // an earlier import's
@@ -252,7 +253,7 @@ async function showView(client, reports, index) {
   }
 }
 
-function showQuantized({ reports, totals, blob }, type, client) {
+function showQuantized({ reports, totals, blob, label, kept, imatrix }, type, method, client) {
   const tbody = $('#quant-table tbody');
   tbody.replaceChildren();
   for (const r of reports) {
@@ -275,7 +276,7 @@ function showQuantized({ reports, totals, blob }, type, client) {
   const a = $('#quant-download');
   if (a.href) URL.revokeObjectURL(a.href);
   a.href = URL.createObjectURL(blob);
-  a.download = `${modelName}-${type}.gguf`;
+  a.download = `${modelName}-${type}${method === 'rtn' ? '' : `-${method}`}.gguf`;
   a.textContent = `Download ${a.download} (${fmtBytes(blob.size)})`;
   saveBlob = { blob, name: a.download };
   // Where the browser can write files (File System Access), the file is
@@ -285,12 +286,22 @@ function showQuantized({ reports, totals, blob }, type, client) {
   $('#quant-save').hidden = !canSave;
   $('#quant-save').textContent = `Save ${a.download} (${fmtBytes(blob.size)})…`;
   $('#save-status').textContent = '';
+  // The importance matrix, in llama-imatrix's GGUF format, for llama-quantize.
+  const im = $('#imatrix-download');
+  if (im.href) URL.revokeObjectURL(im.href);
+  im.removeAttribute('href');
+  im.hidden = !imatrix;
+  if (imatrix) {
+    im.href = URL.createObjectURL(imatrix);
+    im.download = `${modelName}-imatrix.gguf`;
+    im.textContent = `Download the importance matrix ${im.download} (${fmtBytes(imatrix.size)})`;
+  }
 
   $('#quant-charts').hidden = false;
   showSqnr(reports);
   showLayers(reports);
   showSizes(reports);
-  compareReady(type, modelTypes);
+  compareReady(kept, modelTypes, label);
   const sel = $('#view-tensor');
   sel.replaceChildren(...reports.map((r, i) => new Option(`${r.name} (${r.from} → ${r.to})`, String(i))));
   // start with the largest tensor that was quantized
@@ -302,23 +313,32 @@ function showQuantized({ reports, totals, blob }, type, client) {
 
 // ---- Compare: the original and the last quantized model side by side ----
 
-const compare = { type: null, busy: false };
+const compare = { variants: [], busy: false };
 
-// A new quantization (or none, after another model opened) to compare with.
-function compareReady(type, fromTypes) {
-  compare.type = type;
-  $('#compare-empty').hidden = !!type;
-  $('#compare-body').hidden = !type;
+// The quantizations to compare with (labels, oldest first; none after
+// another model opened), `latest` the one just made.
+function compareReady(variants, fromTypes, latest) {
+  compare.variants = variants ?? [];
+  const any = compare.variants.length > 0;
+  $('#compare-empty').hidden = any;
+  $('#compare-body').hidden = !any;
   for (const id of ['#gen-original-text', '#gen-quantized-text', '#gen-original-speed', '#gen-quantized-speed']) $(id).replaceChildren();
   $('#gen-diverge').textContent = '';
   $('#gen-status').textContent = '';
   $('#eval-status').textContent = '';
   $('#eval-table').hidden = true;
   $('#eval-percentiles').hidden = true;
-  if (!type) return;
-  $('#compare-which').textContent = `Original: ${modelName} (${fromTypes}). Quantized: ${modelName}-${type}.`;
+  if (!any) return;
+  const newest = [...compare.variants].reverse();
+  $('#compare-which').textContent = `Original: ${modelName} (${fromTypes}). Quantized: ${newest.map((l) => `${modelName} ${l}`).join('; ')}.`;
   $('#gen-original-title').textContent = `Original (${fromTypes})`;
-  $('#gen-quantized-title').textContent = `Quantized (${type})`;
+  const sel = $('#gen-variant');
+  sel.replaceChildren(...newest.map((l) => new Option(l, l)));
+  sel.value = latest ?? newest[0];
+  sel.onchange = () => {
+    $('#gen-quantized-title').textContent = `Quantized (${sel.value})`;
+  };
+  sel.onchange();
 }
 
 // A quantization replaces the models a comparison runs, so the two wait
@@ -383,6 +403,7 @@ function setupCompare(client) {
     if (compare.busy) return;
     const maxTokens = Number($('#gen-tokens').value);
     const params = {
+      label: $('#gen-variant').value,
       prompt: $('#gen-prompt').value,
       maxTokens,
       temperature: Number($('#gen-temp').value),
@@ -442,9 +463,7 @@ function setupCompare(client) {
 
   const loadDefaultText = async () => {
     try {
-      const res = await fetch(DEFAULT_TEXT);
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      $('#eval-text').value = await res.text();
+      $('#eval-text').value = await bundledText();
     } catch (err) {
       $('#eval-status').textContent = `The bundled text could not be loaded (${err.message}); paste a text instead.`;
     }
@@ -503,40 +522,98 @@ function setupCompare(client) {
   });
 }
 
-function showEval(r) {
-  const kl = r.kl;
-  const pct = (f) => kl.kldPercentiles.find(([p]) => p === f)?.[1];
-  const rows = [
-    ['ppl-base', 'Perplexity, original', kl.pplBase.toFixed(4), 'How surprised the original model is by the text (lower is better).'],
-    ['ppl', `Perplexity, ${r.type}`, `${r.ppl.toFixed(4)} ± ${r.pplUncertainty.toFixed(4)}`, 'The same for the quantized model.'],
-    ['delta-ppl', 'Perplexity change', `${kl.deltaPpl >= 0 ? '+' : ''}${kl.deltaPpl.toFixed(4)} (×${kl.pplRatio.toFixed(4)})`, 'Quantized minus original.'],
-    ['kld', 'Mean KL divergence', `${fmtNum(kl.meanKld)} ± ${fmtNum(kl.meanKldUncertainty)}`, 'How far the next-token distributions are apart, in nats per token (0: identical).'],
-    ['kld-median', 'KL divergence, median', fmtNum(pct(0.5)), 'Half the positions diverge less than this.'],
-    ['kld-99', 'KL divergence, 99th percentile', fmtNum(pct(0.99)), 'The worst 1% of positions diverge more.'],
-    ['kld-max', 'KL divergence, maximum', fmtNum(pct(1)), 'The single worst position.'],
-    ['same-top', 'Same top token', `${(kl.sameTop * 100).toFixed(2)} %`, 'Positions where both models rank the same token first.'],
-    ['tokens', 'Tokens scored', `${fmtInt(r.tokensScored)} in ${r.chunks} chunks`, `Each chunk's second half is scored, as llama-perplexity does; ${r.seconds.toFixed(2)} s for both models.`],
+// One column per quantization (the latest first), one row per measure.
+function showEval({ variants }) {
+  const measures = [
+    ['ppl-base', 'Perplexity, original', (r) => r.kl.pplBase.toFixed(4), 'How surprised the original model is by the text (lower is better).'],
+    ['ppl', 'Perplexity, quantized', (r) => `${r.ppl.toFixed(4)} ± ${r.pplUncertainty.toFixed(4)}`, 'The same for the quantized model.'],
+    ['delta-ppl', 'Perplexity change', (r) => `${r.kl.deltaPpl >= 0 ? '+' : ''}${r.kl.deltaPpl.toFixed(4)} (×${r.kl.pplRatio.toFixed(4)})`, 'Quantized minus original.'],
+    ['kld', 'Mean KL divergence', (r) => `${fmtNum(r.kl.meanKld)} ± ${fmtNum(r.kl.meanKldUncertainty)}`, 'How far the next-token distributions are apart, in nats per token (0: identical).'],
+    ['kld-median', 'KL divergence, median', (r) => fmtNum(pct(r, 0.5)), 'Half the positions diverge less than this.'],
+    ['kld-99', 'KL divergence, 99th percentile', (r) => fmtNum(pct(r, 0.99)), 'The worst 1% of positions diverge more.'],
+    ['kld-max', 'KL divergence, maximum', (r) => fmtNum(pct(r, 1)), 'The single worst position.'],
+    ['same-top', 'Same top token', (r) => `${(r.kl.sameTop * 100).toFixed(2)} %`, 'Positions where both models rank the same token first.'],
+    ['tokens', 'Tokens scored', (r) => `${fmtInt(r.tokensScored)} in ${r.chunks} chunks`, `Each chunk's second half is scored, as llama-perplexity does; seconds for both models: ${variants.map((r) => r.seconds.toFixed(2)).join(', ')}.`],
   ];
-  const tbody = $('#eval-table tbody');
+  const th = (text, cls) => {
+    const el = document.createElement('th');
+    el.scope = 'col';
+    el.textContent = text;
+    if (cls) el.className = cls;
+    return el;
+  };
+  const table = $('#eval-table');
+  table.tHead.rows[0].replaceChildren(th('measure'), ...variants.map((r) => th(r.label, 'num')), th('what it means'));
+  const tbody = table.tBodies[0];
   tbody.replaceChildren();
-  for (const [key, name, value, what] of rows) {
+  for (const [key, name, value, what] of measures) {
     const tr = document.createElement('tr');
     tr.dataset.key = key;
     cell(tr, name);
-    cell(tr, value, 'num');
+    for (const r of variants) cell(tr, value(r), 'num');
     cell(tr, what, 'what');
     tbody.append(tr);
   }
-  $('#eval-table').hidden = false;
-  const ptbody = $('#eval-percentiles tbody');
+  table.hidden = false;
+  const ptable = $('#eval-percentiles table');
+  ptable.tHead.rows[0].replaceChildren(th('percentile'), ...variants.map((r) => th(`KL divergence, ${r.label}`, 'num')));
+  const ptbody = ptable.tBodies[0];
   ptbody.replaceChildren();
-  for (const [f, v] of kl.kldPercentiles) {
+  for (const [i, [f]] of variants[0].kl.kldPercentiles.entries()) {
     const tr = document.createElement('tr');
     cell(tr, f === 1 ? 'maximum' : f === 0 ? 'minimum' : f === 0.5 ? 'median' : `${+(f * 100).toFixed(1)} %`);
-    cell(tr, fmtNum(v), 'num');
+    for (const r of variants) cell(tr, fmtNum(r.kl.kldPercentiles[i][1]), 'num');
     ptbody.append(tr);
   }
   $('#eval-percentiles').hidden = false;
+}
+
+const pct = (r, f) => r.kl.kldPercentiles.find(([p]) => p === f)?.[1];
+
+// The bundled text, fetched once (evaluation and calibration both use it).
+let bundled = null;
+function bundledText() {
+  bundled ??= fetch(DEFAULT_TEXT).then((res) => {
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    return res.text();
+  });
+  bundled.catch(() => {
+    bundled = null;
+  });
+  return bundled;
+}
+
+// The ggml type a choice mostly rounds to: a pure type, or the one a preset
+// is named after (Q4_K_M: q4_K), lower case.
+const mainType = (choice) => (choice.startsWith('pure:') ? choice.slice(5) : choice.replace(/_[SML]$/, '')).toLowerCase();
+
+// Importance matrix and GPTQ where the chosen type can use them; round to
+// nearest otherwise, saying why.
+function syncMethods(types) {
+  const t = types.get(mainType($('#quant-type').value));
+  const choice = $('#quant-type').selectedOptions[0]?.textContent.split(' ')[0] ?? '';
+  const allowed = { rtn: true, imatrix: !!t?.usesImportance, gptq: !!t?.gptq };
+  let note = '';
+  for (const [m, ok] of Object.entries(allowed)) {
+    const radio = $(`#method-${m}`);
+    radio.disabled = !ok;
+    if (!ok && radio.checked) {
+      $('#method-rtn').checked = true;
+      note = ` ${m === 'gptq' ? 'GPTQ' : 'An importance matrix'} does not apply to ${choice}: rounding to nearest instead.`;
+    }
+  }
+  const method = document.querySelector('input[name="quant-method"]:checked').value;
+  const names = (f) => [...types.values()].filter(f).map((x) => x.name).sort((a, b) => a.localeCompare(b));
+  const gptqTypes = names((x) => x.gptq);
+  const imTypes = names((x) => x.usesImportance);
+  const help = {
+    rtn: 'Round to nearest: every block of weights on its own grid, as llama-quantize does without an importance matrix.',
+    imatrix: `Importance matrix: the mean squared input of every weight column over the calibration text (as llama-imatrix computes it), then rounding that favours the columns with large inputs (llama-quantize --imatrix). Types that use it: ${imTypes.join(', ')}.`,
+    gptq: "GPTQ: rounds each block's attention and feed-forward matrices one column at a time, pushing every column's error onto the columns not yet rounded, so that the block's outputs on the calibration text change least. The embeddings, the output and tensors a preset gives another type are rounded to nearest. Group size: columns whose block scales are chosen together (a multiple of the type's block); -1 chooses every scale from the original weights first, as activation order (columns with the largest inputs first) always does. Dampening: added to the Hessian's diagonal, in % of its mean.",
+  }[method];
+  $('#method-help').textContent = `${help}${note} GPTQ rounds to ${gptqTypes.join(', ')} only (and the presets named after them); for other types it is off.`;
+  $('#calib').hidden = method === 'rtn';
+  $('#gptq-options').hidden = method !== 'gptq';
 }
 
 async function setupQuantize(client) {
@@ -548,30 +625,92 @@ async function setupQuantize(client) {
     const opt = new Option(`${t.name} (${t.bitsPerWeight.toFixed(2)} bits per weight)`, `pure:${t.name}`);
     pure.append(opt);
   }
+  const byName = new Map(types.map((t) => [t.name.toLowerCase(), t]));
+  const sync = () => syncMethods(byName);
+  $('#quant-type').addEventListener('change', sync);
+  for (const r of document.querySelectorAll('input[name="quant-method"]')) r.addEventListener('change', sync);
+  sync();
+
+  // Calibration text: by default the end of the bundled text (evaluation
+  // starts at its beginning), or the user's own.
+  let calibName = '';
+  const useBundled = async () => {
+    try {
+      const text = await bundledText();
+      const from = text.indexOf('\n', text.length - 4096) + 1;
+      $('#calib-text').value = text.slice(from);
+      calibName = `${DEFAULT_TEXT.split('/').pop()} (last 4 KB)`;
+    } catch (err) {
+      $('#quant-status').textContent = `The bundled text could not be loaded (${err.message}); paste a calibration text instead.`;
+    }
+  };
+  useBundled();
+  $('#calib-default').addEventListener('click', useBundled);
+  $('#calib-text').addEventListener('input', () => {
+    calibName = 'pasted text';
+  });
+  $('#calib-file').addEventListener('change', async (e) => {
+    const file = e.target.files?.[0];
+    if (!file) return;
+    try {
+      $('#calib-text').value = await file.text();
+      calibName = file.name;
+      $('#quant-status').textContent = `Calibration text from ${file.name}.`;
+    } catch (err) {
+      $('#quant-status').textContent = `${file.name} could not be read: ${err.message}`;
+    }
+  });
+
   $('#quant-run').addEventListener('click', async () => {
     const cancel = $('#quant-cancel');
     const bar = $('#quant-progress');
     const status = $('#quant-status');
+    const layerRow = $('#calib-layer');
     const choice = $('#quant-type').value;
     const isPure = choice.startsWith('pure:');
     const type = isPure ? choice.slice(5) : choice;
+    const method = document.querySelector('input[name="quant-method"]:checked').value;
+    const params = { type, pure: isPure, method };
+    if (method !== 'rtn') {
+      const text = $('#calib-text').value;
+      if (!text.trim()) {
+        status.textContent = 'The calibration text is empty: paste a text, pick a file or use the bundled one.';
+        return;
+      }
+      params.calib = { text, name: calibName || 'calibration text', nCtx: Number($('#calib-ctx').value), chunks: Number($('#calib-chunks').value) || 0 };
+      if (method === 'gptq') {
+        const damp = Number($('#gptq-damp').value);
+        if (!(damp >= 0 && damp <= 100) || $('#gptq-damp').value === '') {
+          status.textContent = 'The dampening must be a percentage from 0 to 100.';
+          return;
+        }
+        params.gptq = { group: Number($('#gptq-group').value), damp: damp / 100, actOrder: $('#gptq-act-order').checked };
+      }
+    }
     jobs.quantizing = true;
     syncJobButtons();
     cancel.hidden = false;
     bar.hidden = false;
     bar.value = 0;
-    status.textContent = 'Starting…';
-    const req = client.request('quantize', { type, pure: isPure }, {
-      onProgress: ({ done, total, label }) => {
+    status.textContent = method === 'rtn' ? 'Starting…' : 'Calibrating…';
+    const req = client.request('quantize', params, {
+      onProgress: ({ done, total, label, phase, calib }) => {
         bar.max = total;
         bar.value = done;
-        status.textContent = `${done} / ${total}: ${label}`;
+        status.textContent = `${done} / ${total}: ${phase === 'write' ? label : `calibrating, ${label}`}`;
+        // calibration: how far the block at hand is
+        layerRow.hidden = !calib;
+        if (calib) {
+          $('#calib-layer-progress').max = calib.layerTotal;
+          $('#calib-layer-progress').value = calib.layerDone;
+          $('#calib-layer-status').textContent = `block ${calib.layer + 1} of ${calib.layers}, step ${calib.layerDone} of ${calib.layerTotal}`;
+        }
       },
     });
     cancel.onclick = () => req.cancel();
     try {
-      showQuantized(await req.promise, type, client);
-      status.textContent = `Quantized to ${type}.`;
+      showQuantized(await req.promise, type, method, client);
+      status.textContent = `Quantized to ${type}${{ rtn: '', imatrix: ' with an importance matrix', gptq: ' with GPTQ' }[method]}.`;
     } catch (err) {
       status.textContent = err instanceof CancelledError ? 'Cancelled.' : `Quantization failed: ${err.message}`;
     } finally {
@@ -579,6 +718,7 @@ async function setupQuantize(client) {
       syncJobButtons();
       cancel.hidden = true;
       bar.hidden = true;
+      layerRow.hidden = true;
     }
   });
 }

@@ -11,12 +11,16 @@
 // a cancel takes effect within one unit.
 
 let wq = null; // the wasm-bindgen module, after init
+let wasmMemory = null; // its linear memory (only grows: its size is the peak)
 let model = null; // the open Model
 let modelBlob = null; // and the Blob it reads from
 const cancelled = new Set();
-// The last quantization of the open model ({blob, type}), and the two models
-// loaded for running side by side ({original, quantized, type}).
-let quantized = null;
+// The open model's quantizations, by label ("Q4_0 · GPTQ"), oldest first
+// ({blob, label}); at most MAX_VARIANTS, each a Blob the browser may keep on
+// disk. The two models loaded for running side by side: the original and
+// one variant ({original, quantized, label}).
+const MAX_VARIANTS = 4;
+const variants = new Map();
 let runners = null;
 // KV cache cap for compare runners: room for a prompt, generation and a
 // perplexity context, without a large model's full context in memory twice.
@@ -55,13 +59,14 @@ function freeRunners() {
   retired = [];
 }
 
-// Run `job(runners)` with the runners held; one comparison job at a time,
-// as both use the same KV caches.
+// Run `job(load)` with the runners held, `load(label)` giving the original
+// and that variant; one comparison job at a time, as all use the same KV
+// caches.
 async function withRunners(job) {
   if (runnersBusy) throw new Error('a comparison is already running: stop it first');
   runnersBusy = true;
   try {
-    return await job(await compareRunners());
+    return await job(compareRunners);
   } finally {
     runnersBusy = false;
     if (retired.length) freeRunners();
@@ -73,22 +78,37 @@ function openModel(blob) {
   if (model) model.free();
   model = m;
   modelBlob = blob;
-  // A quantization of the previous model has nothing to compare with now.
+  // Quantizations of the previous model have nothing to compare with now.
   freeRunners();
-  quantized = null;
+  variants.clear();
   return model.info();
 }
 
-// The original and the last quantized model, loaded for running (weights in
-// wasm memory), once per quantization.
-async function compareRunners() {
-  if (runners) return runners;
+// Keep a new quantization (replacing one with the same label); the runners
+// may hold the one it replaces.
+function addVariant(label, blob) {
+  freeRunners();
+  variants.delete(label);
+  variants.set(label, { blob, label });
+  while (variants.size > MAX_VARIANTS) variants.delete(variants.keys().next().value);
+  return [...variants.keys()];
+}
+
+// The original and variant `label` (the latest by default), loaded for
+// running (weights in wasm memory); the original stays loaded while the
+// variant changes. Only inside withRunners.
+async function compareRunners(label) {
   if (!model) throw new Error('no model is open');
-  if (!quantized) throw new Error('quantize the model first: there is nothing to compare with');
-  const original = wq.Runner.fromModel(model, COMPARE_CTX);
+  if (variants.size === 0) throw new Error('quantize the model first: there is nothing to compare with');
+  const v = variants.get(label ?? [...variants.keys()].pop());
+  if (!v) throw new Error(`no quantization named ${label}: quantize it again`);
+  if (runners?.label === v.label) return runners;
+  const original = runners?.original ?? wq.Runner.fromModel(model, COMPARE_CTX);
+  runners?.quantized.free();
+  runners = null;
   try {
-    const bytes = new Uint8Array(await quantized.blob.arrayBuffer());
-    runners = { original, quantized: wq.Runner.fromBytes(bytes, COMPARE_CTX), type: quantized.type };
+    const bytes = new Uint8Array(await v.blob.arrayBuffer());
+    runners = { original, quantized: wq.Runner.fromBytes(bytes, COMPARE_CTX), label: v.label };
   } catch (err) {
     original.free();
     throw err;
@@ -171,7 +191,87 @@ async function generateBoth(rs, { prompt, maxTokens, temperature = 0, seed = 0 }
     s.tokPerSec = s.tokens.length > 1 && s.ms > 0 ? (s.tokens.length - 1) / (s.ms / 1000) : null;
     delete s.ended;
   }
-  return { ...sides, type: rs.type, stopped };
+  return { ...sides, label: rs.label, stopped };
+}
+
+// "Q4_0 · GPTQ": what the page and the comparison call a quantization.
+const METHOD_NAMES = { rtn: 'RTN', imatrix: 'imatrix', gptq: 'GPTQ' };
+function variantLabel(type, pure, method) {
+  return `${type}${pure ? ' pure' : ''} · ${METHOD_NAMES[method] ?? method}`;
+}
+
+function calibText(calib) {
+  if (!calib.text?.trim()) throw new Error('the calibration text is empty: paste a text, pick a file or use the bundled one');
+  return calib.text;
+}
+
+// The calibration settings both jobs take ({nCtx, chunks}; 0 chunks: all).
+function calibOptions(calib) {
+  const o = {};
+  if (calib.nCtx) o.nCtx = calib.nCtx;
+  if (calib.chunks) o.chunks = calib.chunks;
+  return o;
+}
+
+// llama-imatrix over the calibration text, a block of a chunk per step:
+// the importance matrix file (GGUF) as bytes.
+async function buildImatrix(m, calib, ctx) {
+  const b = new wq.ImatrixBuilder(m, calibText(calib), calibOptions(calib), calib.name || undefined);
+  try {
+    const total = b.total();
+    const layers = m.info().blockCount ?? 1;
+    const chunks = Math.max(1, Math.round(total / layers));
+    for (let done = b.done(); done < total; done = b.done()) {
+      await ctx.checkpoint();
+      b.step();
+      // one chunk through every block in turn
+      const layer = done % layers;
+      const chunk = Math.floor(done / layers);
+      ctx.progress(done + 1, total, `chunk ${chunk + 1} of ${chunks}, block ${layer + 1} of ${layers}`, {
+        phase: 'imatrix',
+        calib: { layer, layers, layerDone: layer + 1, layerTotal: layers, chunk, chunks, what: 'collecting activations' },
+      });
+    }
+    return b.result();
+  } finally {
+    b.free();
+  }
+}
+
+// GPTQ: calibrate and round block by block, then write tensor by tensor.
+async function quantizeGptq(m, { type, pure, calib, gptq }, ctx) {
+  const config = { ...calibOptions(calib), pure };
+  if (gptq.group != null) config.group = gptq.group;
+  if (gptq.damp != null) config.damp = gptq.damp;
+  if (gptq.actOrder != null) config.actOrder = gptq.actOrder;
+  const q = new wq.GptqQuantizer(m, type, calibText(calib), config, undefined);
+  let finished = false;
+  try {
+    const parts = [];
+    const reports = [];
+    for (;;) {
+      await ctx.checkpoint();
+      const s = q.step();
+      parts.push(q.takeOutput());
+      if (s === undefined) break;
+      if (s.phase === 'gptq') {
+        const p = s.progress;
+        const chunk = p.chunk == null ? '' : `, chunk ${p.chunk + 1}`;
+        ctx.progress(s.done, s.total, `block ${p.layer + 1} of ${p.layers}: ${p.what}${chunk}`, { phase: 'gptq', calib: p });
+      } else {
+        reports.push(s.report);
+        ctx.progress(s.done, s.total, s.report.name, { phase: 'write' });
+      }
+    }
+    const totals = q.totals();
+    finished = true;
+    parts.push(q.finish()); // consumes q
+    const blob = new Blob(parts, { type: 'application/octet-stream' });
+    const kept = addVariant(variantLabel(type, pure, 'gptq'), blob);
+    return { reports, totals, blob, kept, imatrix: null };
+  } finally {
+    if (!finished) q.free();
+  }
 }
 
 const methods = {
@@ -180,7 +280,7 @@ const methods = {
   async init({ variant }) {
     if (wq) throw new Error('already initialised');
     const mod = await import(`./pkg/${variant}/webquant.js`);
-    await mod.default();
+    wasmMemory = (await mod.default()).memory;
     wq = mod;
     return { build: wq.buildInfo(), gpu: await wq.gpuInfo() };
   },
@@ -277,12 +377,24 @@ const methods = {
     }
   },
 
-  // Quantize the open model to a preset or type, one tensor per step. The
-  // output is taken from wasm after each tensor, so wasm memory holds one
+  // Quantize the open model to a preset or type, one tensor per step, by
+  // `method`: "rtn" (round to nearest), "imatrix" (an importance matrix of
+  // the calibration text first, then rounding weighted by it) or "gptq".
+  // The output is taken from wasm after each tensor, so wasm memory holds one
   // tensor at a time; the file is returned as a Blob of those parts.
-  async quantize({ type, pure = false }, ctx) {
+  // Progress carries {phase: "imatrix" | "gptq" | "write", calib} where
+  // calib says which block and chunk calibration is at.
+  async quantize({ type, pure = false, method = 'rtn', calib = {}, gptq = {} }, ctx) {
     const m = requireModel();
-    const q = new wq.Quantizer(m, type, pure);
+    const label = variantLabel(type, pure, method);
+    // Calibration loads the model for running: the comparison's models go
+    // first, so wasm memory never holds both.
+    if (method !== 'rtn') freeRunners();
+    let imatrix = null;
+    if (method === 'imatrix') imatrix = await buildImatrix(m, calib, ctx);
+    else if (method === 'gptq') return { ...(await quantizeGptq(m, { type, pure, calib, gptq }, ctx)), label };
+    else if (method !== 'rtn') throw new Error(`unknown quantization method ${method}`);
+    const q = new wq.Quantizer(m, type, pure, imatrix ?? undefined);
     let finished = false;
     try {
       const total = q.total();
@@ -293,37 +405,48 @@ const methods = {
         const r = q.step();
         reports.push(r);
         parts.push(q.takeOutput());
-        ctx.progress(i + 1, total, r.name);
+        ctx.progress(i + 1, total, r.name, { phase: 'write' });
       }
       const totals = q.totals();
       finished = true;
       parts.push(q.finish()); // consumes q
       const blob = new Blob(parts, { type: 'application/octet-stream' });
-      freeRunners();
-      quantized = { blob, type };
-      return { reports, totals, blob };
+      const kept = addVariant(label, blob);
+      const imatrixBlob = imatrix && new Blob([imatrix], { type: 'application/octet-stream' });
+      return { reports, totals, blob, label, kept, imatrix: imatrixBlob };
     } finally {
       if (!finished) q.free();
     }
   },
 
-  // Side-by-side generation (generateBoth).
-  async compareGenerate(params, ctx) {
-    return withRunners((rs) => generateBoth(rs, params, ctx));
+  // Side-by-side generation (generateBoth) with variant `label` (the
+  // latest by default).
+  async compareGenerate({ label, ...params }, ctx) {
+    return withRunners(async (load) => generateBoth(await load(label), params, ctx));
   },
 
-  // Perplexity of the quantized model over `text`, and its KL divergence
-  // and top-token agreement against the original, one batch per step.
-  async compareEval({ text, nCtx, maxChunks }, ctx) {
-    return withRunners(async (rs) => {
-      const t0 = performance.now();
-      rs.quantized.perplexityStart(text, nCtx, maxChunks || undefined);
-      for (;;) {
-        await ctx.checkpoint();
-        const p = rs.quantized.perplexityStepAgainst(rs.original);
-        ctx.progress(Math.round(p.progress * 1000), 1000, `${p.result.chunks} of ${p.chunks} chunks`);
-        if (p.done) return { ...p.result, seconds: (performance.now() - t0) / 1000, type: rs.type };
+  // Perplexity of each variant in `labels` (default: every one, the latest
+  // first) over `text`, and its KL divergence and top-token agreement
+  // against the original, one batch per step.
+  async compareEval({ text, nCtx, maxChunks, labels }, ctx) {
+    return withRunners(async (load) => {
+      const list = labels ?? [...variants.keys()].reverse();
+      const out = [];
+      for (const [i, label] of list.entries()) {
+        const rs = await load(label);
+        const t0 = performance.now();
+        rs.quantized.perplexityStart(text, nCtx, maxChunks || undefined);
+        for (;;) {
+          await ctx.checkpoint();
+          const p = rs.quantized.perplexityStepAgainst(rs.original);
+          ctx.progress(Math.round((i + p.progress) * 1000), list.length * 1000, `${rs.label}: ${p.result.chunks} of ${p.chunks} chunks`);
+          if (p.done) {
+            out.push({ ...p.result, seconds: (performance.now() - t0) / 1000, label: rs.label });
+            break;
+          }
+        }
       }
+      return { variants: out };
     });
   },
 
@@ -378,6 +501,12 @@ const methods = {
   async deleteSaved({ name }) {
     const dir = await savedDir();
     await dir.removeEntry(savedName(name));
+  },
+
+  // The wasm module's linear memory in bytes: wasm memory never shrinks, so
+  // this is the most it has held (scripts/bench-gptq.mjs reports it).
+  async wasmMemory() {
+    return { bytes: wasmMemory.buffer.byteLength };
   },
 
   // The ggml types webquant quantizes, with block facts.

@@ -138,8 +138,13 @@ impl Observer for SquareSums {
 pub struct CalibProgress {
     pub done: usize,
     pub total: usize,
-    /// The block the last step worked on.
+    /// The block the last step worked on, of `layers`.
     pub layer: usize,
+    pub layers: usize,
+    /// Steps of that block done (with the last step) and in all, for a
+    /// progress bar per block.
+    pub layer_done: usize,
+    pub layer_total: usize,
     /// The chunk the last step worked on (when it ran the model).
     pub chunk: Option<usize>,
     /// What the last step did.
@@ -430,18 +435,33 @@ impl GptqJob {
     /// What the next step does, for progress messages.
     pub fn describe(&self) -> CalibProgress {
         let (done, total) = self.progress();
-        let (chunk, what) = match self.phase {
-            Phase::Collect(c) => (Some(c), "collecting inputs".to_string()),
+        let n_chunks = self.calib.n_chunks;
+        // as `progress` counts: the last block is not propagated
+        let layer_total = if self.layer + 1 < self.n_layers {
+            2 * n_chunks + 4
+        } else {
+            n_chunks + 4
+        };
+        let (chunk, what, layer_done) = match self.phase {
+            Phase::Collect(c) => (Some(c), "collecting inputs".to_string(), c + 1),
             Phase::Quantize(s) => (
                 None,
                 format!("quantizing {}", Site::ALL[s].tensors().join(", ")),
+                n_chunks + s + 1,
             ),
-            Phase::Propagate(c) => (Some(c), "running the quantized block".to_string()),
+            Phase::Propagate(c) => (
+                Some(c),
+                "running the quantized block".to_string(),
+                n_chunks + 4 + c + 1,
+            ),
         };
         CalibProgress {
             done,
             total,
             layer: self.layer,
+            layers: self.n_layers,
+            layer_done,
+            layer_total,
             chunk,
             what,
         }

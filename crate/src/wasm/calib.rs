@@ -28,7 +28,10 @@ export interface GptqConfig {
   nCtx?: number; chunks?: number; damp?: number; block?: number; group?: number;
   actOrder?: boolean; pure?: boolean;
 }
-export interface CalibProgress { done: number; total: number; layer: number; chunk: number | null; what: string; }
+export interface CalibProgress {
+  done: number; total: number; layer: number; layers: number; layerDone: number; layerTotal: number;
+  chunk: number | null; what: string;
+}
 export interface GptqStep { phase: "gptq" | "write"; done: number; total: number; progress: CalibProgress | null; report: TensorReport | null; }
 "#;
 
@@ -285,6 +288,15 @@ impl GptqQuantizer {
         }
     }
 
+    /// Sizes and bits per weight of the tensors written so far.
+    #[wasm_bindgen(unchecked_return_type = "QuantTotals")]
+    pub fn totals(&self) -> Result<JsValue, JsError> {
+        match self.write.as_ref() {
+            Some(j) => to_js(&j.totals()),
+            None => Err(JsError::new("GPTQ has not finished")),
+        }
+    }
+
     /// Check every tensor was written; the last output bytes.
     pub fn finish(self) -> Result<Vec<u8>, JsError> {
         match self.write {
@@ -344,6 +356,30 @@ mod tests {
         let m = imatrix::read(file.as_slice()).unwrap();
         assert_eq!(m.len(), 35);
         assert_eq!(m["blk.4.ffn_down.weight"].len(), 172);
+
+        // the file weights the quantizer's rounding
+        let quantize = |imatrix: Option<Vec<u8>>| {
+            let mut q =
+                crate::wasm::model_quant::Quantizer::new(&model(), "Q4_0", Some(true), imatrix)
+                    .unwrap();
+            let mut out = q.take_output();
+            while !q.step().unwrap().is_undefined() {
+                out.extend(q.take_output());
+            }
+            out.extend(q.finish().unwrap());
+            out
+        };
+        assert_ne!(quantize(Some(file)), quantize(None));
+        let e = match crate::wasm::model_quant::Quantizer::new(
+            &model(),
+            "Q4_0",
+            None,
+            Some(vec![1, 2]),
+        ) {
+            Ok(_) => "no error".to_string(),
+            Err(e) => String::from(js_sys::Error::from(JsValue::from(e)).message()),
+        };
+        assert!(e.contains("imatrix"), "{e}");
     }
 
     #[test]
@@ -354,6 +390,8 @@ mod tests {
         let mut out = Vec::new();
         let mut phases = Vec::new();
         let mut last = 0.0;
+        let mut writes = 0;
+        let mut layer_at: Option<(usize, usize, usize)> = None;
         loop {
             let s = q.step().unwrap();
             out.extend(q.take_output());
@@ -365,16 +403,32 @@ mod tests {
             assert!(done > last);
             last = done;
             let phase = get(&s, "phase").as_string().unwrap();
+            writes += usize::from(phase == "write");
             if phase == "gptq" {
                 let p = get(&s, "progress");
                 assert_eq!(keys(&p), ts_fields_in(TS_TYPES, "CalibProgress"));
+                // per block: 1, 2, .. layerTotal, then the next block
+                let n = |k: &str| get(&p, k).as_f64().unwrap() as usize;
+                let at = (n("layer"), n("layerDone"));
+                let want = match layer_at {
+                    Some((l, d, t)) if d == t => (l + 1, 1),
+                    Some((l, d, _)) => (l, d + 1),
+                    None => (0, 1),
+                };
+                assert_eq!(at, want);
+                layer_at = Some((at.0, at.1, n("layerTotal")));
+                assert_eq!(n("layers"), 5);
             }
             if phases.last() != Some(&phase) {
                 phases.push(phase);
             }
         }
         assert_eq!(phases, ["gptq", "write"]);
+        // the last block is the fifth, and complete
+        assert!(matches!(layer_at, Some((4, d, t)) if d == t));
         assert_eq!(last as usize, total);
+        let totals = q.totals().unwrap();
+        assert_eq!(get(&totals, "tensors").as_f64(), Some(writes as f64));
         out.extend(q.finish().unwrap());
         let g = GgufFile::open(out.as_slice()).unwrap();
         assert_eq!(

@@ -8,11 +8,13 @@ use wasm_bindgen::prelude::*;
 
 use super::{js_err, to_js, Model, Source};
 use crate::io::gguf::GgufFile;
+use crate::io::imatrix;
 use crate::model::quantize::{QuantizeJob, Target};
 use crate::quant::preset::{self, Preset};
 
 /// Quantizes an open model to a preset ("Q4_K_M", ...) or, with `pure`, one
-/// ggml type for every quantizable tensor.
+/// ggml type for every quantizable tensor; with an importance matrix where
+/// one is given.
 #[wasm_bindgen]
 pub struct Quantizer {
     job: QuantizeJob<Rc<GgufFile<Source>>, Vec<u8>>,
@@ -23,17 +25,27 @@ pub struct Quantizer {
 impl Quantizer {
     /// Plan the output and write its header (taken by the first
     /// [`takeOutput`](Self::take_output)). `type` is a preset name or a ggml
-    /// type name, as for `webquant quantize --type`.
+    /// type name, as for `webquant quantize --type`; `imatrix` an importance
+    /// matrix file (GGUF or legacy), as for `--imatrix`.
     #[wasm_bindgen(constructor)]
-    pub fn new(model: &Model, r#type: &str, pure: Option<bool>) -> Result<Quantizer, JsError> {
+    pub fn new(
+        model: &Model,
+        r#type: &str,
+        pure: Option<bool>,
+        imatrix: Option<Vec<u8>>,
+    ) -> Result<Quantizer, JsError> {
         let p = Preset::from_type_arg(r#type, pure.unwrap_or(false)).map_err(js_err)?;
+        let importance = match imatrix {
+            Some(b) => Some(imatrix::read(b.as_slice()).map_err(js_err)?),
+            None => None,
+        };
         let src = Rc::clone(&model.file);
-        let targets = Target::plan(&src, p, false).map_err(js_err)?;
+        let targets = Target::plan(&src, p, importance.is_some()).map_err(js_err)?;
         let job = QuantizeJob::new(
             src,
             targets.clone(),
             preset::file_type(p),
-            Default::default(),
+            importance.unwrap_or_default(),
             Vec::new(),
         )
         .map_err(js_err)?;

@@ -43,6 +43,7 @@ pub fn ggml_types() -> Result<JsValue, JsError> {
         type_size: usize,
         bits_per_weight: f64,
         uses_importance: bool,
+        gptq: bool,
     }
     let list: Vec<TypeInfo> = blocks::QUANTIZABLE
         .iter()
@@ -52,6 +53,7 @@ pub fn ggml_types() -> Result<JsValue, JsError> {
             type_size: ty.type_size(),
             bits_per_weight: ty.bits_per_weight(),
             uses_importance: blocks::uses_importance(ty),
+            gptq: crate::quant::gptq::supported(ty),
         })
         .collect();
     to_js(&list)

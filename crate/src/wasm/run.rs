@@ -393,7 +393,7 @@ mod tests {
     /// stories260K quantized in wasm by the Quantizer the page uses.
     fn quantized_stories(ty: &str) -> Vec<u8> {
         let m = crate::wasm::Model::from_bytes(STORIES.to_vec()).unwrap();
-        let mut q = crate::wasm::model_quant::Quantizer::new(&m, ty, Some(true)).unwrap();
+        let mut q = crate::wasm::model_quant::Quantizer::new(&m, ty, Some(true), None).unwrap();
         let mut out = q.take_output();
         while !q.step().unwrap().is_undefined() {
             out.extend(q.take_output());

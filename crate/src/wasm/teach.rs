@@ -65,6 +65,7 @@ export interface QuantTotals {
 }
 export interface GgmlTypeInfo {
   name: string; blockSize: number; typeSize: number; bitsPerWeight: number; usesImportance: boolean;
+  gptq: boolean;
 }
 "#;
 
