@@ -18,28 +18,15 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { launch, root, startServer } from '../tests/harness.mjs';
+import { arg, smollm2Setup } from './bench-common.mjs';
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-};
 const type = arg('type', 'Q4_0');
 const ctx = Number(arg('ctx', '512'));
 const chunks = Number(arg('chunks', '4'));
 const corpus = arg('corpus', '/work/shared/corpus/tinyshakespeare.txt');
 const outPath = join(root, arg('out', 'bench/results/gptq-wasm.md'));
 
-function run(cmd, args) {
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status})`);
-}
-if (!process.argv.includes('--skip-build')) {
-  run('cargo', ['build', '--release', '--bin', 'webquant']);
-  run('node', ['scripts/build-web.mjs', '--variant', 'simd']);
-}
-const wq = join(root, 'target/release/webquant');
-const f16 = join(root, 'target/test-models/smollm2-135m-f16.gguf');
-if (!existsSync(f16)) throw new Error(`${f16} is missing: run scripts/test.sh once (it makes it)`);
+const { wq, f16 } = smollm2Setup();
 if (!existsSync(corpus)) throw new Error(`${corpus} is missing: pass --corpus FILE`);
 const text = readFileSync(corpus).subarray(0, 100_000).toString('utf8');
 const models = join(root, 'web/bench-models');

@@ -11,23 +11,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { launch, root, startServer } from '../tests/harness.mjs';
+import { arg, run, skipBuild } from './bench-common.mjs';
 
-const arg = (name) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
 const outPath = join(root, arg('out') ?? 'bench/results/quant.md');
 const BYTES = 64 * 4096 * 4;
 
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { cwd: root, stdio: opts.capture ? ['ignore', 'pipe', 'inherit'] : 'inherit', encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status})`);
-  return r.stdout;
-}
 const hasTaskset = spawnSync('taskset', ['--version']).status === 0;
 const pinned = (cmd, args) => (hasTaskset ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args]);
 
-if (!process.argv.includes('--skip-build')) run('node', ['scripts/build-web.mjs', '--variant', 'simd']);
+if (!skipBuild) run('node', ['scripts/build-web.mjs', '--variant', 'simd']);
 
 // 1. wasm in Chromium first: it also tells us the type list.
 const server = await startServer();

@@ -12,42 +12,27 @@
 //
 // Usage: node scripts/bench-runner.mjs [--llama-bench PATH] [--types Q4_0,Q8_0,Q4_K_M]
 //                                      [--out bench/results/runner-speed.md] [--skip-build]
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { launch, root, startServer } from '../tests/harness.mjs';
+import { arg, run, smollm2Setup } from './bench-common.mjs';
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-};
 const outPath = join(root, arg('out', 'bench/results/runner-speed.md'));
 const llamaBench = arg('llama-bench', '/work/ref/build/bin/llama-bench');
 const types = arg('types', 'Q4_0,Q8_0,Q4_K_M').split(',');
 const [P, N, R] = [128, 64, 3];
 
-function run(cmd, args, capture = false) {
-  const r = spawnSync(cmd, args, { cwd: root, stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status})`);
-  return r.stdout;
-}
 if (!existsSync(llamaBench)) {
   throw new Error(`${llamaBench} is missing: build llama.cpp's llama-bench (cmake --build BUILD --target llama-bench) and pass --llama-bench PATH`);
 }
-if (!process.argv.includes('--skip-build')) {
-  run('cargo', ['build', '--release', '--bin', 'webquant']);
-  run('node', ['scripts/build-web.mjs', '--variant', 'simd']);
-}
-const wq = join(root, 'target/release/webquant');
-const f16 = join(root, 'target/test-models/smollm2-135m-f16.gguf');
-if (!existsSync(f16)) throw new Error(`${f16} is missing: run scripts/test.sh once (it makes it)`);
+const { wq, f16 } = smollm2Setup();
 const dir = join(root, 'web/bench-models');
 mkdirSync(dir, { recursive: true });
 const models = [['stories260K F32', 'stories260K.gguf']];
 copyFileSync(join(root, 'web/models/stories260K.gguf'), join(dir, 'stories260K.gguf'));
 for (const t of types) {
   const name = `smollm2-135m-${t}.gguf`;
-  if (!existsSync(join(dir, name))) run(wq, ['quantize', f16, join(dir, name), '--type', t], true);
+  if (!existsSync(join(dir, name))) run(wq, ['quantize', f16, join(dir, name), '--type', t], { capture: true });
   models.push([`SmolLM2-135M ${t}`, name]);
 }
 
@@ -62,10 +47,10 @@ try {
   for (const [label, file] of models) {
     const path = join(dir, file);
     // Alternate the three so background load affects them alike.
-    const out = run(wq, ['bench', path, '-p', `${P}`, '-n', `${N}`, '-r', `${R}`], true);
+    const out = run(wq, ['bench', path, '-p', `${P}`, '-n', `${N}`, '-r', `${R}`], { capture: true });
     const native = Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, 2), parseFloat(l.split(/\s+/)[1])]));
     const wasm = await page.evaluate(([u, p, n, r]) => window.webquantBench.runModel(u, p, n, r), [`bench-models/${file}`, P, N, R]);
-    const csv = run(llamaBench, ['-m', path, '-t', '1', '-p', `${P}`, '-n', `${N}`, '-r', `${R}`, '-o', 'csv'], true).trim().split('\n');
+    const csv = run(llamaBench, ['-m', path, '-t', '1', '-p', `${P}`, '-n', `${N}`, '-r', `${R}`, '-o', 'csv'], { capture: true }).trim().split('\n');
     const head = csv[0].split(',').map((h) => h.replace(/"/g, ''));
     const llama = {};
     for (const line of csv.slice(1)) {

@@ -1,27 +1,18 @@
 // End-to-end: calibration in the page. An importance matrix and GPTQ over a
 // calibration text give ordinary quantized files that flow into the results
 // table, the downloads and the comparison, beside round to nearest.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { launch, openApp, root, startServer } from './harness.mjs';
+import { openApp, root, useApp } from './harness.mjs';
 
 // 2600 bytes of Tiny Shakespeare: 5 chunks of 64 tokens for stories260K.
 const CALIB = readFileSync(join(root, 'crate', 'src', 'model', 'testdata', 'calib-shakespeare.txt'), 'utf8');
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch({ webgpu: false });
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const app = useApp({ webgpu: false });
 
 const status = (page) => page.textContent('#quant-status');
 
@@ -41,7 +32,7 @@ async function useCalibration(page, { text, ctx }) {
 }
 
 test('round to nearest, importance matrix and GPTQ at Q4_0: each a result, and one evaluation table with all three', async () => {
-  const { page, errors } = await openApp(browser, server.url);
+  const { page, errors } = await openApp(app.browser, app.url);
   await page.waitForSelector('body[data-model=loaded]');
   // the calibration controls show only for the methods that calibrate
   assert.equal(await page.isVisible('#calib'), false);
@@ -167,7 +158,7 @@ async function downloaded(page, sel = '#quant-download') {
 }
 
 test('GPTQ cancels between steps with a message; the app quantizes again afterwards', async () => {
-  const { page, errors } = await openApp(browser, server.url);
+  const { page, errors } = await openApp(app.browser, app.url);
   await page.waitForSelector('body[data-model=loaded]');
   await page.check('#method-gptq');
   // the bundled text at 64 tokens a chunk: many steps to cancel among
@@ -191,7 +182,7 @@ test('GPTQ cancels between steps with a message; the app quantizes again afterwa
 });
 
 test('empty calibration text and unsupported types give plain messages; round to nearest still works', async () => {
-  const { page, errors } = await openApp(browser, server.url);
+  const { page, errors } = await openApp(app.browser, app.url);
   await page.waitForSelector('body[data-model=loaded]');
   await page.selectOption('#quant-type', 'Q4_0');
   for (const method of ['imatrix', 'gptq']) {

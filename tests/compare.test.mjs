@@ -1,24 +1,15 @@
 // End-to-end: the compare view runs the original and the quantized model
 // side by side, and measures the quantized model against the original.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launch, openApp, root, startServer } from './harness.mjs';
+import { openApp, root, useApp } from './harness.mjs';
 
 // llama2.c's greedy text for stories260K from an empty prompt.
 const GREEDY = readFileSync(join(root, '..', 'shared', 'models', 'stories260K', 'greedy-t0-n256.txt'), 'utf8');
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch({ webgpu: false });
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const app = useApp({ webgpu: false });
 
 async function quantize(page, type) {
   await page.selectOption('#quant-type', type);
@@ -67,7 +58,7 @@ function checkDivergence(g) {
 }
 
 test('quantized to Q8_0 and Q4_0, both models generate side by side with tokens per second', async () => {
-  const { page, errors } = await openApp(browser, server.url);
+  const { page, errors } = await openApp(app.browser, app.url);
   await page.waitForSelector('body[data-model=loaded]');
   assert.equal(await page.isVisible('#compare-body'), false, 'nothing to compare before quantizing');
   assert.match(await page.textContent('#compare-empty'), /Quantize the model first/);
@@ -91,7 +82,7 @@ test('quantized to Q8_0 and Q4_0, both models generate side by side with tokens 
 });
 
 test('perplexity, KL divergence and top-token agreement against the original; Q4_0 diverges more than Q8_0', async () => {
-  const { page, errors } = await openApp(browser, server.url);
+  const { page, errors } = await openApp(app.browser, app.url);
   await page.waitForSelector('body[data-model=loaded]');
   await page.waitForFunction(() => document.querySelector('#eval-text').value.startsWith('First Citizen:'));
   const m = {};
@@ -127,7 +118,7 @@ test('perplexity, KL divergence and top-token agreement against the original; Q4
 });
 
 test('generation stops and an evaluation cancels on request; the worker goes on working', async () => {
-  const { page, errors } = await openApp(browser, server.url);
+  const { page, errors } = await openApp(app.browser, app.url);
   await page.waitForSelector('body[data-model=loaded]');
   await quantize(page, 'Q4_0');
   const text = readFileSync(join(root, 'web', 'texts', 'tinyshakespeare-10k.txt'), 'utf8');
@@ -166,7 +157,7 @@ test('generation stops and an evaluation cancels on request; the worker goes on 
 });
 
 test('at phone width the page does not scroll sideways, and every control has a label and takes keyboard focus', async () => {
-  const { page, errors } = await openApp(browser, server.url);
+  const { page, errors } = await openApp(app.browser, app.url);
   await page.setViewportSize({ width: 390, height: 844 });
   await page.waitForSelector('body[data-model=loaded]');
   await quantize(page, 'Q4_0');

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -34,6 +35,22 @@ export async function launch({ webgpu = true } = {}) {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
   const args = [...BASE_ARGS, ...(webgpu ? ['--enable-unsafe-webgpu'] : [])];
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
+}
+
+// One server and one headless Chromium for a test file: started before its
+// tests, closed after them. Use `app.browser` and `app.url` inside tests.
+export function useApp(options) {
+  const app = {};
+  before(async () => {
+    app.server = await startServer();
+    app.url = app.server.url;
+    app.browser = await launch(options);
+  });
+  after(async () => {
+    await app.browser?.close();
+    app.server?.close();
+  });
+  return app;
 }
 
 // Open the app and collect every console error and uncaught exception (the

@@ -1,10 +1,10 @@
 // End-to-end: models that are not GGUF, picked or dropped as several files
 // at once, are imported in the worker and then open like a GGUF.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launch, openApp, root, startServer } from './harness.mjs';
+import { openApp, root, useApp } from './harness.mjs';
 
 const STORIES = join(root, '..', 'shared', 'models', 'stories260K');
 const CKPT = join(STORIES, 'stories260K.bin');
@@ -59,16 +59,7 @@ function ggufParts(b) {
   return { header: b.subarray(0, 24), kv, rest: b.subarray(at) };
 }
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch({ webgpu: false });
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const app = useApp({ webgpu: false });
 
 async function imported(page) {
   await page.waitForFunction(() => /^Imported |could not be imported/.test(document.querySelector('#import-status').textContent + document.querySelector('#model-error').textContent), null, { timeout: 60_000 });
@@ -82,7 +73,7 @@ async function error(page) {
 }
 
 test('a llama2.c checkpoint and its tokenizer, picked together, import as the bundled GGUF and run', async () => {
-  const { page, errors } = await openApp(browser, server.url);
+  const { page, errors } = await openApp(app.browser, app.url);
   await page.waitForSelector('body[data-model=loaded]');
   const bundled = await page.evaluate(() => Object.fromEntries(['model-params', 'model-tensors', 'model-layers', 'model-vocab'].map((id) => [id, document.getElementById(id).textContent])));
   // in the "wrong" order: the page tells the files apart by name
@@ -121,7 +112,7 @@ test('a llama2.c checkpoint and its tokenizer, picked together, import as the bu
 });
 
 test('a dropped Hugging Face model imports as llama.cpp converts it, named from config.json', async () => {
-  const { page, errors } = await openApp(browser, server.url);
+  const { page, errors } = await openApp(app.browser, app.url);
   await page.waitForSelector('body[data-model=loaded]');
   const weights = hfFile('model.safetensors');
   // _name_or_path names the model, as the converter's directory name does
@@ -172,7 +163,7 @@ test('a dropped Hugging Face model imports as llama.cpp converts it, named from 
 });
 
 test('missing or bad companion files give plain messages, and the app keeps working', async () => {
-  const { page, errors } = await openApp(browser, server.url);
+  const { page, errors } = await openApp(app.browser, app.url);
   await page.waitForSelector('body[data-model=loaded]');
   const pick = async (files) => {
     await page.evaluate(() => {

@@ -1,26 +1,17 @@
 // End-to-end: after one visit the app, the bundled model and saved models
 // work with the network off: open, quantize and run.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openApp, startServer } from './harness.mjs';
+import { openApp, useApp } from './harness.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch({ webgpu: false });
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const app = useApp({ webgpu: false });
 
 test('a model opened once is saved, and the app and that model open offline', async () => {
-  const { page, context, errors } = await openApp(browser, server.url);
+  const { page, context, errors } = await openApp(app.browser, app.url);
   await page.waitForSelector('body[data-model=loaded]');
   await page.evaluate(() => navigator.serviceWorker.ready);
   // open a model from a URL: it is kept on the device
-  await page.fill('#url-input', `${server.url}models/stories260K.gguf?copy=1`);
+  await page.fill('#url-input', `${app.url}models/stories260K.gguf?copy=1`);
   await page.click('#url-open');
   await page.waitForSelector('#saved-list li[data-name="stories260K.gguf"]');
   assert.match(await page.textContent('#saved-list li'), /stories260K\.gguf.*1\.01 MiB/);
@@ -49,12 +40,12 @@ test('a model opened once is saved, and the app and that model open offline', as
   await page.waitForFunction(() => document.querySelector('#eval-status').textContent === 'Done.', null, { timeout: 60_000 });
   assert.match(await page.textContent('#eval-table tr[data-key="kld"]'), /Mean KL divergence/);
   // the teaching page as well
-  await page.goto(`${server.url}teach.html`);
+  await page.goto(`${app.url}teach.html`);
   await page.waitForSelector('body[data-ready=yes]', { timeout: 30_000 });
   await context.setOffline(false);
 
   // delete: the list is empty again
-  await page.goto(server.url);
+  await page.goto(app.url);
   await page.waitForSelector('#saved-list li[data-name="stories260K.gguf"]');
   await page.click('#saved-list li[data-name="stories260K.gguf"] button:has-text("Delete")');
   await page.waitForSelector('#saved-list li', { state: 'detached' });

@@ -1,21 +1,12 @@
 // End-to-end: the teaching page in headless Chromium.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openApp, startServer } from './harness.mjs';
+import { openApp, useApp } from './harness.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch({ webgpu: false });
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const app = useApp({ webgpu: false });
 
 async function openTeach() {
-  const { page, errors } = await openApp(browser, `${server.url}teach.html`);
+  const { page, errors } = await openApp(app.browser, `${app.url}teach.html`);
   await page.waitForSelector('body[data-ready=yes]', { timeout: 30_000 });
   return { page, errors };
 }
