@@ -364,7 +364,7 @@ function speedText(s) {
   if (n === 0) return 'No tokens (the model ended at once).';
   const rate = s.tokPerSec != null ? `${s.tokPerSec.toFixed(1)} tokens/s` : 'one token only';
   const plural = (k, w) => `${k} ${w}${k === 1 ? '' : 's'}`;
-  return `${rate} · ${plural(n, 'token')} · prompt (${plural(s.promptTokens, 'token')}) and first token ${fmtMs(s.firstMs)}`;
+  return `${rate} · ${plural(n, 'token')} · prompt (${plural(s.promptTokens, 'token')}) and first token ${fmtMs(s.firstMs)} · ${s.device}`;
 }
 
 // Make the first token where the two outputs differ stand out in both.
@@ -408,6 +408,7 @@ function setupCompare(client) {
       maxTokens,
       temperature: Number($('#gen-temp').value),
       seed: Number($('#gen-seed').value),
+      device: $('#gen-device').value,
     };
     ids.original = [];
     ids.quantized = [];
@@ -808,6 +809,12 @@ async function main() {
   if (!gpu.available) {
     note(`WebGPU is not available here (${gpu.reason}). Models run on the CPU in WebAssembly, which is slower but gives the same results.`, 'warn');
   }
+  // Generation runs where it is fastest: a real GPU; an emulated one
+  // (SwiftShader) can be chosen but is slower than the CPU.
+  const gpuOption = $('#gen-device option[value=gpu]');
+  gpuOption.disabled = !gpu.available;
+  if (gpu.available && gpu.software) gpuOption.textContent = `GPU (WebGPU on ${gpu.name || 'a software adapter'}: slower than the CPU)`;
+  $('#gen-device').value = gpu.available && !gpu.software ? 'gpu' : 'cpu';
   document.body.dataset.ready = 'yes';
   document.body.dataset.variant = variant;
   document.body.dataset.webgpu = gpu.available ? 'yes' : 'no';

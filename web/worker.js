@@ -147,11 +147,23 @@ function savedName(name) {
 // shorter than the worker's timer resolution for a small model): `firstMs`
 // covers the prompt and the first token, `ms` every later token.
 const TURN_MS = 8;
-async function generateBoth(rs, { prompt, maxTokens, temperature = 0, seed = 0 }, ctx) {
+// Both runners on `device` ("cpu" or "gpu"): moving to WebGPU uploads the
+// weights, so a runner stays there until a job needs the CPU.
+async function placeRunners(rs, device) {
+  for (const side of ['original', 'quantized']) {
+    const r = rs[side];
+    if (device === 'cpu') r.useCpu();
+    else if (!r.device().startsWith('GPU')) await r.useGpu();
+  }
+}
+
+async function generateBoth(rs, { prompt, maxTokens, temperature = 0, seed = 0, device = 'cpu' }, ctx) {
+  if (device !== 'cpu' && device !== 'gpu') throw new Error(`unknown device ${device}`);
+  await placeRunners(rs, device);
   const sides = {};
   for (const side of ['original', 'quantized']) {
     rs[side].start(prompt, maxTokens, temperature, undefined, undefined, seed);
-    sides[side] = { tokens: [], promptTokens: rs[side].promptTokens(), firstMs: 0, ms: 0, ended: false };
+    sides[side] = { tokens: [], promptTokens: rs[side].promptTokens(), firstMs: 0, ms: 0, ended: false, device: rs[side].device() };
   }
   let stopped = false;
   let done = 0;
@@ -171,7 +183,9 @@ async function generateBoth(rs, { prompt, maxTokens, temperature = 0, seed = 0 }
       let t = t0; // after the last token (a final end-of-text step is not timed)
       // the first token alone (it includes the prompt), then a turn's worth
       do {
-        const text = r.step();
+        // The GPU's results can only be awaited; the CPU's sync step saves
+        // a microtask per token.
+        const text = device === 'gpu' ? await r.stepAsync() : r.step();
         if (text === undefined) {
           s.ended = true;
           break;
@@ -434,6 +448,8 @@ const methods = {
       const out = [];
       for (const [i, label] of list.entries()) {
         const rs = await load(label);
+        // Evaluation runs on the CPU (it reads each layer's activations).
+        await placeRunners(rs, 'cpu');
         const t0 = performance.now();
         rs.quantized.perplexityStart(text, nCtx, maxChunks || undefined);
         for (;;) {

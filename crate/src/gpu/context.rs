@@ -97,9 +97,9 @@ impl GpuContext {
             & !3;
         let info = GpuInfo {
             available: true,
+            software: super::is_software(&a_info),
             name: a_info.name,
             backend: format!("{:?}", a_info.backend),
-            software: a_info.device_type == wgpu::DeviceType::Cpu,
             shader_f16: features.contains(wgpu::Features::SHADER_F16),
             subgroups: features.contains(wgpu::Features::SUBGROUP),
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,

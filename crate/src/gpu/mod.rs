@@ -80,6 +80,21 @@ impl GpuInfo {
     }
 }
 
+/// Whether the adapter emulates a GPU on the CPU. Browsers do not report
+/// WebGPU device types, so the names of the common emulators count too.
+pub(crate) fn is_software(info: &wgpu::AdapterInfo) -> bool {
+    let name = info.name.to_lowercase();
+    info.device_type == wgpu::DeviceType::Cpu
+        || [
+            "swiftshader",
+            "llvmpipe",
+            "lavapipe",
+            "microsoft basic render",
+        ]
+        .iter()
+        .any(|n| name.contains(n))
+}
+
 /// Look for an adapter. Never fails: a missing GPU is a normal answer.
 pub async fn probe() -> GpuInfo {
     #[cfg(target_arch = "wasm32")]
@@ -111,9 +126,9 @@ pub async fn probe() -> GpuInfo {
     let limits = adapter.limits();
     GpuInfo {
         available: true,
+        software: is_software(&info),
         name: info.name,
         backend: format!("{:?}", info.backend),
-        software: info.device_type == wgpu::DeviceType::Cpu,
         shader_f16: features.contains(wgpu::Features::SHADER_F16),
         subgroups: features.contains(wgpu::Features::SUBGROUP),
         max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,

@@ -323,6 +323,20 @@ fn gpu_forward_splits_the_embeddings_past_a_binding() {
 }
 
 #[test]
+fn back_on_the_cpu_after_the_gpu_the_text_is_the_cpus() {
+    // The web app generates on the GPU, then evaluates on the CPU.
+    let mut cpu = stories_as(GgmlType::F32);
+    let mut moved = stories_as(GgmlType::F32);
+    pollster::block_on(moved.set_device(Device::Gpu, GpuOptions::default())).unwrap();
+    let on_gpu = generate(&mut moved, "", 50, greedy()).unwrap();
+    moved.transformer.use_cpu().unwrap();
+    assert_eq!(moved.transformer.device(), "CPU");
+    let want = generate(&mut cpu, "", 100, greedy()).unwrap();
+    assert!(want.starts_with(&on_gpu), "{on_gpu:?}");
+    assert_eq!(generate(&mut moved, "", 100, greedy()).unwrap(), want);
+}
+
+#[test]
 fn gpu_auto_skips_a_software_adapter_and_says_why() {
     let mut r = stories_as(GgmlType::F32);
     pollster::block_on(r.set_device(Device::Auto, GpuOptions::default())).unwrap();

@@ -53,24 +53,31 @@ pub struct Transformer {
     gpu: Option<crate::gpu::forward::GpuModel>,
 }
 
+/// The key and value caches for `n_ctx` positions, zeroed; a clear error
+/// rather than an abort when memory is short.
+fn kv_cache(config: &Config, n_ctx: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+    let cache = (config.n_layers * n_ctx)
+        .checked_mul(config.kv_dim())
+        .ok_or_else(|| Error::invalid("KV cache size overflows"))?;
+    check_fits("the KV cache", 8 * cache as u64)?;
+    let alloc = |n: usize| -> Result<Vec<f32>> {
+        let mut v = Vec::new();
+        v.try_reserve_exact(n).map_err(|_| Error::TooLarge {
+            what: "the KV cache".into(),
+            bytes: 4 * n as u64,
+        })?;
+        v.resize(n, 0.0);
+        Ok(v)
+    };
+    Ok((alloc(cache)?, alloc(cache)?))
+}
+
 impl Transformer {
     /// A runner with a KV cache of `n_ctx` positions (capped at the model's
     /// context length).
     pub fn new(config: Config, weights: Weights, n_ctx: usize) -> Result<Transformer> {
         let n_ctx = n_ctx.clamp(1, config.seq_len);
-        let cache = (config.n_layers * n_ctx)
-            .checked_mul(config.kv_dim())
-            .ok_or_else(|| Error::invalid("KV cache size overflows"))?;
-        check_fits("the KV cache", 8 * cache as u64)?;
-        let alloc = |n: usize| -> Result<Vec<f32>> {
-            let mut v = Vec::new();
-            v.try_reserve_exact(n).map_err(|_| Error::TooLarge {
-                what: "the KV cache".into(),
-                bytes: 4 * n as u64,
-            })?;
-            v.resize(n, 0.0);
-            Ok(v)
-        };
+        let (key_cache, value_cache) = kv_cache(&config, n_ctx)?;
         let state = State {
             x: Vec::new(),
             xb: Vec::new(),
@@ -82,8 +89,8 @@ impl Transformer {
             hb: Vec::new(),
             hb2: Vec::new(),
             att: vec![0.0; n_ctx],
-            key_cache: alloc(cache)?,
-            value_cache: alloc(cache)?,
+            key_cache,
+            value_cache,
             logits: Vec::new(),
         };
         Ok(Transformer {
@@ -106,6 +113,20 @@ impl Transformer {
         // The GPU keeps its own; the CPU's is never used again.
         self.state.key_cache = Vec::new();
         self.state.value_cache = Vec::new();
+        Ok(())
+    }
+
+    /// Run on the CPU again: drop the GPU's copy of the weights and give the
+    /// CPU an empty KV cache (the GPU's held the positions so far), so call
+    /// this before a new generation or evaluation.
+    pub fn use_cpu(&mut self) -> Result<()> {
+        if self.gpu.is_none() {
+            return Ok(());
+        }
+        let (key_cache, value_cache) = kv_cache(&self.config, self.n_ctx)?;
+        self.gpu = None;
+        self.state.key_cache = key_cache;
+        self.state.value_cache = value_cache;
         Ok(())
     }
 

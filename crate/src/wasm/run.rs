@@ -108,6 +108,19 @@ impl Runner {
         Ok(inner.transformer.device())
     }
 
+    /// Run on the CPU again (after `useGpu`; nothing to do otherwise): the
+    /// GPU's copy of the weights is dropped, and a generation in progress
+    /// ends, as its KV cache was on the GPU. Evaluation needs the CPU.
+    #[wasm_bindgen(js_name = useCpu)]
+    pub fn use_cpu(&mut self) -> Result<(), JsError> {
+        let inner = self.inner.get_mut();
+        if inner.transformer.on_gpu() {
+            inner.transformer.use_cpu().map_err(js_err)?;
+            *self.generation.get_mut() = None;
+        }
+        Ok(())
+    }
+
     /// Where the model runs: "CPU" or "GPU (adapter, backend)".
     pub fn device(&mut self) -> String {
         self.inner.get_mut().transformer.device()
