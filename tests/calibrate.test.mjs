@@ -185,6 +185,8 @@ test('empty calibration text and unsupported types give plain messages; round to
   const { page, errors } = await openApp(app.browser, app.url);
   await page.waitForSelector('body[data-model=loaded]');
   await page.selectOption('#quant-type', 'Q4_0');
+  // the bundled text arrives asynchronously: clear it after, not before
+  await page.waitForFunction(() => document.querySelector('#calib-text').value.length > 3000);
   for (const method of ['imatrix', 'gptq']) {
     await page.check(`#method-${method}`);
     await page.fill('#calib-text', '  \n');
