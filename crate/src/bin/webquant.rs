@@ -8,7 +8,7 @@
 //!   webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--chat] [--device D]
 //!   webquant eval MODEL --text FILE [--ctx N] [--ref REFERENCE_MODEL] [--chunks N] [--device D]
 //!   webquant bench MODEL [-p N] [-n N] [-r R] [--device D]
-//!   webquant gpu [--bench] [--rows R] [--cols C]
+//!   webquant gpu [--bench] [--rows R] [--cols C] [--tokens T]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,7 @@ const USAGE: &str = "usage:
   webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx N] [--chat] [--device auto|cpu|gpu]
   webquant eval MODEL --text FILE [--ctx N] [--ref REFERENCE_MODEL] [--chunks N] [--device cpu|gpu|auto]
   webquant bench MODEL [-p 128] [-n 64] [-r 3] [--device cpu|gpu|auto]
-  webquant gpu [--bench] [--rows 2048] [--cols 2048]
+  webquant gpu [--bench] [--rows 2048] [--cols 2048] [--tokens 32]
 
 INPUT may be a GGUF file, a llama2.c checkpoint (with --tokenizer), or a
 Hugging Face Llama model's model.safetensors (or model.safetensors.index.json
@@ -71,7 +71,9 @@ adapter such as lavapipe only when asked for with gpu); eval and bench default
 to cpu, whose numbers compare with llama.cpp's CPU backend.
 gpu: the adapter and what it offers; --bench times the matrix-vector kernel of
 each type on a random ROWS x COLS matrix (GB/s of weight bytes) against a buffer
-copy on the same GPU and the CPU's product on the same matrix.";
+copy on the same GPU and the CPU's product on the same matrix, then the
+matrix-matrix kernel on a batch of --tokens inputs (GFLOP/s, and its speed-up
+over as many matrix-vector products).";
 
 /// Options that take no value.
 const FLAGS: &[&str] = &["pure", "chat", "bench", "gptq", "act-order"];
@@ -242,7 +244,7 @@ fn run(args: &[String]) -> Result<()> {
             bench(&a)
         }
         "gpu" => {
-            a.expect(0, &["bench", "rows", "cols"])?;
+            a.expect(0, &["bench", "rows", "cols", "tokens"])?;
             if a.flag("bench") {
                 return gpu_bench(&a);
             }
@@ -933,17 +935,21 @@ fn bench(a: &Args) -> Result<()> {
 }
 
 /// Matrix-vector kernels per type on a random matrix: GB/s of weight bytes,
-/// against a plain copy on the same GPU and the CPU's product.
+/// against a plain copy on the same GPU and the CPU's product; then the
+/// matrix-matrix kernels on a batch of `--tokens` inputs: GFLOP/s and the
+/// speed-up over as many matrix-vector products.
 fn gpu_bench(a: &Args) -> Result<()> {
     use std::time::{Duration, Instant};
     use webquant::gpu::kernels::{CopyKernel, GPU_TYPES};
-    use webquant::gpu::{GpuContext, GpuMatrix, GpuOptions, MatVec};
+    use webquant::gpu::{GpuContext, GpuMatrix, GpuOptions, MatMul, MatVec};
 
     let rows: usize = number(a, "rows", 2048)?;
     let cols: usize = number(a, "cols", 2048)?;
-    if rows == 0 || !cols.is_multiple_of(256) {
+    let tokens: usize = number(a, "tokens", 32)?;
+    if rows == 0 || !cols.is_multiple_of(256) || tokens == 0 || tokens > rows {
         return Err(Error::invalid(
-            "--cols must be a multiple of 256 (the K-quants' block), --rows > 0",
+            "--cols must be a multiple of 256 (the K-quants' block), --rows > 0, \
+             --tokens from 1 to --rows",
         ));
     }
     let ctx = pollster::block_on(GpuContext::new(GpuOptions::default()))?;
@@ -972,6 +978,7 @@ fn gpu_bench(a: &Args) -> Result<()> {
         })
         .collect();
     let x: Vec<f32> = src[..cols].to_vec();
+    let xs: Vec<f32> = src[..tokens * cols].iter().rev().copied().collect();
     let copy_bytes = 64usize << 20;
     let copy = CopyKernel::new(&ctx, copy_bytes)?;
     let copy_s = time(Box::new(|n| copy.repeat(&ctx, n)))?;
@@ -983,6 +990,11 @@ fn gpu_bench(a: &Args) -> Result<()> {
          type     MiB    GPU ms   GPU GB/s  /copy   CPU ms   CPU GB/s  GPU/CPU\n",
         ctx.info.name, ctx.info.backend
     );
+    let mut mm_out = format!(
+        "matrix-matrix, {tokens} tokens\n\
+         type   GPU ms   GFLOP/s  vs {tokens} matvecs\n"
+    );
+    let flop = 2.0 * (rows * cols * tokens) as f64;
     for ty in GPU_TYPES {
         let data = match ty {
             GgmlType::F32 => bytemuck::cast_slice(&src).to_vec(),
@@ -992,6 +1004,16 @@ fn gpu_bench(a: &Args) -> Result<()> {
         let mv = MatVec::new(&ctx, &m)?;
         pollster::block_on(mv.run(&ctx, &x))?;
         let gpu_s = time(Box::new(|n| mv.repeat(&ctx, n)))?;
+        let mm = MatMul::new(&ctx, &m, tokens)?;
+        pollster::block_on(mm.run(&ctx, &xs))?;
+        let mm_s = time(Box::new(|n| mm.repeat(&ctx, n)))?;
+        mm_out.push_str(&format!(
+            "{:<6} {:8.3} {:9.2} {:9.2}x\n",
+            ty.name(),
+            mm_s * 1e3,
+            flop / mm_s / 1e9,
+            tokens as f64 * gpu_s / mm_s
+        ));
         let mut y = vec![0f32; rows];
         let cpu_s = time(Box::new(|n| {
             for _ in 0..n {
@@ -1012,5 +1034,6 @@ fn gpu_bench(a: &Args) -> Result<()> {
             cpu_s / gpu_s
         ));
     }
+    out.push_str(&mm_out);
     emit(&out)
 }

@@ -10,7 +10,7 @@
 
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
-use crate::gpu::{Device, GpuContext, GpuMatrix, GpuOptions, MatVec};
+use crate::gpu::{Device, GpuContext, GpuMatrix, GpuOptions, MatMul, MatVec};
 use crate::io::gguf::GgufFile;
 use crate::model::generate::{generate, Generation, Runner};
 use crate::model::sampler::SamplerConfig;
@@ -39,7 +39,7 @@ fn values(n: usize, mut seed: u64) -> Vec<f32> {
 }
 
 #[wasm_bindgen_test]
-async fn gpu_browser_matvec_matches_cpu() {
+async fn gpu_browser_matvec_and_matmul_match_cpu() {
     let ctx = context().await;
     // Types without a block offset, whose bound is the plain one (see
     // gpu::tests): |gpu - ref| <= (cols + 8) 2^-24 sum |w_i x_i|.
@@ -58,25 +58,37 @@ async fn gpu_browser_matvec_matches_cpu() {
             GgmlType::F32 => bytemuck::cast_slice(&src).to_vec(),
             _ => quantize(ty, &src, cols, None).unwrap(),
         };
-        let x = values(cols, 5);
         let m = GpuMatrix::new(&ctx, "w", ty, rows, cols, &data).unwrap();
-        let y = MatVec::new(&ctx, &m).unwrap().run(&ctx, &x).await.unwrap();
         let rb = ty.row_size(cols).unwrap();
+        // One token through the matrix-vector product, then 11 (a full and
+        // a partial tile of 8) through the matrix-matrix one.
+        let x = values(cols, 5);
+        let y = MatVec::new(&ctx, &m).unwrap().run(&ctx, &x).await.unwrap();
+        let n = 11;
+        let xs = values(n * cols, 7);
+        let ys = MatMul::new(&ctx, &m, n)
+            .unwrap()
+            .run(&ctx, &xs)
+            .await
+            .unwrap();
         for r in 0..rows {
             let w = dequantize(ty, &data[r * rb..(r + 1) * rb], cols).unwrap();
-            let want: f64 = w.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
-            let mag: f64 = w
-                .iter()
-                .zip(&x)
-                .map(|(&a, &b)| (a as f64 * b as f64).abs())
-                .sum();
-            let bound = (cols + 8) as f64 * mag / (1u64 << 24) as f64;
-            assert!(
-                (y[r] as f64 - want).abs() <= bound,
-                "{} row {r}: {} vs {want}",
-                ty.name(),
-                y[r]
-            );
+            let outputs = std::iter::once((&x[..], y[r]))
+                .chain((0..n).map(|t| (&xs[t * cols..(t + 1) * cols], ys[t * rows + r])));
+            for (x, got) in outputs {
+                let want: f64 = w.iter().zip(x).map(|(&a, &b)| a as f64 * b as f64).sum();
+                let mag: f64 = w
+                    .iter()
+                    .zip(x)
+                    .map(|(&a, &b)| (a as f64 * b as f64).abs())
+                    .sum();
+                let bound = (cols + 8) as f64 * mag / (1u64 << 24) as f64;
+                assert!(
+                    (got as f64 - want).abs() <= bound,
+                    "{} row {r}: {got} vs {want}",
+                    ty.name(),
+                );
+            }
         }
     }
 }
@@ -88,15 +100,17 @@ async fn gpu_browser_stories260k_greedy_equals_cpu() {
         temperature: 0.0,
         ..SamplerConfig::default()
     };
+    // A prompt of several tokens: one batch through the matrix-matrix path.
+    let prompt = "Once upon a time, there was a little dog";
     let mut cpu = Runner::load(&g, 512).unwrap();
-    let want = generate(&mut cpu, "", 60, greedy.clone()).unwrap();
+    let want = generate(&mut cpu, prompt, 60, greedy.clone()).unwrap();
 
     let mut gpu = Runner::load(&g, 512).unwrap();
     gpu.set_device(Device::Gpu, GpuOptions::default())
         .await
         .unwrap_or_else(|e| panic!("the GPU does not run stories260K here ({e})"));
     assert!(gpu.transformer.on_gpu());
-    let mut gen = Generation::new(&gpu, "", 60, greedy).unwrap();
+    let mut gen = Generation::new(&gpu, prompt, 60, greedy).unwrap();
     let mut got = String::new();
     while let Some((_, piece)) = gen.step_async(&mut gpu).await.unwrap() {
         got.push_str(&piece);

@@ -10,6 +10,7 @@ use crate::quant::GgmlType;
 
 const COMMON: &str = include_str!("shaders/common.wgsl");
 const MATVEC: &str = include_str!("shaders/matvec.wgsl");
+const MATMUL: &str = include_str!("shaders/matmul.wgsl");
 const GET_ROWS: &str = include_str!("shaders/get_rows.wgsl");
 pub(crate) const RMSNORM: &str = include_str!("shaders/rmsnorm.wgsl");
 pub(crate) const ROPE_STORE: &str = include_str!("shaders/rope_store.wgsl");
@@ -21,6 +22,9 @@ const KSCALE: &str = include_str!("shaders/types/kscale.wgsl");
 
 /// Most workgroups along one dispatch dimension (WebGPU's default limit).
 const MAX_GROUPS: u32 = 65535;
+
+/// Tokens a matmul.wgsl workgroup multiplies (NT there).
+pub(crate) const MATMUL_TILE: u32 = 8;
 
 /// The types the GPU kernels read.
 pub const GPU_TYPES: [GgmlType; 12] = [
@@ -76,6 +80,9 @@ pub(crate) struct Op {
     pipeline: Arc<wgpu::ComputePipeline>,
     bind_group: wgpu::BindGroup,
     groups: [u32; 3],
+    /// For a dispatch over a batch of tokens, the tokens a workgroup takes
+    /// along z (the z count then follows the batch); 0 for a fixed one.
+    per_z: u32,
 }
 
 impl Op {
@@ -103,13 +110,29 @@ impl Op {
             pipeline,
             bind_group,
             groups,
+            per_z: 0,
         }
     }
 
+    /// This dispatch over a batch: `per` tokens a workgroup along z.
+    pub(crate) fn batched(mut self, per: u32) -> Op {
+        self.per_z = per;
+        self
+    }
+
     pub(crate) fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        self.encode_n(pass, 1);
+    }
+
+    /// Encode for a batch of `n` tokens (ignored by a fixed dispatch).
+    pub(crate) fn encode_n(&self, pass: &mut wgpu::ComputePass<'_>, n: u32) {
+        let z = match self.per_z {
+            0 => self.groups[2],
+            per => n.div_ceil(per),
+        };
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
-        pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
+        pass.dispatch_workgroups(self.groups[0], self.groups[1], z);
     }
 }
 
@@ -254,12 +277,55 @@ impl GpuMatrix {
             .collect()
     }
 
-    /// Dispatches writing row `step.token` into `out` as f32.
+    /// Dispatches for `y[t] (+)= self · x[t]` for the `step.n` tokens of a
+    /// batch (x and y hold them one after another), adding to y with
+    /// `accumulate`.
+    pub(crate) fn matmul_ops(
+        &self,
+        ctx: &GpuContext,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        step: &wgpu::Buffer,
+        accumulate: bool,
+    ) -> Result<Vec<Op>> {
+        let pipeline = typed_pipeline(ctx, "matmul", MATMUL, self.ty)?;
+        // Rows per workgroup, as RPW in matmul.wgsl.
+        const RPW: u32 = 4;
+        self.parts
+            .iter()
+            .map(|part| {
+                let groups = grid((part.rows as u32).div_ceil(RPW));
+                let params = ctx.uniform(
+                    "matmul params",
+                    &[
+                        part.rows as u32,
+                        self.cols as u32,
+                        self.row_bytes as u32,
+                        part.first_row as u32,
+                        accumulate as u32,
+                        groups[0],
+                        self.rows as u32,
+                        0,
+                    ],
+                )?;
+                Ok(Op::new(
+                    ctx,
+                    pipeline.clone(),
+                    &[&part.buf, x, y, &params, step],
+                    groups,
+                )
+                .batched(MATMUL_TILE))
+            })
+            .collect()
+    }
+
+    /// Dispatches writing row `ids[t]` into row t of `out` as f32, for each
+    /// token t of the batch.
     pub(crate) fn get_rows_ops(
         &self,
         ctx: &GpuContext,
         out: &wgpu::Buffer,
-        step: &wgpu::Buffer,
+        ids: &wgpu::Buffer,
     ) -> Result<Vec<Op>> {
         let pipeline = typed_pipeline(ctx, "get_rows", GET_ROWS, self.ty)?;
         self.parts
@@ -277,9 +343,10 @@ impl GpuMatrix {
                 Ok(Op::new(
                     ctx,
                     pipeline.clone(),
-                    &[&part.buf, out, &params, step],
+                    &[&part.buf, out, &params, ids],
                     [1, 1, 1],
-                ))
+                )
+                .batched(1))
             })
             .collect()
     }
@@ -344,6 +411,88 @@ impl MatVec {
                 for op in &self.ops {
                     op.encode(&mut pass);
                 }
+            }
+        }
+        ctx.queue.submit([enc.finish()]);
+        ctx.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| gpu_err(format!("waiting for the GPU failed ({e})")))?;
+        Ok(())
+    }
+}
+
+/// A matrix-matrix product (the matrix times a batch of up to `max_tokens`
+/// inputs) ready to run again and again: for tests and benchmarks.
+pub struct MatMul {
+    x: wgpu::Buffer,
+    y: wgpu::Buffer,
+    step: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    ops: Vec<Op>,
+    rows: usize,
+    cols: usize,
+    max_tokens: usize,
+}
+
+impl MatMul {
+    pub fn new(ctx: &GpuContext, m: &GpuMatrix, max_tokens: usize) -> Result<MatMul> {
+        let x = ctx.storage("x", max_tokens * m.cols);
+        let y = ctx.storage("y", max_tokens * m.rows);
+        let step = ctx.uniform("step", &[0, 0, 0, max_tokens as u32])?;
+        let ops = m.matmul_ops(ctx, &x, &y, &step, false)?;
+        Ok(MatMul {
+            staging: ctx.staging(4 * (max_tokens * m.rows) as u64),
+            x,
+            y,
+            step,
+            ops,
+            rows: m.rows,
+            cols: m.cols,
+            max_tokens,
+        })
+    }
+
+    fn encode(&self, pass: &mut wgpu::ComputePass<'_>, n: usize) {
+        for op in &self.ops {
+            op.encode_n(pass, n as u32);
+        }
+    }
+
+    /// `m · x[t]` for the tokens of `x` (`n` rows of `cols`, one after
+    /// another), as `n` rows of `rows`.
+    pub async fn run(&self, ctx: &GpuContext, x: &[f32]) -> Result<Vec<f32>> {
+        let n = x.len() / self.cols.max(1);
+        if n == 0 || n > self.max_tokens || x.len() != n * self.cols {
+            return Err(Error::invalid(format!(
+                "matmul: {} inputs are not 1 to {} rows of {}",
+                x.len(),
+                self.max_tokens,
+                self.cols
+            )));
+        }
+        ctx.queue.write_buffer(&self.x, 0, bytemuck::cast_slice(x));
+        ctx.queue
+            .write_buffer(&self.step, 0, bytemuck::cast_slice(&[0u32, 0, 0, n as u32]));
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            self.encode(&mut pass, n);
+        }
+        let bytes = 4 * (n * self.rows) as u64;
+        enc.copy_buffer_to_buffer(&self.y, 0, &self.staging, 0, bytes);
+        ctx.queue.submit([enc.finish()]);
+        ctx.read_f32(&self.staging, n * self.rows).await
+    }
+
+    /// Submit the product over all `max_tokens` inputs `reps` times and
+    /// wait: for timing the kernel without readback.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn repeat(&self, ctx: &GpuContext, reps: usize) -> Result<()> {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for _ in 0..reps {
+                self.encode(&mut pass, self.max_tokens);
             }
         }
         ctx.queue.submit([enc.finish()]);

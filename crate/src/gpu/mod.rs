@@ -1,7 +1,8 @@
 //! GPU access through wgpu: natively Vulkan / Metal / DX12, in the browser
 //! WebGPU. `probe` reports what the adapter can do; `GpuContext` opens it
-//! once; `kernels` holds the WGSL matrix-vector products on ggml blocks as
-//! stored in GGUF; `forward` runs a whole Llama token on the GPU.
+//! once; `kernels` holds the WGSL matrix-vector and matrix-matrix products on
+//! ggml blocks as stored in GGUF; `forward` runs a whole Llama forward pass
+//! on the GPU (a prompt as one batch, then a token at a time).
 //!
 //! The same async code runs natively (driven by pollster) and in the browser.
 
@@ -14,7 +15,7 @@ pub mod kernels;
 mod tests;
 
 pub use context::{GpuContext, GpuOptions};
-pub use kernels::{GpuMatrix, MatVec};
+pub use kernels::{GpuMatrix, MatMul, MatVec};
 
 use serde::Serialize;
 

@@ -16,6 +16,10 @@
 //! K-quants' dmin * min; 0 for F32, F16, Q8_0, Q4_0, Q5_0, Q3_K, Q6_K (whose
 //! bound is the plain (cols + 8) u * sum |x_i w_i|). The offset term is there
 //! because `d*q - m` rounds relative to its operands, not its result.
+//!
+//! A matrix-matrix product computes each of its outputs as the
+//! matrix-vector product does (same decode, same per-thread strides, same
+//! tree), so each output has the same bound, with x the token's input.
 
 use std::sync::OnceLock;
 
@@ -94,8 +98,50 @@ fn random_matrix(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng) -> Vec<u
     }
 }
 
-/// Run the GPU product and check every output against the bound; returns
-/// the largest error as a fraction of its bound.
+/// Check `y` (n tokens' outputs, `rows` each) of the GPU product of the
+/// packed matrix `data` with `x` (n tokens' inputs) against the bound;
+/// returns the largest error as a fraction of its bound.
+fn check_products(
+    ty: GgmlType,
+    rows: usize,
+    cols: usize,
+    data: &[u8],
+    x: &[f32],
+    y: &[f32],
+) -> f64 {
+    let n = x.len() / cols;
+    assert_eq!(y.len(), n * rows);
+    let rb = ty.row_size(cols).unwrap();
+    let mut worst = 0f64;
+    for r in 0..rows {
+        let row = &data[r * rb..(r + 1) * rb];
+        let w = dequantize(ty, row, cols).unwrap();
+        let off = offsets(ty, row, cols);
+        for t in 0..n {
+            let x = &x[t * cols..(t + 1) * cols];
+            let got = y[t * rows + r];
+            let reference: f64 = w.iter().zip(x).map(|(&a, &b)| a as f64 * b as f64).sum();
+            let mag: f64 = (0..cols)
+                .map(|i| (x[i] as f64).abs() * ((w[i] as f64).abs() + 2.0 * (off[i] as f64).abs()))
+                .sum();
+            let bound = (cols + 8) as f64 * U * mag;
+            let err = (got as f64 - reference).abs();
+            assert!(
+                err <= bound,
+                "{} {rows}x{cols} token {t} of {n} row {r}: gpu {got} cpu {reference} \
+                 error {err:e} > bound {bound:e}",
+                ty.name(),
+            );
+            if bound > 0.0 {
+                worst = worst.max(err / bound);
+            }
+        }
+    }
+    worst
+}
+
+/// Run the GPU matrix-vector product and check every output against the
+/// bound; returns the largest error as a fraction of its bound.
 fn check_matvec(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> f64 {
     let mut rng = Rng(seed);
     let data = random_matrix(ty, rows, cols, &mut rng);
@@ -104,29 +150,19 @@ fn check_matvec(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> f64 {
     let m = GpuMatrix::new(c, "w", ty, rows, cols, &data).unwrap();
     let mv = MatVec::new(c, &m).unwrap();
     let y = pollster::block_on(mv.run(c, &x)).unwrap();
-    let rb = ty.row_size(cols).unwrap();
-    let mut worst = 0f64;
-    for r in 0..rows {
-        let row = &data[r * rb..(r + 1) * rb];
-        let w = dequantize(ty, row, cols).unwrap();
-        let off = offsets(ty, row, cols);
-        let reference: f64 = w.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
-        let mag: f64 = (0..cols)
-            .map(|i| (x[i] as f64).abs() * ((w[i] as f64).abs() + 2.0 * (off[i] as f64).abs()))
-            .sum();
-        let bound = (cols + 8) as f64 * U * mag;
-        let err = (y[r] as f64 - reference).abs();
-        assert!(
-            err <= bound,
-            "{} {rows}x{cols} row {r}: gpu {} cpu {reference} error {err:e} > bound {bound:e}",
-            ty.name(),
-            y[r]
-        );
-        if bound > 0.0 {
-            worst = worst.max(err / bound);
-        }
-    }
-    worst
+    check_products(ty, rows, cols, &data, &x, &y)
+}
+
+/// The same for the matrix-matrix product over `n` tokens.
+fn check_matmul(ty: GgmlType, rows: usize, cols: usize, n: usize, seed: u64) -> f64 {
+    let mut rng = Rng(seed);
+    let data = random_matrix(ty, rows, cols, &mut rng);
+    let x = rng.vec(n * cols);
+    let c = ctx();
+    let m = GpuMatrix::new(c, "w", ty, rows, cols, &data).unwrap();
+    let mm = MatMul::new(c, &m, n).unwrap();
+    let y = pollster::block_on(mm.run(c, &x)).unwrap();
+    check_products(ty, rows, cols, &data, &x, &y)
 }
 
 #[test]
@@ -155,6 +191,71 @@ fn gpu_matvec_matches_cpu_every_type() {
             }
         }
         assert!(worst <= 1.0, "{}", ty.name());
+    }
+}
+
+#[test]
+fn gpu_matmul_matches_cpu_every_type() {
+    for (i, &ty) in kernels::GPU_TYPES.iter().enumerate() {
+        let col_choices: Vec<usize> = match ty.block_size() {
+            // Odd lengths and a partial last chunk, one and several chunks.
+            1 => vec![5, 33, 100],
+            32 => vec![32, 160],
+            _ => vec![256, 512],
+        };
+        let mut worst = 0f64;
+        for (j, &cols) in col_choices.iter().enumerate() {
+            // Rows not a multiple of a workgroup's 4; tokens a partial tile
+            // (of 8), one tile and two.
+            for (k, &rows) in [1usize, 7, 33].iter().enumerate() {
+                for (l, &n) in [1usize, 3, 7, 16].iter().enumerate() {
+                    let seed = 1 + (i * 1000 + j * 100 + k * 10 + l) as u64;
+                    worst = worst.max(check_matmul(ty, rows, cols, n, seed));
+                }
+            }
+        }
+        assert!(worst <= 1.0, "{}", ty.name());
+    }
+}
+
+#[test]
+fn gpu_matmul_fewer_tokens_than_its_buffers_and_many_rows() {
+    // A product made for 16 tokens run on 11, then on 2; then 270 000 rows
+    // (67 500 workgroups, past the 65 535 of one dimension) over 3 tokens.
+    let c = ctx();
+    let (ty, rows, cols) = (GgmlType::Q4K, 37, 512);
+    let mut rng = Rng(21);
+    let data = random_matrix(ty, rows, cols, &mut rng);
+    let m = GpuMatrix::new(c, "w", ty, rows, cols, &data).unwrap();
+    let mm = MatMul::new(c, &m, 16).unwrap();
+    for n in [11, 2] {
+        let x = rng.vec(n * cols);
+        let y = pollster::block_on(mm.run(c, &x)).unwrap();
+        assert!(check_products(ty, rows, cols, &data, &x, &y) <= 1.0);
+    }
+    assert!(pollster::block_on(mm.run(c, &rng.vec(17 * cols))).is_err());
+
+    let (ty, rows, cols) = (GgmlType::Q4_0, 270_000, 32);
+    let data = random_matrix(ty, rows, cols, &mut rng);
+    let x = rng.vec(3 * cols);
+    let m = GpuMatrix::new(c, "w", ty, rows, cols, &data).unwrap();
+    let y = pollster::block_on(MatMul::new(c, &m, 3).unwrap().run(c, &x)).unwrap();
+    let rb = ty.row_size(cols).unwrap();
+    for r in (0..rows).step_by(997).chain([rows - 1]) {
+        let w = dequantize(ty, &data[r * rb..(r + 1) * rb], cols).unwrap();
+        for t in 0..3 {
+            let x = &x[t * cols..(t + 1) * cols];
+            let reference: f64 = w.iter().zip(x).map(|(&a, &b)| a as f64 * b as f64).sum();
+            let mag: f64 = w
+                .iter()
+                .zip(x)
+                .map(|(&a, &b)| (a as f64 * b as f64).abs())
+                .sum();
+            assert!(
+                (y[t * rows + r] as f64 - reference).abs() <= (cols + 8) as f64 * U * mag,
+                "row {r} token {t}"
+            );
+        }
     }
 }
 
@@ -192,6 +293,13 @@ fn gpu_matvec_splits_tensors_larger_than_a_binding() {
         assert_eq!(whole.n_parts(), 1);
         let y1 = pollster::block_on(MatVec::new(ctx(), &whole).unwrap().run(ctx(), &x)).unwrap();
         assert_eq!(y, y1, "{}", ty.name());
+        // So is each output of the matrix-matrix product, over 9 tokens.
+        let xs = rng.vec(9 * cols);
+        let ys = pollster::block_on(MatMul::new(&small, &m, 9).unwrap().run(&small, &xs)).unwrap();
+        let ys1 =
+            pollster::block_on(MatMul::new(ctx(), &whole, 9).unwrap().run(ctx(), &xs)).unwrap();
+        assert_eq!(ys, ys1, "{}", ty.name());
+        assert!(check_products(ty, rows, cols, &data, &xs, &ys) <= 1.0);
     }
     // ...but a row larger than a binding is refused with a reason.
     let err = GpuMatrix::new(&small, "w", GgmlType::F32, 1, 128, &[0; 512])
@@ -296,12 +404,58 @@ fn gpu_stories260k_q8_0_greedy_equals_cpu() {
 
 #[test]
 fn gpu_stories260k_prompt_greedy_equals_cpu() {
-    // A prompt of several tokens goes through the GPU one token a submission.
+    // A prompt of several tokens goes through the GPU as one batch.
     // F32, not a 4-bit type: for those the CPU rounds the activations to
     // Q8_0 (as llama.cpp's CPU backend) and the GPU keeps them f32, so the
     // two compute different things and may part at a near-tie (Q4_0 here
     // does, 150 tokens in); F32 and Q8_0 above compare like with like.
     gpu_text_equals_cpu(GgmlType::F32, "Once upon a time, there was a little dog");
+}
+
+/// A prompt of more tokens than a GPU batch takes (64), so that it goes
+/// through two batches.
+const LONG_PROMPT: &str = "Once upon a time, there was a little girl named Lily. She loved to \
+    play outside in the park with her big red ball. One day, she saw a bird in a tree. The bird \
+    was sad because it could not fly. Lily wanted to help the bird, so she";
+
+fn long_prompt_tokens() -> usize {
+    let r = stories_as(GgmlType::F32);
+    r.tokenizer.encode(LONG_PROMPT, true, false).len()
+}
+
+#[test]
+fn gpu_stories260k_long_prompt_greedy_equals_cpu() {
+    let n = long_prompt_tokens();
+    assert!(n > 64, "{n} tokens");
+    gpu_text_equals_cpu(GgmlType::F32, LONG_PROMPT);
+    gpu_text_equals_cpu(GgmlType::Q8_0, LONG_PROMPT);
+}
+
+#[test]
+fn gpu_batch_logits_of_every_token_match_cpu() {
+    // Logits of all of a prompt's tokens at once (as perplexity asks for),
+    // from position 5 on, across two batches: each row's greedy choice is
+    // the CPU's and every logit is within 1e-4 of the row's largest.
+    let mut cpu = stories_as(GgmlType::F32);
+    let mut gpu = stories_as(GgmlType::F32);
+    pollster::block_on(gpu.set_device(Device::Gpu, GpuOptions::default())).unwrap();
+    let toks = cpu.tokenizer.encode(LONG_PROMPT, true, false);
+    let want = cpu.transformer.forward(&toks[..5], 0, 0).unwrap().to_vec();
+    let got = gpu.transformer.forward(&toks[..5], 0, 0).unwrap().to_vec();
+    let vocab = want.len() / 5;
+    let want2 = cpu.transformer.forward(&toks[5..], 5, 0).unwrap().to_vec();
+    let got2 = gpu.transformer.forward(&toks[5..], 5, 0).unwrap().to_vec();
+    assert_eq!(want2.len(), (toks.len() - 5) * vocab);
+    for (want, got) in [(want, got), (want2, got2)] {
+        assert_eq!(want.len(), got.len());
+        for (t, (w, g)) in want.chunks(vocab).zip(got.chunks(vocab)).enumerate() {
+            let argmax = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
+            assert_eq!(argmax(w), argmax(g), "token {t}");
+            let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let diff = w.iter().zip(g).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(diff <= 1e-4 * scale, "token {t}: {diff} of {scale}");
+        }
+    }
 }
 
 #[test]
@@ -320,6 +474,10 @@ fn gpu_forward_splits_the_embeddings_past_a_binding() {
     .unwrap();
     let want = generate(&mut cpu, "", 100, greedy()).unwrap();
     assert_eq!(generate(&mut gpu, "", 100, greedy()).unwrap(), want);
+    // A prompt's batches look their tokens up and run the classifier's
+    // matrix-matrix product over the split buffers too.
+    let want = generate(&mut cpu, LONG_PROMPT, 50, greedy()).unwrap();
+    assert_eq!(generate(&mut gpu, LONG_PROMPT, 50, greedy()).unwrap(), want);
 }
 
 #[test]

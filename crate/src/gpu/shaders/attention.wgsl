@@ -1,6 +1,8 @@
 // One query head per workgroup over positions 0..step.len of the KV cache:
 // scores scaled by 1/sqrt(head_dim), softmax, weighted sum of values.
-// Grouped-query attention: head h reads kv head h / kv_group.
+// Grouped-query attention: head h reads kv head h / kv_group. In a batch,
+// query t (workgroup_id.z; row t of q and out) sees step.len + t positions
+// (causal: its own and those before it) and has its own rows of att.
 
 struct Params {
     head_dim: u32,
@@ -31,13 +33,18 @@ struct Step {
 var<workgroup> red: array<f32, 64>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
     let h = wid.x;
     let hd = p.head_dim;
-    let qo = h * hd;
+    // nwg.x is the number of query heads.
+    let qo = (wid.z * nwg.x + h) * hd;
     let kvo = p.layer_off + (h / p.kv_group) * hd;
-    let ao = h * p.n_ctx;
-    let len = step.len;
+    let ao = (wid.z * nwg.x + h) * p.n_ctx;
+    let len = step.len + wid.z;
 
     var mx = -3.0e38;
     for (var j = lid; j < len; j += 64u) {

@@ -1,4 +1,5 @@
-// out = x / sqrt(mean(x²) + eps) * weight, one workgroup. ggml sums the
+// out = x / sqrt(mean(x²) + eps) * weight, one workgroup a row of n
+// (workgroup_id.z is the token). ggml sums the
 // squares in f64; WGSL has no f64, so this sums in f32 (by a tree, which
 // keeps the error near log2(n) roundings).
 
@@ -15,10 +16,11 @@ struct Params {
 var<workgroup> part: array<f32, 256>;
 
 @compute @workgroup_size(256)
-fn main(@builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let b = wid.z * p.n;
     var acc = 0.0;
     for (var i = lid; i < p.n; i += 256u) {
-        acc += x[i] * x[i];
+        acc += x[b + i] * x[b + i];
     }
     part[lid] = acc;
     workgroupBarrier();
@@ -31,6 +33,6 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     let mean = part[0] / f32(p.n);
     let scale = 1.0 / sqrt(mean + p.eps);
     for (var i = lid; i < p.n; i += 256u) {
-        out[i] = x[i] * scale * weight[i];
+        out[b + i] = x[b + i] * scale * weight[i];
     }
 }

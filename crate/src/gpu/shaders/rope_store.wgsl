@@ -1,5 +1,6 @@
 // RoPE ("normal" mode: adjacent pairs) on q in place and on k, storing the
-// rotated k and v at position step.pos of this layer's KV cache. The cos/sin
+// rotated k and v at position step.pos of this layer's KV cache; in a batch,
+// token t (workgroup_id.z, its q, k and v at row t) is at step.pos + t. The cos/sin
 // table is computed on the CPU as ggml does (angles by repeated
 // multiplication), since WGSL's sin/cos are only accurate near [-pi, pi].
 
@@ -30,13 +31,13 @@ struct Step {
 @group(0) @binding(6) var<uniform> p: Params;
 @group(0) @binding(7) var<uniform> step: Step;
 
-fn rotate(a: f32, b: f32, i: u32) -> vec2<f32> {
+fn rotate(a: f32, b: f32, i: u32, pos: u32) -> vec2<f32> {
     // Pair i of its head; pairs past rope_dim stay as they are.
     let j = (2u * i) % p.head_dim;
     if (j >= p.rope_dim) {
         return vec2<f32>(a, b);
     }
-    let t = step.pos * p.rope_dim + j;
+    let t = pos * p.rope_dim + j;
     let c = table[t];
     let s = table[t + 1u];
     return vec2<f32>(a * c - b * s, a * s + b * c);
@@ -45,17 +46,20 @@ fn rotate(a: f32, b: f32, i: u32) -> vec2<f32> {
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
+    let pos = step.pos + gid.z;
     if (2u * i < p.q_dim) {
-        let r = rotate(q[2u * i], q[2u * i + 1u], i);
-        q[2u * i] = r.x;
-        q[2u * i + 1u] = r.y;
+        let qi = gid.z * p.q_dim + 2u * i;
+        let r = rotate(q[qi], q[qi + 1u], i, pos);
+        q[qi] = r.x;
+        q[qi + 1u] = r.y;
     }
     if (2u * i < p.kv_dim) {
-        let r = rotate(k[2u * i], k[2u * i + 1u], i);
-        let o = p.layer_off + step.pos * p.kv_dim + 2u * i;
+        let ki = gid.z * p.kv_dim + 2u * i;
+        let r = rotate(k[ki], k[ki + 1u], i, pos);
+        let o = p.layer_off + pos * p.kv_dim + 2u * i;
         kcache[o] = r.x;
         kcache[o + 1u] = r.y;
-        vcache[o] = v[2u * i];
-        vcache[o + 1u] = v[2u * i + 1u];
+        vcache[o] = v[ki];
+        vcache[o + 1u] = v[ki + 1u];
     }
 }

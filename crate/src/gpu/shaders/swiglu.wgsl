@@ -1,4 +1,4 @@
-// gate = silu(gate) * up, element-wise.
+// gate = silu(gate) * up, element-wise; n values a token (workgroup_id.z).
 
 struct Params {
     n: u32,
@@ -10,8 +10,8 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
-    if (i < p.n) {
+    if (gid.x < p.n) {
+        let i = gid.z * p.n + gid.x;
         let g = gate[i];
         gate[i] = g / (1.0 + exp(-g)) * up[i];
     }
