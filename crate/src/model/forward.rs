@@ -473,8 +473,23 @@ fn apply_rope(head: &mut [f32], table: &[f32]) {
     }
 }
 
+/// Attention scores: 8 partial sums (vectorizes; ggml's vec_dot also sums
+/// in SIMD lanes, so no order is more "right" than another).
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]) + tail
 }
 
 fn add(x: &mut [f32], y: &[f32]) {

@@ -43,6 +43,32 @@ fn nearest_int(fval: f32) -> i32 {
     (val.to_bits() as i32 & 0x007f_ffff) - 0x0040_0000
 }
 
+/// `v.round() as i8` (ties away from zero, as C's `roundf`) for the
+/// quantizers' |v| <= 127.x, without the libm call that keeps the loop from
+/// vectorizing: `v - trunc(v)` is exact for |v| < 2^23.
+#[inline(always)]
+fn round_i8(v: f32) -> i8 {
+    let t = v as i32;
+    let f = v - t as f32;
+    (t + (f >= 0.5) as i32 - (f <= -0.5) as i32) as i8
+}
+
+/// `max |x_i|` in 8 lanes (max is exact in any order; inputs are finite,
+/// so a plain compare stands in for `f32::max`'s NaN handling).
+#[inline(always)]
+fn amax(x: &[f32]) -> f32 {
+    let mut m = [0.0f32; 8];
+    let c = x.chunks_exact(8);
+    let tail = c.remainder().iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    for v in c {
+        for i in 0..8 {
+            let a = v[i].abs();
+            m[i] = if a > m[i] { a } else { m[i] };
+        }
+    }
+    m.iter().fold(tail, |a, &b| a.max(b))
+}
+
 /// Lengths and finiteness, checked before quantizing activations.
 fn check_input(ty: GgmlType, x: &[f32], y_len: usize) -> Result<()> {
     let bs = ty.block_size();
@@ -56,6 +82,13 @@ fn check_input(ty: GgmlType, x: &[f32], y_len: usize) -> Result<()> {
     }
     // ggml's MAX/`>` comparisons would silently skip or spread NaN and
     // infinity; a non-finite activation is a bug upstream, so say where.
+    // A branch-free scan first (vectorizes); the index only on failure.
+    let bad = x.iter().fold(0u32, |a, v| {
+        a | (v.to_bits() & 0x7f80_0000 == 0x7f80_0000) as u32
+    });
+    if bad == 0 {
+        return Ok(());
+    }
     if let Some((index, &value)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(Error::NonFinite {
             ty: ty.name(),
@@ -72,12 +105,12 @@ pub fn quantize_row_q8_0(x: &[f32], y: &mut [u8]) -> Result<()> {
     check_input(GgmlType::Q8_0, x, y.len())?;
     let blocks: &mut [BlockQ8_0] = bytemuck::try_cast_slice_mut(y).unwrap_or_default();
     for (x, b) in x.chunks_exact(32).zip(blocks) {
-        let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let amax = amax(x);
         let d = amax / 127.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         b.d = fp32_to_fp16(d).to_le_bytes();
         for (q, &v) in b.qs.iter_mut().zip(x) {
-            *q = (v * id).round() as i8;
+            *q = round_i8(v * id);
         }
     }
     Ok(())
@@ -89,13 +122,13 @@ pub fn quantize_row_q8_1(x: &[f32], y: &mut [u8]) -> Result<()> {
     check_input(GgmlType::Q8_1, x, y.len())?;
     let blocks: &mut [BlockQ8_1] = bytemuck::try_cast_slice_mut(y).unwrap_or_default();
     for (x, b) in x.chunks_exact(32).zip(blocks) {
-        let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let amax = amax(x);
         let d = amax / 127.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         b.d = fp32_to_fp16(d).to_le_bytes();
         let mut sum = 0i32;
         for (q, &v) in b.qs.iter_mut().zip(x) {
-            *q = (v * id).round() as i8;
+            *q = round_i8(v * id);
             sum += *q as i32;
         }
         b.s = fp32_to_fp16(sum as f32 * d).to_le_bytes();

@@ -10,6 +10,10 @@
 //! reference. Only the F32/F16 paths differ: both sum f32 products in f64,
 //! the SIMD ones in a different order (see the tests for the bound).
 //!
+//! Prompts (`matmul` of 4 or more inputs) take the tiled kernel of `gemm`
+//! on x86_64 for Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K: same integer sums,
+//! float sums in another order, held to a stated bound in the tests.
+//!
 //! Fast paths: AVX2 for F32, F16, Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K; simd128 for
 //! F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K. Other types use the reference.
 
@@ -19,6 +23,8 @@ use crate::quant::types::GgmlType;
 mod act;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod gemm;
 pub(crate) mod reference;
 #[cfg(test)]
 mod tests;
@@ -317,6 +323,10 @@ fn kernel4(ty: GgmlType) -> Option<QuantDot4> {
     None
 }
 
+/// Smallest batch that goes through the tiled kernel (`gemm`).
+#[cfg(target_arch = "x86_64")]
+pub(crate) const GEMM_MIN_BATCH: usize = 4;
+
 /// `out[t] = W x[t]` for `n` inputs at once (a batch of tokens): each input
 /// row is quantized once, then every weight row is dotted with all `n`
 /// inputs while it is hot in cache (the runner's prompt and perplexity
@@ -367,6 +377,14 @@ pub fn matmul(
             let mut act = Vec::with_capacity(ab * n);
             for xi in x.chunks_exact(cols) {
                 act.extend_from_slice(&quantize_activations(ty, xi)?);
+            }
+            // Batches of a few tokens and more: the tiled kernel (not
+            // bit-identical to `f`, see `gemm`); below that, unpacking a
+            // weight panel costs more than it saves.
+            #[cfg(target_arch = "x86_64")]
+            if n >= GEMM_MIN_BATCH && gemm::supports(ty) {
+                gemm::matmul(ty, weights, rows, cols, rb, &act, ab, n, out);
+                return Ok(());
             }
             // Four inputs at a time through a multi-row kernel where there
             // is one (bit-identical to `f`), the rest one by one.

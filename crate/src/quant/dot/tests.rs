@@ -758,8 +758,16 @@ fn matmul_matches_vec_dot_per_row_and_input() {
             for t in 0..n {
                 let act = quantize_activations(ty, &x[t * cols..(t + 1) * cols]).unwrap();
                 for r in 0..rows {
-                    let want = vec_dot(ty, &w[r * rb..(r + 1) * rb], &act, cols).unwrap();
-                    assert!(same(out[t * rows + r], want), "{ty} n={n} t={t} r={r}");
+                    let wr = &w[r * rb..(r + 1) * rb];
+                    let want = vec_dot(ty, wr, &act, cols).unwrap();
+                    let got = out[t * rows + r];
+                    if uses_gemm(ty, n) {
+                        // The tiled kernel sums in another order: the bound
+                        // of `check_gemm_value`.
+                        check_gemm_value(ty, wr, &act, cols, got, want, "matmul");
+                    } else {
+                        assert!(same(got, want), "{ty} n={n} t={t} r={r}");
+                    }
                 }
             }
         }
@@ -811,5 +819,185 @@ fn half_dots_match_the_reference_on_special_values() {
                 "{ty} with {special:#06x} at {at}: {got} vs {want}"
             );
         }
+    }
+}
+
+/// Whether `matmul` of `n` inputs takes the tiled kernel (`gemm`).
+fn uses_gemm(ty: GgmlType, n: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return n >= GEMM_MIN_BATCH && gemm::supports(ty);
+    #[allow(unreachable_code)]
+    {
+        let _ = (ty, n);
+        false
+    }
+}
+
+/// A tiled-kernel result `got` for weight row `w` and activations `act`,
+/// against the reference's `want`: both must be within [`dot_bound`] of the
+/// exact product of the dequantized values (the kernel differs from the
+/// reference only in float summation order; see `gemm`'s module comment),
+/// hence within twice that of each other. Non-finite where the reference
+/// is non-finite.
+fn check_gemm_value(ty: GgmlType, w: &[u8], act: &[u8], n: usize, got: f32, want: f32, what: &str) {
+    if !want.is_finite() {
+        assert!(!got.is_finite(), "{ty} {what} n={n}: {got} vs {want}");
+        return;
+    }
+    let (exact, tol) = dot_bound(ty, w, act, n);
+    let (g, r) = (got as f64, want as f64);
+    assert!(
+        (g - exact).abs() <= tol && (g - r).abs() <= 2.0 * tol,
+        "{ty} {what} n={n}: {got:e} vs reference {want:e}, exact {exact:e}, tol {tol:e}"
+    );
+}
+
+/// The tiled kernel on `rows` weight rows and `n` activation rows (bytes as
+/// the quantizer or anything else made them), each output checked against
+/// the reference kernel.
+#[cfg(target_arch = "x86_64")]
+fn check_gemm(ty: GgmlType, w: &[u8], acts: &[u8], rows: usize, cols: usize, n: usize, what: &str) {
+    let rb = ty.row_size(cols).unwrap();
+    let ab = act_row_size(ty, cols).unwrap();
+    let mut out = vec![f32::NAN; rows * n];
+    gemm::matmul(ty, w, rows, cols, rb, acts, ab, n, &mut out);
+    for t in 0..n {
+        let a = &acts[t * ab..(t + 1) * ab];
+        for r in 0..rows {
+            let wr = &w[r * rb..(r + 1) * rb];
+            let want = run_reference(ty, wr, a);
+            check_gemm_value(ty, wr, a, cols, out[t * rows + r], want, what);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn gemm_types() -> impl Iterator<Item = GgmlType> {
+    QUANT_TYPES
+        .into_iter()
+        .map(|(ty, _)| ty)
+        .filter(|&ty| gemm::supports(ty))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn gemm_matches_reference_on_random_tiles() {
+    // Row counts across the 4-row tile and the 32-row panel seams, token
+    // counts across the 3-token tile.
+    let mut rng = Rng(29);
+    for ty in gemm_types() {
+        for &(rows, n) in &[(1, 1), (3, 4), (4, 3), (5, 7), (9, 13), (33, 5), (70, 10)] {
+            let cols = 2 * ty.block_size().max(32);
+            let w: Vec<u8> = (0..rows)
+                .flat_map(|_| random_weights(ty, cols, &mut rng))
+                .collect();
+            let acts: Vec<u8> = (0..n)
+                .flat_map(|_| quantize_activations(ty, &random_acts(cols, &mut rng)).unwrap())
+                .collect();
+            check_gemm(ty, &w, &acts, rows, cols, n, "random");
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn gemm_matches_reference_on_arbitrary_bytes() {
+    // Every quant byte random (Q8 activations at -128 included, which the
+    // i16 products must take exactly), scales finite, Q8_K's bsums summed.
+    let mut rng = Rng(31);
+    for ty in gemm_types() {
+        let (rows, n, cols) = (6, 5, 3 * ty.block_size());
+        let mut w = vec![0u8; rows * ty.row_size(cols).unwrap()];
+        rng.fill(&mut w);
+        let l = layout(ty);
+        for b in w.chunks_exact_mut(ty.type_size()) {
+            for &o in l.f16 {
+                b[o..o + 2].copy_from_slice(&rng.f16_scale());
+            }
+        }
+        let vt = vec_dot_type(ty);
+        let mut acts = vec![0u8; n * vt.row_size(cols).unwrap()];
+        rng.fill(&mut acts);
+        for b in acts.chunks_exact_mut(vt.type_size()) {
+            if vt == GgmlType::Q8K {
+                // bsums consistent with the quants, as the bound assumes.
+                b[..4].copy_from_slice(&(rng.normal() * 0.01).to_le_bytes());
+                for j in 0..16 {
+                    let sum: i32 = b[4 + 16 * j..20 + 16 * j]
+                        .iter()
+                        .map(|&q| q as i8 as i32)
+                        .sum();
+                    b[260 + 2 * j..262 + 2 * j].copy_from_slice(&(sum as i16).to_le_bytes());
+                }
+            } else {
+                b[..2].copy_from_slice(&rng.f16_scale());
+            }
+        }
+        check_gemm(ty, &w, &acts, rows, cols, n, "arbitrary bytes");
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn gemm_matches_reference_on_edge_cases() {
+    let mut rng = Rng(37);
+    for ty in gemm_types() {
+        let (rows, cols) = (5, 2 * ty.block_size());
+        let w: Vec<u8> = (0..rows)
+            .flat_map(|_| random_weights(ty, cols, &mut rng))
+            .collect();
+        let mut outlier = vec![0.001; cols];
+        outlier[cols / 3] = 250.0;
+        let inputs: Vec<(&str, Vec<f32>)> = vec![
+            ("zeros", vec![0.0; cols]),
+            ("constant", vec![-0.75; cols]),
+            ("one outlier", outlier),
+            ("tiny", vec![1.0e-30; cols]),
+            ("huge", vec![6.0e6; cols]),
+            ("random", random_acts(cols, &mut rng)),
+            (
+                "alternating",
+                (0..cols)
+                    .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+                    .collect(),
+            ),
+        ];
+        // All inputs in one batch of 7 (two full 3-token tiles and one
+        // left over), and each alone.
+        let acts: Vec<u8> = inputs
+            .iter()
+            .flat_map(|(_, x)| quantize_activations(ty, x).unwrap())
+            .collect();
+        check_gemm(ty, &w, &acts, rows, cols, inputs.len(), "edge-case batch");
+        for (what, x) in &inputs {
+            check_gemm(
+                ty,
+                &w,
+                &quantize_activations(ty, x).unwrap(),
+                rows,
+                cols,
+                1,
+                what,
+            );
+        }
+        // Zero weights, and all quant bits set with unit scales.
+        let ab = act_row_size(ty, cols).unwrap();
+        let wlen = rows * ty.row_size(cols).unwrap();
+        check_gemm(
+            ty,
+            &vec![0u8; wlen],
+            &acts,
+            rows,
+            cols,
+            inputs.len(),
+            "zero weights",
+        );
+        let mut full = vec![0xFFu8; wlen];
+        for b in full.chunks_exact_mut(ty.type_size()) {
+            for &o in layout(ty).f16 {
+                b[o..o + 2].copy_from_slice(&act::fp32_to_fp16(1.0).to_le_bytes());
+            }
+        }
+        check_gemm(ty, &full, &acts[..ab * 3], rows, cols, 3, "all bits set");
     }
 }
