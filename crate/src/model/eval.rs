@@ -16,6 +16,8 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::model::forward::Transformer;
 use crate::model::tokenizer::Tokenizer;
+// As the forward pass (see model::forward): the same exp/log on every target.
+use libm::{exp, log};
 
 /// Tokens per forward call within a chunk: bounds the logits held at once
 /// (`BATCH * vocab_size` floats) while keeping the weight reuse of batching.
@@ -207,7 +209,7 @@ impl Evaluation {
             self.count += 1;
             if let Some(rl) = &ref_logits {
                 let (lb, top_b) = log_softmax(&rl[row]);
-                let kld: f64 = lb.iter().zip(&lp).map(|(&b, &q)| b.exp() * (b - q)).sum();
+                let kld: f64 = lb.iter().zip(&lp).map(|(&b, &q)| exp(b) * (b - q)).sum();
                 self.kld.push(kld as f32);
                 self.kld_sum += kld;
                 self.kld_sum2 += kld * kld;
@@ -215,7 +217,7 @@ impl Evaluation {
                 let nb = -lb[target];
                 self.nll_base += nb;
                 self.nll_base2 += nb * nb;
-                let p_diff = (-nll).exp() - (-nb).exp();
+                let p_diff = exp(-nll) - exp(-nb);
                 self.p_diff_sum += p_diff;
                 self.p_diff_sum2 += p_diff * p_diff;
             }
@@ -224,7 +226,7 @@ impl Evaluation {
         if self.pos == self.n_ctx {
             self.chunk += 1;
             self.pos = 0;
-            self.chunk_ppl.push((self.nll / self.count as f64).exp());
+            self.chunk_ppl.push(exp(self.nll / self.count as f64));
         }
         Ok(!self.is_done())
     }
@@ -233,11 +235,11 @@ impl Evaluation {
     pub fn result(&self) -> EvalResult {
         let n = self.count.max(1) as f64;
         let mean = self.nll / n;
-        let ppl = mean.exp();
+        let ppl = exp(mean);
         let kl = (!self.kld.is_empty()).then(|| {
             let mut sorted = self.kld.clone();
             sorted.sort_by(f32::total_cmp);
-            let base = (self.nll_base / n).exp();
+            let base = exp(self.nll_base / n);
             let (kld_mean, kld_unc) = mean_and_uncertainty(self.kld_sum, self.kld_sum2, self.count);
             KlStats {
                 ppl_base: base,
@@ -277,8 +279,8 @@ fn log_softmax(logits: &[f32]) -> (Vec<f64>, usize) {
         }
     }
     let max = logits[top] as f64;
-    let sum: f64 = logits.iter().map(|&v| (v as f64 - max).exp()).sum();
-    let norm = max + sum.ln();
+    let sum: f64 = logits.iter().map(|&v| exp(v as f64 - max)).sum();
+    let norm = max + log(sum);
     (logits.iter().map(|&v| v as f64 - norm).collect(), top)
 }
 
