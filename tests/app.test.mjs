@@ -2,7 +2,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launch, openApp, root, startServer } from './harness.mjs';
@@ -79,6 +79,21 @@ describe('with WebGPU (SwiftShader) and wasm SIMD', () => {
       const r = spawnSync(cli, ['quantize', join(root, 'web/models/stories260K.gguf'), out, '--type', 'Q4_K_M']);
       assert.equal(r.status, 0, String(r.stderr));
       assert.ok(Buffer.from(download).equals(readFileSync(out)), 'the page and the CLI wrote different files');
+      // llama.cpp's own reader (PyPI gguf, installed by scripts/test.sh) reads the download
+      const saved = join(dir, 'download.gguf');
+      writeFileSync(saved, Buffer.from(download));
+      const py = join(root, '.venv-test', 'bin', 'python');
+      const read = spawnSync(py, ['-c', [
+        'import sys, collections; from gguf import GGUFReader',
+        'r = GGUFReader(sys.argv[1])',
+        'print(len(r.tensors), str(r.fields["general.architecture"].contents()), dict(collections.Counter(t.tensor_type.name for t in r.tensors)))',
+      ].join('\n'), saved], { encoding: 'utf8' });
+      assert.equal(read.status, 0, read.stderr);
+      const [count, arch] = read.stdout.trim().split(' ');
+      assert.equal(count, '47');
+      assert.equal(arch, 'llama');
+      // stories260K's rows of 64 are not whole k-quant blocks: Q4_K_M falls back as llama.cpp does
+      assert.match(read.stdout, /'Q8_0': 3, 'F32': 11, 'Q5_0': 28, 'F16': 5/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
