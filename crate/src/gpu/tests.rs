@@ -427,8 +427,11 @@ fn long_prompt_tokens() -> usize {
 fn gpu_stories260k_long_prompt_greedy_equals_cpu() {
     let n = long_prompt_tokens();
     assert!(n > 64, "{n} tokens");
+    // F32 only: for Q8_0 the CPU runs a long prompt through its tiled
+    // prompt kernel (quant::dot::gemm), whose float order differs from
+    // both the reference and the GPU's, so the texts may part at a near-tie;
+    // Q8_0 is compared token by token in gpu_stories260k_q8_0_greedy_equals_cpu.
     gpu_text_equals_cpu(GgmlType::F32, LONG_PROMPT);
-    gpu_text_equals_cpu(GgmlType::Q8_0, LONG_PROMPT);
 }
 
 #[test]
