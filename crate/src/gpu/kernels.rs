@@ -247,34 +247,7 @@ impl GpuMatrix {
         y: &wgpu::Buffer,
         accumulate: bool,
     ) -> Result<Vec<Op>> {
-        let pipeline = typed_pipeline(ctx, "matvec", MATVEC, self.ty)?;
-        // Rows per workgroup, as RPW in matvec.wgsl.
-        const RPW: u32 = 4;
-        self.parts
-            .iter()
-            .map(|part| {
-                let groups = grid((part.rows as u32).div_ceil(RPW));
-                let params = ctx.uniform(
-                    "matvec params",
-                    &[
-                        part.rows as u32,
-                        self.cols as u32,
-                        self.row_bytes as u32,
-                        part.first_row as u32,
-                        accumulate as u32,
-                        groups[0],
-                        0,
-                        0,
-                    ],
-                )?;
-                Ok(Op::new(
-                    ctx,
-                    pipeline.clone(),
-                    &[&part.buf, x, y, &params],
-                    groups,
-                ))
-            })
-            .collect()
+        self.part_ops(ctx, ("matvec", MATVEC), x, y, None, accumulate)
     }
 
     /// Dispatches for `y[t] (+)= self · x[t]` for the `step.n` tokens of a
@@ -288,15 +261,32 @@ impl GpuMatrix {
         step: &wgpu::Buffer,
         accumulate: bool,
     ) -> Result<Vec<Op>> {
-        let pipeline = typed_pipeline(ctx, "matmul", MATMUL, self.ty)?;
-        // Rows per workgroup, as RPW in matmul.wgsl.
+        let ops = self.part_ops(ctx, ("matmul", MATMUL), x, y, Some(step), accumulate)?;
+        Ok(ops.into_iter().map(|op| op.batched(MATMUL_TILE)).collect())
+    }
+
+    /// One dispatch per stored part of the matrix for the matvec or matmul
+    /// kernel (both take 4 rows a workgroup and the same parameters; matmul
+    /// also binds the batch's `step` and needs the whole matrix's rows to
+    /// find each token's output row).
+    fn part_ops(
+        &self,
+        ctx: &GpuContext,
+        (name, source): (&str, &'static str),
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        step: Option<&wgpu::Buffer>,
+        accumulate: bool,
+    ) -> Result<Vec<Op>> {
+        let pipeline = typed_pipeline(ctx, name, source, self.ty)?;
+        // Rows per workgroup, as RPW in matvec.wgsl and matmul.wgsl.
         const RPW: u32 = 4;
         self.parts
             .iter()
             .map(|part| {
                 let groups = grid((part.rows as u32).div_ceil(RPW));
                 let params = ctx.uniform(
-                    "matmul params",
+                    &format!("{name} params"),
                     &[
                         part.rows as u32,
                         self.cols as u32,
@@ -304,17 +294,13 @@ impl GpuMatrix {
                         part.first_row as u32,
                         accumulate as u32,
                         groups[0],
-                        self.rows as u32,
+                        if step.is_some() { self.rows as u32 } else { 0 },
                         0,
                     ],
                 )?;
-                Ok(Op::new(
-                    ctx,
-                    pipeline.clone(),
-                    &[&part.buf, x, y, &params, step],
-                    groups,
-                )
-                .batched(MATMUL_TILE))
+                let mut bindings = vec![&part.buf, x, y, &params];
+                bindings.extend(step);
+                Ok(Op::new(ctx, pipeline.clone(), &bindings, groups))
             })
             .collect()
     }
