@@ -46,53 +46,28 @@ pub trait ModelSource {
     fn tensor_f32(&self, i: usize) -> Result<Vec<f32>>;
 }
 
-// A borrowed or shared source is a source (the CLI passes `&dyn ModelSource`;
-// the browser shares one open file between the page's model and a job).
-impl<T: ModelSource + ?Sized> ModelSource for &T {
-    fn metadata(&self) -> Vec<(String, Value)> {
-        (**self).metadata()
-    }
-    fn tensors(&self) -> Vec<SourceTensor> {
-        (**self).tensors()
-    }
-    fn tensor_bytes(&self, i: usize) -> Result<Vec<u8>> {
-        (**self).tensor_bytes(i)
-    }
-    fn tensor_f32(&self, i: usize) -> Result<Vec<f32>> {
-        (**self).tensor_f32(i)
-    }
+// A borrowed, shared or boxed source is a source: the CLI passes
+// `&dyn ModelSource`, the browser shares one open file (`Rc`) between the
+// page's model and a job, and holds an import of either kind as a `Box`.
+macro_rules! forward_model_source {
+    ($($ptr:ty),*) => {$(
+        impl<T: ModelSource + ?Sized> ModelSource for $ptr {
+            fn metadata(&self) -> Vec<(String, Value)> {
+                (**self).metadata()
+            }
+            fn tensors(&self) -> Vec<SourceTensor> {
+                (**self).tensors()
+            }
+            fn tensor_bytes(&self, i: usize) -> Result<Vec<u8>> {
+                (**self).tensor_bytes(i)
+            }
+            fn tensor_f32(&self, i: usize) -> Result<Vec<f32>> {
+                (**self).tensor_f32(i)
+            }
+        }
+    )*};
 }
-
-impl<T: ModelSource + ?Sized> ModelSource for std::rc::Rc<T> {
-    fn metadata(&self) -> Vec<(String, Value)> {
-        (**self).metadata()
-    }
-    fn tensors(&self) -> Vec<SourceTensor> {
-        (**self).tensors()
-    }
-    fn tensor_bytes(&self, i: usize) -> Result<Vec<u8>> {
-        (**self).tensor_bytes(i)
-    }
-    fn tensor_f32(&self, i: usize) -> Result<Vec<f32>> {
-        (**self).tensor_f32(i)
-    }
-}
-
-// An import of whichever kind the browser was given.
-impl<T: ModelSource + ?Sized> ModelSource for Box<T> {
-    fn metadata(&self) -> Vec<(String, Value)> {
-        (**self).metadata()
-    }
-    fn tensors(&self) -> Vec<SourceTensor> {
-        (**self).tensors()
-    }
-    fn tensor_bytes(&self, i: usize) -> Result<Vec<u8>> {
-        (**self).tensor_bytes(i)
-    }
-    fn tensor_f32(&self, i: usize) -> Result<Vec<f32>> {
-        (**self).tensor_f32(i)
-    }
-}
+forward_model_source!(&T, std::rc::Rc<T>, Box<T>);
 
 fn no_tensor(i: usize) -> Error {
     Error::invalid(format!("no tensor #{i}"))
