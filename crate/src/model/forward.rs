@@ -19,7 +19,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::config::Config;
-use crate::model::weights::{check_fits, Weights};
+use crate::model::weights::{check_fits, Matrix, Weights};
 use libm::{cosf, expf, powf, sinf};
 
 /// Activations and the KV cache.
@@ -349,9 +349,11 @@ impl Transformer {
         // Attention.
         rmsnorm(&mut s.xb, &s.x, &lw.attn_norm, c.rms_eps);
         observe(Site::AttnIn, &s.xb)?;
-        lw.wq.matmul(&s.xb, n, &mut s.q)?;
-        lw.wk.matmul(&s.xb, n, &mut s.k)?;
-        lw.wv.matmul(&s.xb, n, &mut s.v)?;
+        Matrix::matmul_many(
+            &mut [(&lw.wq, &mut s.q), (&lw.wk, &mut s.k), (&lw.wv, &mut s.v)],
+            &s.xb,
+            n,
+        )?;
         for t in 0..n {
             let table = &rope[t * c.rope_dim..(t + 1) * c.rope_dim];
             for head in s.q[t * q_dim..(t + 1) * q_dim].chunks_exact_mut(hd) {
@@ -396,8 +398,11 @@ impl Transformer {
         // Feed-forward: w_down(silu(w_gate x) * w_up x).
         rmsnorm(&mut s.xb, &s.x, &lw.ffn_norm, c.rms_eps);
         observe(Site::FfnIn, &s.xb)?;
-        lw.w_gate.matmul(&s.xb, n, &mut s.hb)?;
-        lw.w_up.matmul(&s.xb, n, &mut s.hb2)?;
+        Matrix::matmul_many(
+            &mut [(&lw.w_gate, &mut s.hb), (&lw.w_up, &mut s.hb2)],
+            &s.xb,
+            n,
+        )?;
         swiglu(&mut s.hb, &s.hb2);
         observe(Site::FfnOut, &s.hb)?;
         lw.w_down.matmul(&s.hb, n, &mut s.xb2)?;

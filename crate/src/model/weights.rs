@@ -26,6 +26,28 @@ impl Matrix {
         dot::matmul(self.ty, &self.data, self.rows, self.cols, x, n, out)
     }
 
+    /// `out_i = m_i · x` for matrices that read the same input `x` (n, cols):
+    /// `x` is quantized once per activation type rather than once per matrix.
+    pub fn matmul_many(jobs: &mut [(&Matrix, &mut [f32])], x: &[f32], n: usize) -> Result<()> {
+        let mut prepared: Vec<dot::Prepared> = Vec::new();
+        for (m, out) in jobs.iter_mut() {
+            if !dot::takes_prepared(m.ty) {
+                m.matmul(x, n, out)?;
+                continue;
+            }
+            let vt = dot::vec_dot_type(m.ty);
+            let i = match prepared.iter().position(|p| p.act_type() == vt) {
+                Some(i) => i,
+                None => {
+                    prepared.push(dot::prepare(m.ty, x, m.cols, n)?);
+                    prepared.len() - 1
+                }
+            };
+            dot::matmul_prepared(m.ty, &m.data, m.rows, m.cols, &prepared[i], out)?;
+        }
+        Ok(())
+    }
+
     /// Row `r` as f32 (a token's embedding).
     pub fn row(&self, r: usize, out: &mut [f32]) -> Result<()> {
         let rb = self.ty.row_size(self.cols)?;

@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::quant::blocks::dequant::layout::{BlockQ8K, BlockQ8_0, BlockQ8_1};
+use crate::quant::blocks::quantize::simd;
 use crate::quant::types::{GgmlType, QK_K};
 
 /// `ggml_compute_fp32_to_fp16`: round to nearest even, overflow to
@@ -103,6 +104,15 @@ fn check_input(ty: GgmlType, x: &[f32], y_len: usize) -> Result<()> {
 /// `y` must hold exactly `x.len() / 32` blocks of 34 bytes.
 pub fn quantize_row_q8_0(x: &[f32], y: &mut [u8]) -> Result<()> {
     check_input(GgmlType::Q8_0, x, y.len())?;
+    // The weight quantizers' SIMD Q8_0 is bit-identical to this loop.
+    if !simd::quantize_row(GgmlType::Q8_0, x, y) {
+        q8_0_scalar(x, y);
+    }
+    Ok(())
+}
+
+/// [`quantize_row_q8_0`]'s loop (checked input).
+pub(super) fn q8_0_scalar(x: &[f32], y: &mut [u8]) {
     let blocks: &mut [BlockQ8_0] = bytemuck::try_cast_slice_mut(y).unwrap_or_default();
     for (x, b) in x.chunks_exact(32).zip(blocks) {
         let amax = amax(x);
@@ -113,7 +123,6 @@ pub fn quantize_row_q8_0(x: &[f32], y: &mut [u8]) -> Result<()> {
             *q = round_i8(v * id);
         }
     }
-    Ok(())
 }
 
 /// `quantize_row_q8_1_ref`: as Q8_0, plus `s = d * sum(q)` for the min
@@ -142,6 +151,14 @@ pub fn quantize_row_q8_1(x: &[f32], y: &mut [u8]) -> Result<()> {
 #[allow(non_snake_case)] // ggml's name
 pub fn quantize_row_q8_K(x: &[f32], y: &mut [u8]) -> Result<()> {
     check_input(GgmlType::Q8K, x, y.len())?;
+    if !simd::quantize_row(GgmlType::Q8K, x, y) {
+        q8_k_scalar(x, y);
+    }
+    Ok(())
+}
+
+/// [`quantize_row_q8_K`]'s loop (checked input).
+pub(super) fn q8_k_scalar(x: &[f32], y: &mut [u8]) {
     let blocks: &mut [BlockQ8K] = bytemuck::try_cast_slice_mut(y).unwrap_or_default();
     for (x, b) in x.chunks_exact(QK_K).zip(blocks) {
         let mut max = 0.0f32;
@@ -168,5 +185,4 @@ pub fn quantize_row_q8_K(x: &[f32], y: &mut [u8]) -> Result<()> {
         }
         b.d = (1.0 / iscale).to_le_bytes();
     }
-    Ok(())
 }

@@ -30,6 +30,8 @@ pub(crate) mod reference;
 mod tests;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm;
+#[cfg(target_arch = "x86_64")]
+mod x8;
 
 pub use act::{quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_K};
 
@@ -372,43 +374,9 @@ pub fn matmul(
         return Ok(());
     }
     match k {
-        Kernel::Quant(f) => {
-            let ab = act_row_size(ty, cols)?;
-            let mut act = Vec::with_capacity(ab * n);
-            for xi in x.chunks_exact(cols) {
-                act.extend_from_slice(&quantize_activations(ty, xi)?);
-            }
-            // Batches of a few tokens and more: the tiled kernel (not
-            // bit-identical to `f`, see `gemm`); below that, unpacking a
-            // weight panel costs more than it saves.
-            #[cfg(target_arch = "x86_64")]
-            if n >= GEMM_MIN_BATCH && gemm::supports(ty) {
-                gemm::matmul(ty, weights, rows, cols, rb, &act, ab, n, out);
-                return Ok(());
-            }
-            // Four inputs at a time through a multi-row kernel where there
-            // is one (bit-identical to `f`), the rest one by one.
-            let acts: Vec<&[u8]> = act.chunks_exact(ab).collect();
-            let k4 = kernel4(ty);
-            let groups = if k4.is_some() { n / 4 } else { 0 };
-            for (r, w) in weights.chunks_exact(rb).enumerate() {
-                if let Some(f4) = k4 {
-                    for g in 0..groups {
-                        let a = [
-                            acts[4 * g],
-                            acts[4 * g + 1],
-                            acts[4 * g + 2],
-                            acts[4 * g + 3],
-                        ];
-                        for (k, v) in f4(w, a).into_iter().enumerate() {
-                            out[(4 * g + k) * rows + r] = v;
-                        }
-                    }
-                }
-                for (t, a) in acts.iter().enumerate().skip(4 * groups) {
-                    out[t * rows + r] = f(w, a);
-                }
-            }
+        Kernel::Quant(_) => {
+            let p = prepare(ty, x, cols, n)?;
+            matmul_prepared(ty, weights, rows, cols, &p, out)?;
         }
         Kernel::Float(f) => {
             check_finite(ty, x)?;
@@ -417,6 +385,162 @@ pub fn matmul(
                     out[t * rows + r] = f(w, xi);
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// `n` input rows quantized once to an activation type ([`vec_dot_type`]),
+/// for every matrix of a quantized type that reads them (Q, K and V share
+/// their input; so do the gate and up projections).
+pub struct Prepared {
+    vt: GgmlType,
+    cols: usize,
+    n: usize,
+    bytes: Vec<u8>,
+}
+
+impl Prepared {
+    /// The activation type the rows were quantized to.
+    pub fn act_type(&self) -> GgmlType {
+        self.vt
+    }
+}
+
+/// Whether weights of type `ty` read [`Prepared`] inputs (the quantized
+/// types with a dot product; float weights read f32).
+pub fn takes_prepared(ty: GgmlType) -> bool {
+    matches!(kernel(ty), Ok(Kernel::Quant(_)))
+}
+
+/// Quantize `n` rows of `cols` inputs for weights of type `ty`.
+///
+/// Errors: `ty` not [`takes_prepared`]; `cols` not whole blocks; `x` not
+/// `n × cols`; a NaN or infinity in `x`.
+pub fn prepare(ty: GgmlType, x: &[f32], cols: usize, n: usize) -> Result<Prepared> {
+    if !takes_prepared(ty) {
+        return Err(Error::Unsupported {
+            ty: ty.name(),
+            what: "quantized activations",
+        });
+    }
+    check_n(ty, cols)?;
+    if Some(x.len()) != cols.checked_mul(n) {
+        return Err(bad_length(
+            ty,
+            format!(
+                "{n} inputs of {cols} values need {}, got {}",
+                cols.saturating_mul(n),
+                x.len()
+            ),
+        ));
+    }
+    let ab = act_row_size(ty, cols)?;
+    let mut bytes = Vec::with_capacity(ab.saturating_mul(n));
+    for xi in x.chunks_exact(cols.max(1)).take(n) {
+        bytes.extend_from_slice(&quantize_activations(ty, xi)?);
+    }
+    Ok(Prepared {
+        vt: vec_dot_type(ty),
+        cols,
+        n,
+        bytes,
+    })
+}
+
+/// [`matmul`] on inputs already [`prepare`]d (for `ty` or any type with the
+/// same [`vec_dot_type`]): `out` is `n × rows`.
+pub fn matmul_prepared(
+    ty: GgmlType,
+    weights: &[u8],
+    rows: usize,
+    cols: usize,
+    p: &Prepared,
+    out: &mut [f32],
+) -> Result<()> {
+    let f = match kernel(ty)? {
+        Kernel::Quant(f) => f,
+        Kernel::Float(_) => {
+            return Err(Error::Unsupported {
+                ty: ty.name(),
+                what: "quantized activations",
+            })
+        }
+    };
+    check_n(ty, cols)?;
+    let n = p.n;
+    if p.vt != vec_dot_type(ty) || p.cols != cols || Some(out.len()) != rows.checked_mul(n) {
+        return Err(bad_length(
+            ty,
+            format!(
+                "{n} inputs of {} values as {} for a matrix of {cols} columns reading {}, \
+                 output of {} values for {rows} rows",
+                p.cols,
+                p.vt,
+                vec_dot_type(ty),
+                out.len()
+            ),
+        ));
+    }
+    let rb = row_bytes(ty, cols)?;
+    if Some(weights.len()) != rb.checked_mul(rows) {
+        return Err(bad_length(
+            ty,
+            format!(
+                "weights hold {} bytes, {rows} rows of {cols} values need more or fewer",
+                weights.len()
+            ),
+        ));
+    }
+    if rb == 0 || n == 0 {
+        out.fill(0.0);
+        return Ok(());
+    }
+    let ab = act_row_size(ty, cols)?;
+    let act = &p.bytes;
+    // Batches of a few tokens and more: the tiled kernels; below that,
+    // unpacking a weight panel costs more than it saves.
+    #[cfg(target_arch = "x86_64")]
+    if n >= GEMM_MIN_BATCH && x8::supports(ty) {
+        // Bit-identical to `f`.
+        x8::matmul(ty, weights, rows, cols, rb, act, ab, n, out);
+        return Ok(());
+    }
+    #[cfg(target_arch = "x86_64")]
+    if n >= GEMM_MIN_BATCH && gemm::supports(ty) {
+        // Not bit-identical to `f`, see `gemm`.
+        gemm::matmul(ty, weights, rows, cols, rb, act, ab, n, out);
+        return Ok(());
+    }
+    // Eight rows at a time (bit-identical to `f`), where there is a kernel.
+    #[allow(unused_mut)]
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if x8::supports(ty) {
+        x8::matvec(ty, weights, rows, cols, rb, act, ab, n, out);
+        done = x8::matvec_rows(rows);
+    }
+    // Four inputs at a time through a multi-row kernel where there is one
+    // (bit-identical to `f`), the rest one by one.
+    let acts: Vec<&[u8]> = act.chunks_exact(ab).collect();
+    let k4 = kernel4(ty);
+    let groups = if k4.is_some() { n / 4 } else { 0 };
+    for (r, w) in weights.chunks_exact(rb).enumerate().skip(done) {
+        if let Some(f4) = k4 {
+            for g in 0..groups {
+                let a = [
+                    acts[4 * g],
+                    acts[4 * g + 1],
+                    acts[4 * g + 2],
+                    acts[4 * g + 3],
+                ];
+                for (k, v) in f4(w, a).into_iter().enumerate() {
+                    out[(4 * g + k) * rows + r] = v;
+                }
+            }
+        }
+        for (t, a) in acts.iter().enumerate().skip(4 * groups) {
+            out[t * rows + r] = f(w, a);
         }
     }
     Ok(())

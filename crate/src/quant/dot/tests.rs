@@ -271,6 +271,42 @@ fn q8_k_rounds_ties_to_even_and_q8_0_away_from_zero() {
     assert_eq!(&q[2..6], &[127, 3, (-4i8) as u8, 1]);
 }
 
+/// The activation quantizers' SIMD paths (the weight quantizers' Q8_0 and
+/// Q8_K) against their scalar loops: random rows, zero blocks, ties,
+/// one outlier, tiny and huge values.
+#[test]
+fn activation_quantizers_fast_equals_scalar() {
+    let mut rng = Rng(41);
+    let n = 512;
+    let mut rows: Vec<Vec<f32>> = (0..8).map(|_| random_acts(n, &mut rng)).collect();
+    rows.push(vec![0.0; n]);
+    let mut half_zero = random_acts(n, &mut rng);
+    half_zero[..256].fill(0.0);
+    rows.push(half_zero);
+    rows.push((0..n).map(|i| (i % 7) as f32 - 3.5).collect());
+    let mut outlier = vec![1.0e-3; n];
+    outlier[300] = -900.0;
+    rows.push(outlier);
+    rows.push(vec![1.0e-38; n]);
+    rows.push(vec![-3.0e38; n]);
+    for x in &rows {
+        for (vt, fast, scalar) in [
+            (
+                GgmlType::Q8_0,
+                quantize_row_q8_0 as fn(&[f32], &mut [u8]) -> Result<()>,
+                act::q8_0_scalar as fn(&[f32], &mut [u8]),
+            ),
+            (GgmlType::Q8K, quantize_row_q8_K, act::q8_k_scalar),
+        ] {
+            let len = vt.row_size(n).unwrap();
+            let (mut a, mut b) = (vec![0xAAu8; len], vec![0x55u8; len]);
+            fast(x, &mut a).unwrap();
+            scalar(x, &mut b);
+            assert_eq!(a, b, "{vt} on {:?}..", &x[..4]);
+        }
+    }
+}
+
 #[test]
 fn reference_matches_ggml_generic_bit_for_bit() {
     let input = input_rows();
@@ -746,7 +782,8 @@ fn matmul_matches_vec_dot_per_row_and_input() {
     // Batches of 1..=9 inputs cover the 4-input kernels and the remainder.
     let mut rng = Rng(23);
     for ty in all_types() {
-        let (rows, cols) = (3, 2 * ty.block_size().max(32));
+        // 11 rows: a group of 8 for the 8-row kernels and 3 left over.
+        let (rows, cols) = (11, 2 * ty.block_size().max(32));
         let w: Vec<u8> = (0..rows)
             .flat_map(|_| random_weights(ty, cols, &mut rng))
             .collect();
@@ -822,10 +859,11 @@ fn half_dots_match_the_reference_on_special_values() {
     }
 }
 
-/// Whether `matmul` of `n` inputs takes the tiled kernel (`gemm`).
+/// Whether `matmul` of `n` inputs takes the tiled kernel (`gemm`), whose
+/// float sums are in another order (`x8`, bit-identical, comes first).
 fn uses_gemm(ty: GgmlType, n: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
-    return n >= GEMM_MIN_BATCH && gemm::supports(ty);
+    return n >= GEMM_MIN_BATCH && !x8::supports(ty) && gemm::supports(ty);
     #[allow(unreachable_code)]
     {
         let _ = (ty, n);
@@ -879,14 +917,107 @@ fn gemm_types() -> impl Iterator<Item = GgmlType> {
         .filter(|&ty| gemm::supports(ty))
 }
 
+/// A tiled kernel's check: weights, activations, rows, cols, tokens, label.
+#[cfg(target_arch = "x86_64")]
+type TileCheck<'a> = &'a dyn Fn(GgmlType, &[u8], &[u8], usize, usize, usize, &str);
+
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn gemm_matches_reference_on_random_tiles() {
-    // Row counts across the 4-row tile and the 32-row panel seams, token
-    // counts across the 3-token tile.
-    let mut rng = Rng(29);
     for ty in gemm_types() {
-        for &(rows, n) in &[(1, 1), (3, 4), (4, 3), (5, 7), (9, 13), (33, 5), (70, 10)] {
+        random_tiles(ty, &check_gemm);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn gemm_matches_reference_on_arbitrary_bytes() {
+    for ty in gemm_types() {
+        arbitrary_bytes(ty, &check_gemm);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn gemm_matches_reference_on_edge_cases() {
+    for ty in gemm_types() {
+        edge_cases(ty, &check_gemm);
+    }
+}
+
+/// `x8` with each instruction set this CPU has, against the reference bit
+/// for bit.
+#[cfg(target_arch = "x86_64")]
+fn x8_cases(cases: fn(GgmlType, TileCheck)) {
+    let types = [GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0];
+    for isa in x8::Isa::available() {
+        for ty in types.into_iter().filter(|&ty| isa.handles(ty)) {
+            cases(ty, &|ty, w, acts, rows, cols, n, what| {
+                let rb = ty.row_size(cols).unwrap();
+                let ab = act_row_size(ty, cols).unwrap();
+                // The repacking kernel on all rows, the 8-row matvec on
+                // whole groups of 8.
+                let mut out = vec![f32::NAN; rows * n];
+                x8::matmul_with(isa, ty, w, rows, cols, rb, acts, ab, n, &mut out);
+                let mut out_mv = vec![f32::NAN; rows * n];
+                x8::matvec_with(isa, ty, w, rows, cols, rb, acts, ab, n, &mut out_mv);
+                for t in 0..n {
+                    let a = &acts[t * ab..(t + 1) * ab];
+                    for r in 0..rows {
+                        let want = run_reference(ty, &w[r * rb..(r + 1) * rb], a);
+                        let got = out[t * rows + r];
+                        assert!(
+                            same(got, want),
+                            "{ty} {isa:?} {what}: rows={rows} n={n} t={t} r={r}: {got:e} vs {want:e}"
+                        );
+                        if r < x8::matvec_rows(rows) {
+                            let got = out_mv[t * rows + r];
+                            assert!(
+                                same(got, want),
+                                "{ty} {isa:?} matvec {what}: rows={rows} n={n} t={t} r={r}: {got:e} vs {want:e}"
+                            );
+                        }
+                    }
+                }
+            });
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn x8_matches_reference_on_random_tiles() {
+    x8_cases(random_tiles);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn x8_matches_reference_on_arbitrary_bytes() {
+    x8_cases(arbitrary_bytes);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn x8_matches_reference_on_edge_cases() {
+    x8_cases(edge_cases);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn random_tiles(ty: GgmlType, check: TileCheck) {
+    // Row counts across the 4- and 8-row tiles and the 32-row panel seams,
+    // token counts across the 3- and 4-token tiles.
+    let mut rng = Rng(29);
+    {
+        for &(rows, n) in &[
+            (1, 1),
+            (3, 4),
+            (4, 3),
+            (5, 7),
+            (9, 13),
+            (16, 8),
+            (33, 5),
+            (70, 10),
+        ] {
             let cols = 2 * ty.block_size().max(32);
             let w: Vec<u8> = (0..rows)
                 .flat_map(|_| random_weights(ty, cols, &mut rng))
@@ -894,18 +1025,17 @@ fn gemm_matches_reference_on_random_tiles() {
             let acts: Vec<u8> = (0..n)
                 .flat_map(|_| quantize_activations(ty, &random_acts(cols, &mut rng)).unwrap())
                 .collect();
-            check_gemm(ty, &w, &acts, rows, cols, n, "random");
+            check(ty, &w, &acts, rows, cols, n, "random");
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
-#[test]
-fn gemm_matches_reference_on_arbitrary_bytes() {
+fn arbitrary_bytes(ty: GgmlType, check: TileCheck) {
     // Every quant byte random (Q8 activations at -128 included, which the
-    // i16 products must take exactly), scales finite, Q8_K's bsums summed.
+    // integer products must take exactly), scales finite, Q8_K's bsums summed.
     let mut rng = Rng(31);
-    for ty in gemm_types() {
+    {
         let (rows, n, cols) = (6, 5, 3 * ty.block_size());
         let mut w = vec![0u8; rows * ty.row_size(cols).unwrap()];
         rng.fill(&mut w);
@@ -933,15 +1063,14 @@ fn gemm_matches_reference_on_arbitrary_bytes() {
                 b[..2].copy_from_slice(&rng.f16_scale());
             }
         }
-        check_gemm(ty, &w, &acts, rows, cols, n, "arbitrary bytes");
+        check(ty, &w, &acts, rows, cols, n, "arbitrary bytes");
     }
 }
 
 #[cfg(target_arch = "x86_64")]
-#[test]
-fn gemm_matches_reference_on_edge_cases() {
+fn edge_cases(ty: GgmlType, check: TileCheck) {
     let mut rng = Rng(37);
-    for ty in gemm_types() {
+    {
         let (rows, cols) = (5, 2 * ty.block_size());
         let w: Vec<u8> = (0..rows)
             .flat_map(|_| random_weights(ty, cols, &mut rng))
@@ -968,9 +1097,9 @@ fn gemm_matches_reference_on_edge_cases() {
             .iter()
             .flat_map(|(_, x)| quantize_activations(ty, x).unwrap())
             .collect();
-        check_gemm(ty, &w, &acts, rows, cols, inputs.len(), "edge-case batch");
+        check(ty, &w, &acts, rows, cols, inputs.len(), "edge-case batch");
         for (what, x) in &inputs {
-            check_gemm(
+            check(
                 ty,
                 &w,
                 &quantize_activations(ty, x).unwrap(),
@@ -983,7 +1112,7 @@ fn gemm_matches_reference_on_edge_cases() {
         // Zero weights, and all quant bits set with unit scales.
         let ab = act_row_size(ty, cols).unwrap();
         let wlen = rows * ty.row_size(cols).unwrap();
-        check_gemm(
+        check(
             ty,
             &vec![0u8; wlen],
             &acts,
@@ -998,6 +1127,6 @@ fn gemm_matches_reference_on_edge_cases() {
                 b[o..o + 2].copy_from_slice(&act::fp32_to_fp16(1.0).to_le_bytes());
             }
         }
-        check_gemm(ty, &full, &acts[..ab * 3], rows, cols, 3, "all bits set");
+        check(ty, &full, &acts[..ab * 3], rows, cols, 3, "all bits set");
     }
 }
