@@ -581,8 +581,8 @@ unsafe fn gemv_type<D: Dp, B: bytemuck::Pod, const K: u8>(
         let rows: [&[B]; 8] =
             core::array::from_fn(|r| as_blocks::<B>(&w[(8 * g + r) * rb..(8 * g + r + 1) * rb]));
         let mut sumf = _mm256_setzero_ps();
-        for b in 0..a.nb {
-            let v = _mm256_loadu_si256(a.y[b].qs.as_ptr() as *const __m256i);
+        for (b, yb) in a.y.iter().enumerate().take(a.nb) {
+            let v = _mm256_loadu_si256(yb.qs.as_ptr() as *const __m256i);
             let mut d = [0u16; 8];
             let s: [__m256i; 8] = core::array::from_fn(|r| {
                 let (u, dx) = block(&rows[r][b]);
