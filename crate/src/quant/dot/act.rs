@@ -51,7 +51,10 @@ fn nearest_int(fval: f32) -> i32 {
 fn round_i8(v: f32) -> i8 {
     let t = v as i32;
     let f = v - t as f32;
-    (t + (f >= 0.5) as i32 - (f <= -0.5) as i32) as i8
+    // Wrapping: an infinite `v` (a block of subnormals makes `1/d`
+    // overflow; C's cast is undefined there) must not panic.
+    t.wrapping_add((f >= 0.5) as i32)
+        .wrapping_sub((f <= -0.5) as i32) as i8
 }
 
 /// `max |x_i|` in 8 lanes (max is exact in any order; inputs are finite,

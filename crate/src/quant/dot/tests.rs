@@ -273,7 +273,8 @@ fn q8_k_rounds_ties_to_even_and_q8_0_away_from_zero() {
 
 /// The activation quantizers' SIMD paths (the weight quantizers' Q8_0 and
 /// Q8_K) against their scalar loops: random rows, zero blocks, ties,
-/// one outlier, tiny and huge values.
+/// one outlier, tiny and huge values. (Not subnormal-only blocks: there
+/// `1/d` overflows and ggml's `(int8_t)roundf(inf)` is undefined.)
 #[test]
 fn activation_quantizers_fast_equals_scalar() {
     let mut rng = Rng(41);
@@ -287,7 +288,7 @@ fn activation_quantizers_fast_equals_scalar() {
     let mut outlier = vec![1.0e-3; n];
     outlier[300] = -900.0;
     rows.push(outlier);
-    rows.push(vec![1.0e-38; n]);
+    rows.push(vec![1.0e-30; n]);
     rows.push(vec![-3.0e38; n]);
     for x in &rows {
         for (vt, fast, scalar) in [
