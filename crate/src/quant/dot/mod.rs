@@ -10,9 +10,12 @@
 //! reference. Only the F32/F16 paths differ: both sum f32 products in f64,
 //! the SIMD ones in a different order (see the tests for the bound).
 //!
-//! Prompts (`matmul` of 4 or more inputs) take the tiled kernel of `gemm`
-//! on x86_64 for Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K: same integer sums,
-//! float sums in another order, held to a stated bound in the tests.
+//! On x86_64, Q4_0, Q5_0 and Q8_0 run eight weight rows per vector (`x8`,
+//! with VNNI where the CPU has it; Q8_0 needs it): bit-identical to the
+//! reference, for one token and for prompts. Prompts (`matmul` of 4 or more
+//! inputs) of Q4_K, Q5_K, Q6_K (and Q8_0 without VNNI) take the tiled
+//! kernel of `gemm`: same integer sums, float sums in another order, held
+//! to a stated bound in the tests.
 //!
 //! Fast paths: AVX2 for F32, F16, Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K; simd128 for
 //! F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K. Other types use the reference.
