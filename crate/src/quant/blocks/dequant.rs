@@ -1120,48 +1120,77 @@ pub(crate) mod simd {
             v128_and(u16x8_shr(v, shift), u8x16_splat(mask))
         }
 
-        /// `ggml_fp16_to_fp32_row`. Normal halves are `(h << 13)` moved into
-        /// f32's fields, times 2^112: exact, and all operands are normal
-        /// floats (a subnormal operand costs x86 a slow microcode assist,
-        /// and wasm never flushes them). Groups of 8 with a zero or
-        /// subnormal half take [`f16_small`]; with an infinity or NaN, the
-        /// reference, whose NaN bits then match too.
+        /// `ggml_fp16_to_fp32_row`. A normal half's fields moved into
+        /// f32's place with the exponent rebiased by an integer add (+112)
+        /// is exact, and needs no float operation: a subnormal float
+        /// operand would cost x86 a microcode assist, and wasm never flushes
+        /// them. Groups of 8 with a zero or subnormal half take
+        /// [`f16_small`]; with an infinity or NaN, the reference, whose NaN
+        /// bits then match too.
         fn f16_row(x: &[u8], y: &mut [f32]) {
             let n = (x.len() / 2).min(y.len());
             let (x, y) = (&x[..2 * n], &mut y[..n]);
-            let zero = i16x8_splat(0);
-            let top = i16x8_splat(0x7C00);
-            let scale = f32x4_splat(f32::from_bits(0x7780_0000)); // 0x1.0p+112f
-                                                                  // sign to bit 31, exponent and mantissa to bits 13..=27
-            let fields = |w: v128| v128_and(i32x4_shr(w, 3), i32x4_splat(0x8FFF_E000_u32 as i32));
-            for (x, y) in x.chunks_exact(16).zip(y.chunks_exact_mut(8)) {
-                let h = load16(x);
+            // Constants kept in locals: V8 would rebuild each one at every
+            // use inside the loop.
+            let top = core::hint::black_box(i16x8_splat(0x7C00));
+            let zero = core::hint::black_box(i16x8_splat(0));
+            let mask = core::hint::black_box(i32x4_splat(0x8FFF_E000_u32 as i32));
+            let bias = core::hint::black_box(i32x4_splat(112 << 23));
+            // sign to bit 31, exponent and mantissa to bits 13..=27, rebiased
+            let bits = |w: v128| i32x4_add(v128_and(i32x4_shr(w, 3), mask), bias);
+            let special = |h: v128| {
                 let exp = v128_and(h, top);
-                let (inf_nan, small) = (i16x8_eq(exp, top), i16x8_eq(exp, zero));
-                if v128_any_true(v128_or(inf_nan, small)) {
-                    if v128_any_true(inf_nan) {
-                        reference::dequantize_row_f16(x, y);
-                    } else {
-                        f16_small(h, y);
+                (i16x8_eq(exp, top), i16x8_eq(exp, zero))
+            };
+            for (x, y) in x.chunks_exact(32).zip(y.chunks_exact_mut(16)) {
+                let h = [load16(x), load16(&x[16..])];
+                let ((i0, s0), (i1, s1)) = (special(h[0]), special(h[1]));
+                if v128_any_true(v128_or(v128_or(i0, s0), v128_or(i1, s1))) {
+                    for ((h, x), y) in h
+                        .into_iter()
+                        .zip(x.chunks_exact(16))
+                        .zip(y.chunks_exact_mut(8))
+                    {
+                        f16_group(h, x, y);
                     }
                     continue;
                 }
-                // each half into the high 16 bits of a 32-bit lane
-                let lo = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(zero, h);
-                let hi = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(zero, h);
-                let (y0, y1) = y.split_at_mut(4);
-                store4(y0, f32x4_mul(fields(lo), scale));
-                store4(y1, f32x4_mul(fields(hi), scale));
+                for (h, y) in h.into_iter().zip(y.chunks_exact_mut(8)) {
+                    // each half into the high 16 bits of a 32-bit lane
+                    let lo = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(zero, h);
+                    let hi = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(zero, h);
+                    let (y0, y1) = y.split_at_mut(4);
+                    store4(y0, bits(lo));
+                    store4(y1, bits(hi));
+                }
+            }
+            let done = n / 16 * 16;
+            for (x, y) in x[2 * done..]
+                .chunks_exact(16)
+                .zip(y[done..].chunks_exact_mut(8))
+            {
+                f16_group(load16(x), x, y);
             }
             let done = n / 8 * 8;
             reference::dequantize_row_f16(&x[2 * done..], &mut y[done..]);
         }
 
-        /// 8 finite halves, some zero or subnormal, with integer steps and
-        /// normal float operands only: a normal half's fields moved into
-        /// place with the exponent rebiased (+112), a subnormal one (or
-        /// zero) as `(0.5 + m * 2^-24) - 0.5`, ggml's own form; both exact.
+        /// One group of 8 halves `h` (bytes `x`) of any kind.
         #[inline(never)]
+        fn f16_group(h: v128, x: &[u8], y: &mut [f32]) {
+            let exp = v128_and(h, i16x8_splat(0x7C00));
+            if v128_any_true(i16x8_eq(exp, i16x8_splat(0x7C00))) {
+                reference::dequantize_row_f16(&x[..16], &mut y[..8]);
+            } else {
+                f16_small(h, y);
+            }
+        }
+
+        /// 8 finite halves with integer steps and normal float operands
+        /// only: a normal half's fields moved into place with the exponent
+        /// rebiased (+112), a subnormal one (or zero) as
+        /// `(0.5 + m * 2^-24) - 0.5`, ggml's own form; both exact.
+        #[inline(always)]
         fn f16_small(h: v128, y: &mut [f32]) {
             let (y0, y1) = y.split_at_mut(4);
             for (y, w) in [
@@ -1391,13 +1420,19 @@ pub(crate) mod simd {
         fn tq1_0(x: &[u8], y: &mut [f32]) {
             // t * 3 with bytes wrapping, as `uint8_t`
             let times3 = |t: v128| i8x16_add(t, i8x16_add(t, t));
+            // Constants kept in locals: V8 would rebuild each one at every
+            // use inside the loop.
+            let [flip, c86, c171, minus1] = core::hint::black_box([
+                u8x16_splat(0x80),
+                i8x16_splat((85 ^ 0x80) as u8 as i8),
+                i8x16_splat((170 ^ 0x80) as u8 as i8),
+                i8x16_splat(-1),
+            ]);
             // digit - 1 as -1, 0, 1: the unsigned compares as signed ones
             // on t ^ 0x80
             let trit = |t: v128| {
-                let s = v128_xor(t, u8x16_splat(0x80));
-                let ge86 = i8x16_gt(s, i8x16_splat((85 ^ 0x80) as u8 as i8));
-                let ge171 = i8x16_gt(s, i8x16_splat((170 ^ 0x80) as u8 as i8));
-                i8x16_sub(i8x16_sub(i8x16_splat(-1), ge86), ge171)
+                let s = v128_xor(t, flip);
+                i8x16_sub(i8x16_sub(minus1, i8x16_gt(s, c86)), i8x16_gt(s, c171))
             };
             for (b, y) in as_blocks::<BlockTq1_0>(x)
                 .iter()
