@@ -1047,9 +1047,14 @@ pub(crate) mod simd {
                 F16 => f16_row(x, y),
                 BF16 => bf16_row(x, y),
                 Q4_0 => q4_0(x, y),
+                Q4_1 => q4_1(x, y),
                 Q8_0 => q8_0(x, y),
+                Q2K => q2_k(x, y),
+                Q3K => q3_k(x, y),
                 Q4K => q4_k(x, y),
+                Q5K => q5_k(x, y),
                 Q6K => q6_k(x, y),
+                TQ1_0 => tq1_0(x, y),
                 _ => return false,
             }
             true
@@ -1064,34 +1069,142 @@ pub(crate) mod simd {
             unsafe { v128_store(o.as_mut_ptr() as *mut v128, v) }
         }
 
-        /// `ggml_fp16_to_fp32_row`. Finite halves are `(h << 13)` moved into
-        /// f32's fields, times 2^112: exact (subnormal halves become f32
-        /// subnormals first, and wasm keeps those), so equal to the
-        /// reference's float trick. Groups of 8 holding an infinity or NaN
-        /// take the reference, whose NaN bits then match too.
+        #[inline(always)]
+        fn load16(p: &[u8]) -> v128 {
+            let a: &[u8; 16] = p[..16].try_into().unwrap();
+            // SAFETY: `a` is 16 readable bytes; `v128_load` has no
+            // alignment requirement.
+            unsafe { v128_load(a.as_ptr() as *const v128) }
+        }
+
+        /// 16 unsigned bytes as four vectors of i32 lanes, in order.
+        #[inline(always)]
+        fn widen_u8(q: v128) -> [v128; 4] {
+            let lo = u16x8_extend_low_u8x16(q);
+            let hi = u16x8_extend_high_u8x16(q);
+            [
+                u32x4_extend_low_u16x8(lo),
+                u32x4_extend_high_u16x8(lo),
+                u32x4_extend_low_u16x8(hi),
+                u32x4_extend_high_u16x8(hi),
+            ]
+        }
+
+        /// 16 signed bytes as four vectors of i32 lanes, in order.
+        #[inline(always)]
+        fn widen_i8(q: v128) -> [v128; 4] {
+            let lo = i16x8_extend_low_i8x16(q);
+            let hi = i16x8_extend_high_i8x16(q);
+            [
+                i32x4_extend_low_i16x8(lo),
+                i32x4_extend_high_i16x8(lo),
+                i32x4_extend_low_i16x8(hi),
+                i32x4_extend_high_i16x8(hi),
+            ]
+        }
+
+        /// `f(lane as f32)` for 16 integer lanes, stored at `y[..16]`. `f`
+        /// is the reference's per-element expression.
+        #[inline(always)]
+        fn store16(lanes: [v128; 4], y: &mut [f32], f: impl Fn(v128) -> v128) {
+            let y: &mut [f32; 16] = (&mut y[..16]).try_into().unwrap();
+            for (o, p) in y.chunks_exact_mut(4).zip(lanes) {
+                store4(o, f(f32x4_convert_i32x4(p)));
+            }
+        }
+
+        /// `(v >> shift) & mask` on each byte (a 16-bit shift: the mask
+        /// drops the bits that crossed from the neighbouring byte).
+        #[inline(always)]
+        fn shr_mask(v: v128, shift: u32, mask: u8) -> v128 {
+            v128_and(u16x8_shr(v, shift), u8x16_splat(mask))
+        }
+
+        /// `ggml_fp16_to_fp32_row`. A normal half's fields moved into
+        /// f32's place with the exponent rebiased by an integer add (+112)
+        /// is exact, and needs no float operation: a subnormal float
+        /// operand would cost x86 a microcode assist, and wasm never flushes
+        /// them. Groups of 8 with a zero or subnormal half take
+        /// [`f16_small`]; with an infinity or NaN, the reference, whose NaN
+        /// bits then match too.
         fn f16_row(x: &[u8], y: &mut [f32]) {
             let n = (x.len() / 2).min(y.len());
             let (x, y) = (&x[..2 * n], &mut y[..n]);
-            let zero = i16x8_splat(0);
-            let scale = f32x4_splat(f32::from_bits(0x7780_0000)); // 0x1.0p+112f
-                                                                  // sign to bit 31, exponent and mantissa to bits 13..=27
-            let fields = |w: v128| v128_and(i32x4_shr(w, 3), i32x4_splat(0x8FFF_E000_u32 as i32));
-            for (x, y) in x.chunks_exact(16).zip(y.chunks_exact_mut(8)) {
-                let h = load16(x);
-                let exp = v128_and(h, i16x8_splat(0x7C00));
-                if v128_any_true(i16x8_eq(exp, i16x8_splat(0x7C00))) {
-                    reference::dequantize_row_f16(x, y);
+            // Constants kept in locals: V8 would rebuild each one at every
+            // use inside the loop.
+            let top = core::hint::black_box(i16x8_splat(0x7C00));
+            let zero = core::hint::black_box(i16x8_splat(0));
+            let mask = core::hint::black_box(i32x4_splat(0x8FFF_E000_u32 as i32));
+            let bias = core::hint::black_box(i32x4_splat(112 << 23));
+            // sign to bit 31, exponent and mantissa to bits 13..=27, rebiased
+            let bits = |w: v128| i32x4_add(v128_and(i32x4_shr(w, 3), mask), bias);
+            let special = |h: v128| {
+                let exp = v128_and(h, top);
+                (i16x8_eq(exp, top), i16x8_eq(exp, zero))
+            };
+            for (x, y) in x.chunks_exact(32).zip(y.chunks_exact_mut(16)) {
+                let h = [load16(x), load16(&x[16..])];
+                let ((i0, s0), (i1, s1)) = (special(h[0]), special(h[1]));
+                if v128_any_true(v128_or(v128_or(i0, s0), v128_or(i1, s1))) {
+                    for ((h, x), y) in h
+                        .into_iter()
+                        .zip(x.chunks_exact(16))
+                        .zip(y.chunks_exact_mut(8))
+                    {
+                        f16_group(h, x, y);
+                    }
                     continue;
                 }
-                // each half into the high 16 bits of a 32-bit lane
-                let lo = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(zero, h);
-                let hi = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(zero, h);
-                let (y0, y1) = y.split_at_mut(4);
-                store4(y0, f32x4_mul(fields(lo), scale));
-                store4(y1, f32x4_mul(fields(hi), scale));
+                for (h, y) in h.into_iter().zip(y.chunks_exact_mut(8)) {
+                    // each half into the high 16 bits of a 32-bit lane
+                    let lo = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(zero, h);
+                    let hi = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(zero, h);
+                    let (y0, y1) = y.split_at_mut(4);
+                    store4(y0, bits(lo));
+                    store4(y1, bits(hi));
+                }
+            }
+            let done = n / 16 * 16;
+            for (x, y) in x[2 * done..]
+                .chunks_exact(16)
+                .zip(y[done..].chunks_exact_mut(8))
+            {
+                f16_group(load16(x), x, y);
             }
             let done = n / 8 * 8;
             reference::dequantize_row_f16(&x[2 * done..], &mut y[done..]);
+        }
+
+        /// One group of 8 halves `h` (bytes `x`) of any kind.
+        #[inline(never)]
+        fn f16_group(h: v128, x: &[u8], y: &mut [f32]) {
+            let exp = v128_and(h, i16x8_splat(0x7C00));
+            if v128_any_true(i16x8_eq(exp, i16x8_splat(0x7C00))) {
+                reference::dequantize_row_f16(&x[..16], &mut y[..8]);
+            } else {
+                f16_small(h, y);
+            }
+        }
+
+        /// 8 finite halves with integer steps and normal float operands
+        /// only: a normal half's fields moved into place with the exponent
+        /// rebiased (+112), a subnormal one (or zero) as
+        /// `(0.5 + m * 2^-24) - 0.5`, ggml's own form; both exact.
+        #[inline(always)]
+        fn f16_small(h: v128, y: &mut [f32]) {
+            let (y0, y1) = y.split_at_mut(4);
+            for (y, w) in [
+                (y0, u32x4_extend_low_u16x8(h)),
+                (y1, u32x4_extend_high_u16x8(h)),
+            ] {
+                let a = v128_and(w, i32x4_splat(0x7FFF));
+                let sign = i32x4_shl(v128_and(w, i32x4_splat(0x8000)), 16);
+                let normal = i32x4_add(i32x4_shl(a, 13), i32x4_splat(112 << 23));
+                let magic = v128_or(a, i32x4_splat(0x3F00_0000)); // 0.5 + a * 2^-24
+                let sub = f32x4_sub(magic, f32x4_splat(0.5));
+                let is_sub = i32x4_lt(a, i32x4_splat(0x400));
+                store4(y, v128_or(sign, v128_bitselect(sub, normal, is_sub)));
+            }
         }
 
         /// `ggml_bf16_to_fp32_row`: the half as the high 16 bits.
@@ -1109,40 +1222,29 @@ pub(crate) mod simd {
             reference::dequantize_row_bf16(&x[2 * done..], &mut y[done..]);
         }
 
-        /// Store 16 signed bytes times `d` as 16 floats.
-        #[inline(always)]
-        fn store_i8x16_times(v: v128, d: v128, y: &mut [f32]) {
-            let lo = i16x8_extend_low_i8x16(v);
-            let hi = i16x8_extend_high_i8x16(v);
-            let parts = [
-                i32x4_extend_low_i16x8(lo),
-                i32x4_extend_high_i16x8(lo),
-                i32x4_extend_low_i16x8(hi),
-                i32x4_extend_high_i16x8(hi),
-            ];
-            for (k, p) in parts.into_iter().enumerate() {
-                store4(&mut y[4 * k..], f32x4_mul(f32x4_convert_i32x4(p), d));
-            }
-        }
-
-        #[inline(always)]
-        fn load16(p: &[u8]) -> v128 {
-            let a: &[u8; 16] = p[..16].try_into().unwrap();
-            // SAFETY: `a` is 16 readable bytes; `v128_load` has no
-            // alignment requirement.
-            unsafe { v128_load(a.as_ptr() as *const v128) }
-        }
-
         fn q4_0(x: &[u8], y: &mut [f32]) {
             for (b, y) in as_blocks::<BlockQ4_0>(x).iter().zip(y.chunks_exact_mut(32)) {
                 let d = f32x4_splat(f16_le(b.d));
                 let q = load16(&b.qs);
-                let m4 = u8x16_splat(0x0F);
-                let lo = i8x16_sub(v128_and(q, m4), i8x16_splat(8));
-                let hi = i8x16_sub(u8x16_shr(q, 4), i8x16_splat(8));
+                let lo = i8x16_sub(v128_and(q, u8x16_splat(0xF)), i8x16_splat(8));
+                let hi = i8x16_sub(shr_mask(q, 4, 0xF), i8x16_splat(8));
                 let (y0, y1) = y.split_at_mut(16);
-                store_i8x16_times(lo, d, y0);
-                store_i8x16_times(hi, d, y1);
+                // x0 * d, as the reference
+                store16(widen_i8(lo), y0, |f| f32x4_mul(f, d));
+                store16(widen_i8(hi), y1, |f| f32x4_mul(f, d));
+            }
+        }
+
+        fn q4_1(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockQ4_1>(x).iter().zip(y.chunks_exact_mut(32)) {
+                let d = f32x4_splat(f16_le(b.d));
+                let m = f32x4_splat(f16_le(b.m));
+                let q = load16(&b.qs);
+                let (y0, y1) = y.split_at_mut(16);
+                // x0 * d + m, unfused, as the reference
+                let f = |f| f32x4_add(f32x4_mul(f, d), m);
+                store16(widen_u8(v128_and(q, u8x16_splat(0xF))), y0, f);
+                store16(widen_u8(shr_mask(q, 4, 0xF)), y1, f);
             }
         }
 
@@ -1151,8 +1253,61 @@ pub(crate) mod simd {
                 let d = f32x4_splat(f16_le(b.d));
                 let qs: &[u8] = bytemuck::cast_slice(&b.qs);
                 let (y0, y1) = y.split_at_mut(16);
-                store_i8x16_times(load16(&qs[..16]), d, y0);
-                store_i8x16_times(load16(&qs[16..]), d, y1);
+                store16(widen_i8(load16(&qs[..16])), y0, |f| f32x4_mul(f, d));
+                store16(widen_i8(load16(&qs[16..])), y1, |f| f32x4_mul(f, d));
+            }
+        }
+
+        fn q2_k(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockQ2K>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(QK_K))
+            {
+                let d = f16_le(b.d);
+                let min = f16_le(b.dmin);
+                // output order: 32 bytes of qs, shift, 16-byte half
+                let mut is = 0;
+                for n in 0..2 {
+                    let q = [load16(&b.qs[32 * n..]), load16(&b.qs[32 * n + 16..])];
+                    for shift in [0, 2, 4, 6] {
+                        for q in q {
+                            let sc = b.scales[is];
+                            let dl = f32x4_splat(d * (sc & 0xF) as f32);
+                            let ml = f32x4_splat(min * (sc >> 4) as f32);
+                            let v = widen_u8(shr_mask(q, shift, 3));
+                            // dl * q - ml, unfused, as the reference
+                            store16(v, &mut y[16 * is..], |f| f32x4_sub(f32x4_mul(dl, f), ml));
+                            is += 1;
+                        }
+                    }
+                }
+            }
+        }
+
+        fn q3_k(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockQ3K>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(QK_K))
+            {
+                let d_all = f16_le(b.d);
+                let scales = q3k_scales(&b.scales);
+                let hm = [load16(&b.hmask[..16]), load16(&b.hmask[16..])];
+                let mut is = 0;
+                for n in 0..2 {
+                    let q = [load16(&b.qs[32 * n..]), load16(&b.qs[32 * n + 16..])];
+                    for (s, shift) in [0, 2, 4, 6].into_iter().enumerate() {
+                        let m = u8x16_splat(1 << (4 * n + s));
+                        for (q, hm) in q.into_iter().zip(hm) {
+                            let dl = f32x4_splat(d_all * (scales[is] as i32 - 32) as f32);
+                            // minus 4 where the hmask bit is clear
+                            let clear = i8x16_eq(v128_and(hm, m), i8x16_splat(0));
+                            let v =
+                                i8x16_sub(shr_mask(q, shift, 3), v128_and(clear, i8x16_splat(4)));
+                            store16(widen_i8(v), &mut y[16 * is..], |f| f32x4_mul(dl, f));
+                            is += 1;
+                        }
+                    }
+                }
             }
         }
 
@@ -1163,39 +1318,69 @@ pub(crate) mod simd {
             {
                 let d = f16_le(b.d);
                 let min = f16_le(b.dmin);
+                let (sc, mn) = k4_scales_mins(&b.scales);
                 for (j, y) in y.chunks_exact_mut(64).enumerate() {
-                    let (sc1, m1) = get_scale_min_k4(2 * j, &b.scales);
-                    let (sc2, m2) = get_scale_min_k4(2 * j + 1, &b.scales);
-                    let (d1, m1) = (f32x4_splat(d * sc1 as f32), f32x4_splat(min * m1 as f32));
-                    let (d2, m2) = (f32x4_splat(d * sc2 as f32), f32x4_splat(min * m2 as f32));
+                    let d1 = f32x4_splat(d * sc[2 * j] as f32);
+                    let m1 = f32x4_splat(min * mn[2 * j] as f32);
+                    let d2 = f32x4_splat(d * sc[2 * j + 1] as f32);
+                    let m2 = f32x4_splat(min * mn[2 * j + 1] as f32);
                     let (lo_out, hi_out) = y.split_at_mut(32);
                     for h in 0..2 {
                         let q = load16(&b.qs[32 * j + 16 * h..]);
-                        let lo = v128_and(q, u8x16_splat(0xF));
-                        let hi = u8x16_shr(q, 4);
-                        store_affine(lo, d1, m1, &mut lo_out[16 * h..16 * h + 16]);
-                        store_affine(hi, d2, m2, &mut hi_out[16 * h..16 * h + 16]);
+                        // d * q - m, unfused, as the reference
+                        store16(
+                            widen_u8(v128_and(q, u8x16_splat(0xF))),
+                            &mut lo_out[16 * h..],
+                            |f| f32x4_sub(f32x4_mul(d1, f), m1),
+                        );
+                        store16(widen_u8(shr_mask(q, 4, 0xF)), &mut hi_out[16 * h..], |f| {
+                            f32x4_sub(f32x4_mul(d2, f), m2)
+                        });
                     }
                 }
             }
         }
 
-        /// `d * q - m` for 16 unsigned bytes.
+        /// Bit `bit` of each byte moved to bit 4 (16 where it is set).
         #[inline(always)]
-        fn store_affine(q: v128, d: v128, m: v128, y: &mut [f32]) {
-            let lo = u16x8_extend_low_u8x16(q);
-            let hi = u16x8_extend_high_u8x16(q);
-            let parts = [
-                u32x4_extend_low_u16x8(lo),
-                u32x4_extend_high_u16x8(lo),
-                u32x4_extend_low_u16x8(hi),
-                u32x4_extend_high_u16x8(hi),
-            ];
-            for (k, p) in parts.into_iter().enumerate() {
-                store4(
-                    &mut y[4 * k..],
-                    f32x4_sub(f32x4_mul(d, f32x4_convert_i32x4(p)), m),
-                );
+        fn bit_to_16(v: v128, bit: u32) -> v128 {
+            let moved = if bit >= 4 {
+                u16x8_shr(v, bit - 4)
+            } else {
+                u16x8_shl(v, 4 - bit)
+            };
+            v128_and(moved, u8x16_splat(0x10))
+        }
+
+        fn q5_k(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockQ5K>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(QK_K))
+            {
+                let d = f16_le(b.d);
+                let min = f16_le(b.dmin);
+                let (sc, mn) = k4_scales_mins(&b.scales);
+                let qh = [load16(&b.qh[..16]), load16(&b.qh[16..])];
+                for (j, y) in y.chunks_exact_mut(64).enumerate() {
+                    let d1 = f32x4_splat(d * sc[2 * j] as f32);
+                    let m1 = f32x4_splat(min * mn[2 * j] as f32);
+                    let d2 = f32x4_splat(d * sc[2 * j + 1] as f32);
+                    let m2 = f32x4_splat(min * mn[2 * j + 1] as f32);
+                    let (lo_out, hi_out) = y.split_at_mut(32);
+                    for (h, qh) in qh.into_iter().enumerate() {
+                        let q = load16(&b.qs[32 * j + 16 * h..]);
+                        let lo =
+                            v128_or(v128_and(q, u8x16_splat(0xF)), bit_to_16(qh, 2 * j as u32));
+                        let hi = v128_or(shr_mask(q, 4, 0xF), bit_to_16(qh, 2 * j as u32 + 1));
+                        // d * q - m, unfused, as the reference
+                        store16(widen_u8(lo), &mut lo_out[16 * h..], |f| {
+                            f32x4_sub(f32x4_mul(d1, f), m1)
+                        });
+                        store16(widen_u8(hi), &mut hi_out[16 * h..], |f| {
+                            f32x4_sub(f32x4_mul(d2, f), m2)
+                        });
+                    }
+                }
             }
         }
 
@@ -1213,24 +1398,74 @@ pub(crate) mod simd {
                         let l1 = load16(&b.ql[64 * n + 32 + 16 * h..]);
                         let qh = load16(&b.qh[32 * n + 16 * h..]);
                         let m15 = u8x16_splat(0xF);
-                        let m3 = u8x16_splat(3);
-                        let q1 = v128_or(v128_and(l0, m15), i8x16_shl(v128_and(qh, m3), 4));
-                        let q2 = v128_or(
-                            v128_and(l1, m15),
-                            i8x16_shl(v128_and(u8x16_shr(qh, 2), m3), 4),
-                        );
-                        let q3 = v128_or(
-                            u8x16_shr(l0, 4),
-                            i8x16_shl(v128_and(u8x16_shr(qh, 4), m3), 4),
-                        );
-                        let q4 = v128_or(u8x16_shr(l1, 4), i8x16_shl(u8x16_shr(qh, 6), 4));
+                        let m30 = u8x16_splat(0x30);
+                        // the two high bits of each quant moved to bits 4..=5
+                        let q1 = v128_or(v128_and(l0, m15), v128_and(u16x8_shl(qh, 4), m30));
+                        let q2 = v128_or(v128_and(l1, m15), v128_and(u16x8_shl(qh, 2), m30));
+                        let q3 = v128_or(shr_mask(l0, 4, 0xF), v128_and(qh, m30));
+                        let q4 = v128_or(shr_mask(l1, 4, 0xF), shr_mask(qh, 2, 0x30));
                         for (t, q) in [q1, q2, q3, q4].into_iter().enumerate() {
+                            // (d * sc) * q, as the reference
                             let ds = f32x4_splat(d * sc[h + 2 * t] as f32);
-                            let v = i8x16_sub(q, i8x16_splat(32));
-                            store_i8x16_times(v, ds, &mut y[32 * t + 16 * h..32 * t + 16 * h + 16]);
+                            let v = widen_i8(i8x16_sub(q, i8x16_splat(32)));
+                            store16(v, &mut y[32 * t + 16 * h..], |f| f32x4_mul(ds, f));
                         }
                     }
                 }
+            }
+        }
+
+        /// TQ1_0: digits `((q * 3^i) mod 256) * 3 >> 8`, i.e. 0, 1, 2 for
+        /// `t = q * 3^i` below 86, below 171, above; minus one, times `d`.
+        fn tq1_0(x: &[u8], y: &mut [f32]) {
+            // t * 3 with bytes wrapping, as `uint8_t`
+            let times3 = |t: v128| i8x16_add(t, i8x16_add(t, t));
+            // Constants kept in locals: V8 would rebuild each one at every
+            // use inside the loop.
+            let [flip, c86, c171, minus1] = core::hint::black_box([
+                u8x16_splat(0x80),
+                i8x16_splat((85 ^ 0x80) as u8 as i8),
+                i8x16_splat((170 ^ 0x80) as u8 as i8),
+                i8x16_splat(-1),
+            ]);
+            // digit - 1 as -1, 0, 1: the unsigned compares as signed ones
+            // on t ^ 0x80
+            let trit = |t: v128| {
+                let s = v128_xor(t, flip);
+                i8x16_sub(i8x16_sub(minus1, i8x16_gt(s, c86)), i8x16_gt(s, c171))
+            };
+            for (b, y) in as_blocks::<BlockTq1_0>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(QK_K))
+            {
+                let d = f32x4_splat(f16_le(b.d));
+                // (digit - 1) as f32 * d, as the reference
+                let f = |f| f32x4_mul(f, d);
+                // qs[0..32], then qs[32..48]: digit i of byte m at 32i + m
+                // (16i + m)
+                let mut t = [load16(&b.qs[..16]), load16(&b.qs[16..32])];
+                for i in 0..5 {
+                    for (h, t) in t.iter_mut().enumerate() {
+                        store16(widen_i8(trit(*t)), &mut y[32 * i + 16 * h..], f);
+                        *t = times3(*t);
+                    }
+                }
+                let mut t = load16(&b.qs[32..]);
+                for i in 0..5 {
+                    store16(widen_i8(trit(t)), &mut y[160 + 16 * i..], f);
+                    t = times3(t);
+                }
+                // qh: digit i of byte l at 240 + 4i + l; lane i (4 bytes)
+                // of step i
+                let t0 = u32x4_splat(u32::from_le_bytes(b.qh));
+                let t1 = times3(t0);
+                let t2 = times3(t1);
+                let t3 = times3(t2);
+                let t = i32x4_shuffle::<0, 1, 6, 7>(
+                    i32x4_shuffle::<0, 5, 2, 7>(t0, t1),
+                    i32x4_shuffle::<0, 5, 2, 7>(t2, t3),
+                );
+                store16(widen_i8(trit(t)), &mut y[240..], f);
             }
         }
     }

@@ -2449,21 +2449,25 @@ pub(crate) mod simd {
             unsafe { v128_store(o.as_mut_ptr() as *mut v128, v) }
         }
 
+        /// Largest lane. `pmax` (`b < a ? a : b`) keeps either zero of a
+        /// +0/-0 tie; callers only use the result where that cannot matter.
         #[inline(always)]
         fn hmax(v: v128) -> f32 {
-            let a = f32x4_extract_lane::<0>(v).max(f32x4_extract_lane::<1>(v));
-            let b = f32x4_extract_lane::<2>(v).max(f32x4_extract_lane::<3>(v));
-            a.max(b)
+            let v = f32x4_pmax(v, i32x4_shuffle::<2, 3, 0, 1>(v, v));
+            let v = f32x4_pmax(v, i32x4_shuffle::<1, 0, 3, 2>(v, v));
+            f32x4_extract_lane::<0>(v)
         }
 
+        /// Smallest lane (as [`hmax`]).
         #[inline(always)]
         fn hmin(v: v128) -> f32 {
-            let a = f32x4_extract_lane::<0>(v).min(f32x4_extract_lane::<1>(v));
-            let b = f32x4_extract_lane::<2>(v).min(f32x4_extract_lane::<3>(v));
-            a.min(b)
+            let v = f32x4_pmin(v, i32x4_shuffle::<2, 3, 0, 1>(v, v));
+            let v = f32x4_pmin(v, i32x4_shuffle::<1, 0, 3, 2>(v, v));
+            f32x4_extract_lane::<0>(v)
         }
 
-        /// Largest magnitude (`fold(0, MAX(a, fabsf(v)))`).
+        /// Largest magnitude (`fold(0, MAX(a, fabsf(v)))`; all lanes are
+        /// +0 or more, so no zero sign question).
         #[inline(always)]
         fn amax(x: &[f32]) -> f32 {
             let mut m = f32x4_splat(0.0);
@@ -2474,10 +2478,26 @@ pub(crate) mod simd {
         }
 
         /// `(amax, max)` as the reference scans: the largest magnitude and
-        /// the signed value where it first occurs.
+        /// the signed value where it first occurs. From the largest and the
+        /// smallest value: unless their magnitudes tie, only one sign
+        /// reaches `amax`, so which element came first does not matter;
+        /// a tie takes an ordered scan.
         #[inline(always)]
         fn amax_and_max(x: &[f32]) -> (f32, f32) {
-            let amax = amax(x);
+            let (mut hi, mut lo) = (load(x, 0), load(x, 0));
+            for k in 1..x.len() / 4 {
+                let v = load(x, k);
+                hi = f32x4_pmax(hi, v);
+                lo = f32x4_pmin(lo, v);
+            }
+            let (max, neg_min) = (hmax(hi), -hmin(lo));
+            if max > neg_min {
+                return (max, max);
+            }
+            if neg_min > max {
+                return (neg_min, -neg_min);
+            }
+            let amax = max;
             if amax == 0.0 {
                 return (0.0, 0.0);
             }
@@ -2508,7 +2528,6 @@ pub(crate) mod simd {
             }
             (min, max)
         }
-
         /// `roundf` (half away from zero): `trunc(p + copysign(0.5 - 2^-25, p))`
         /// equals it for every finite and infinite `p` (checked over all
         /// 2^32 floats); adding just under a half never rounds a value
@@ -2618,25 +2637,68 @@ pub(crate) mod simd {
             }
         }
 
+        /// `trunc(v)` as i32 lanes where |v| < 2^22 (callers check their
+        /// scale first): the integer is exact in `trunc(v) + 1.5 * 2^23`'s
+        /// low mantissa bits. Equal to [`cvtt`] there, and much cheaper than
+        /// wasm's saturating conversion.
+        #[inline(always)]
+        fn trunc_small(v: v128) -> v128 {
+            let t = f32x4_add(f32x4_trunc(v), f32x4_splat(12_582_912.0));
+            i32x4_sub(t, i32x4_splat(0x4B40_0000))
+        }
+
+        /// Whether every `|x * id|` of a block is at most 64, given a bound
+        /// `span` on `|x|` (rounding is monotonic, so `|x| * |id|` rounds to
+        /// no more than `span * |id|`). Then the quantizers' float values
+        /// stay far inside i8, where [`trunc_small`] applies and C's
+        /// `(int8_t)` changes nothing.
+        #[inline(always)]
+        fn small(span: f32, id: f32) -> bool {
+            span * id.abs() <= 64.0
+        }
+
+        /// 16 i32 lanes within i8 range to their bytes, in order.
+        #[inline(always)]
+        fn i8_bytes(q: [v128; 4]) -> v128 {
+            i8x16_narrow_i16x8(
+                i16x8_narrow_i32x4(q[0], q[1]),
+                i16x8_narrow_i32x4(q[2], q[3]),
+            )
+        }
+
         /// C's `(int8_t)` of an int, then `MIN(hi, v)`.
         #[inline(always)]
         fn i8_min(i: v128, hi: i32) -> v128 {
             i32x4_min(i32x4_shr(i32x4_shl(i, 24), 24), i32x4_splat(hi))
         }
 
-        /// `qs[j] = l[j] | l[j + 16] << 4` (as u8) for 32 i32 quants.
+        /// `MIN(hi, (int8_t)(int)v)` for 32 float lanes (`v(k)`, lanes
+        /// `4k..4k + 4`), as bytes `[0..16]`, `[16..32]`. `SMALL`: the
+        /// caller checked |v| < 2^22 and within i8 ([`small`]).
         #[inline(always)]
-        fn pack_nibbles(q: [v128; 8], qs: &mut [u8; 16]) {
-            let lo = low_bytes([q[0], q[1], q[2], q[3]]);
-            let hi = low_bytes([q[4], q[5], q[6], q[7]]);
-            store16(qs, v128_or(lo, i8x16_shl(hi, 4)));
+        fn i8_min_bytes<const SMALL: bool>(v: impl Fn(usize) -> v128, hi: i8) -> [v128; 2] {
+            core::array::from_fn(|h| {
+                if SMALL {
+                    let q = i8_bytes(core::array::from_fn(|k| trunc_small(v(4 * h + k))));
+                    i8x16_min(q, i8x16_splat(hi))
+                } else {
+                    i8_bytes(core::array::from_fn(|k| {
+                        i8_min(cvtt(v(4 * h + k)), hi as i32)
+                    }))
+                }
+            })
         }
 
-        /// `pack_q5` for 32 i32 quants (only their low 5 bits count).
+        /// `qs[j] = l[j] | l[j + 16] << 4` (as u8) for 32 quant bytes.
         #[inline(always)]
-        fn pack_q5(q: [v128; 8], qs: &mut [u8; 16], qh: &mut [u8; 4]) {
-            let lo = low_bytes([q[0], q[1], q[2], q[3]]);
-            let hi = low_bytes([q[4], q[5], q[6], q[7]]);
+        fn pack_nibbles(q: [v128; 2], qs: &mut [u8; 16]) {
+            store16(qs, v128_or(q[0], i8x16_shl(q[1], 4)));
+        }
+
+        /// `pack_q5` for 32 quant bytes (only their low 5 bits count).
+        #[inline(always)]
+        fn pack_q5(q: [v128; 2], qs: &mut [u8; 16], qh: &mut [u8; 4]) {
+            let [lo, hi] = q;
             let m4 = u8x16_splat(0x0F);
             store16(qs, v128_or(v128_and(lo, m4), i8x16_shl(hi, 4)));
             // bit 4 of each byte to bit 7, where bitmask reads it
@@ -2648,17 +2710,18 @@ pub(crate) mod simd {
         /// `quantize_row_q4_0_ref`.
         fn q4_0(x: &[f32], y: &mut [BlockQ4_0]) {
             for (x, y) in x.chunks_exact(32).zip(y) {
-                let (_, max) = amax_and_max(x);
+                let (amax, max) = amax_and_max(x);
                 let d = max / -8.0;
-                let id = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
+                let idf = if d != 0.0 { 1.0 / d } else { 0.0 };
+                let id = f32x4_splat(idf);
                 y.d = fp32_to_fp16(d).to_le_bytes();
                 // MIN(15, (int8_t)(x0 + 8.5f)) as u8
-                let q = core::array::from_fn(|k| {
-                    i8_min(
-                        cvtt(f32x4_add(f32x4_mul(load(x, k), id), f32x4_splat(8.5))),
-                        15,
-                    )
-                });
+                let v = |k| f32x4_add(f32x4_mul(load(x, k), id), f32x4_splat(8.5));
+                let q = if small(amax, idf) {
+                    i8_min_bytes::<true>(v, 15)
+                } else {
+                    i8_min_bytes::<false>(v, 15)
+                };
                 pack_nibbles(q, &mut y.qs);
             }
         }
@@ -2668,15 +2731,21 @@ pub(crate) mod simd {
             for (x, y) in x.chunks_exact(32).zip(y) {
                 let (min, max) = min_max(x);
                 let d = (max - min) / 15.0;
-                let id = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
+                let idf = if d != 0.0 { 1.0 / d } else { 0.0 };
+                let id = f32x4_splat(idf);
                 y.d = fp32_to_fp16(d).to_le_bytes();
                 y.m = fp32_to_fp16(min).to_le_bytes();
                 let vmin = f32x4_splat(min);
-                // MIN(15, (int8_t)((x - min) * id + 0.5f))
-                let q = core::array::from_fn(|k| {
+                // MIN(15, (int8_t)((x - min) * id + 0.5f)); 0 <= x - min <= max - min
+                let v = |k| {
                     let v = f32x4_mul(f32x4_sub(load(x, k), vmin), id);
-                    i8_min(cvtt(f32x4_add(v, f32x4_splat(0.5))), 15)
-                });
+                    f32x4_add(v, f32x4_splat(0.5))
+                };
+                let q = if small(max - min, idf) {
+                    i8_min_bytes::<true>(v, 15)
+                } else {
+                    i8_min_bytes::<false>(v, 15)
+                };
                 pack_nibbles(q, &mut y.qs);
             }
         }
@@ -2684,17 +2753,18 @@ pub(crate) mod simd {
         /// `quantize_row_q5_0_ref`.
         fn q5_0(x: &[f32], y: &mut [BlockQ5_0]) {
             for (x, y) in x.chunks_exact(32).zip(y) {
-                let (_, max) = amax_and_max(x);
+                let (amax, max) = amax_and_max(x);
                 let d = max / -16.0;
-                let id = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
+                let idf = if d != 0.0 { 1.0 / d } else { 0.0 };
+                let id = f32x4_splat(idf);
                 y.d = fp32_to_fp16(d).to_le_bytes();
                 // MIN(31, (int8_t)(x * id + 16.5f))
-                let q = core::array::from_fn(|k| {
-                    i8_min(
-                        cvtt(f32x4_add(f32x4_mul(load(x, k), id), f32x4_splat(16.5))),
-                        31,
-                    )
-                });
+                let v = |k| f32x4_add(f32x4_mul(load(x, k), id), f32x4_splat(16.5));
+                let q = if small(amax, idf) {
+                    i8_min_bytes::<true>(v, 31)
+                } else {
+                    i8_min_bytes::<false>(v, 31)
+                };
                 pack_q5(q, &mut y.qs, &mut y.qh);
             }
         }
@@ -2704,25 +2774,48 @@ pub(crate) mod simd {
             for (x, y) in x.chunks_exact(32).zip(y) {
                 let (min, max) = min_max(x);
                 let d = (max - min) / 31.0;
-                let id = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
+                let idf = if d != 0.0 { 1.0 / d } else { 0.0 };
+                let id = f32x4_splat(idf);
                 y.d = fp32_to_fp16(d).to_le_bytes();
                 y.m = fp32_to_fp16(min).to_le_bytes();
                 let vmin = f32x4_splat(min);
                 // (uint8_t)((x - min) * id + 0.5f), no clamp
-                let q = core::array::from_fn(|k| {
+                let v = |k| {
                     let v = f32x4_mul(f32x4_sub(load(x, k), vmin), id);
-                    cvtt(f32x4_add(v, f32x4_splat(0.5)))
-                });
+                    f32x4_add(v, f32x4_splat(0.5))
+                };
+                let q: [v128; 2] = if small(max - min, idf) {
+                    core::array::from_fn(|h| {
+                        i8_bytes(core::array::from_fn(|k| trunc_small(v(4 * h + k))))
+                    })
+                } else {
+                    core::array::from_fn(|h| {
+                        low_bytes(core::array::from_fn(|k| cvtt(v(4 * h + k))))
+                    })
+                };
                 pack_q5(q, &mut y.qs, &mut y.qh);
             }
         }
 
         /// `lroundf(v * id) + 1` as an i32 lane, correct in its low byte
         /// (all that the ternary packings keep): out of i32 range both
-        /// `lroundf` and x86's conversion give a multiple of 256.
+        /// `lroundf` and x86's conversion give a multiple of 256. `SMALL`
+        /// as in [`small`].
+        #[inline(always)]
+        fn trit_as<const SMALL: bool>(v: v128, id: v128) -> v128 {
+            let r = roundf(f32x4_mul(v, id));
+            if SMALL {
+                // r is a small integer: the magic-number conversion, + 1
+                let t = f32x4_add(r, f32x4_splat(12_582_912.0));
+                i32x4_sub(t, i32x4_splat(0x4B40_0000 - 1))
+            } else {
+                i32x4_add(cvtt(r), i32x4_splat(1))
+            }
+        }
+
         #[inline(always)]
         fn trit(v: v128, id: v128) -> v128 {
-            i32x4_add(cvtt(roundf(f32x4_mul(v, id))), i32x4_splat(1))
+            trit_as::<false>(v, id)
         }
 
         /// `quantize_row_tq2_0_ref`.
@@ -2765,11 +2858,16 @@ pub(crate) mod simd {
         /// Base-3 digits (`q = q * 3 + xi`, first digit most significant),
         /// mod 256 as the reference's `uint8_t`.
         #[inline(always)]
-        fn tq1_horner(x: &[f32], at: impl Fn(usize) -> usize, n: usize, id: v128) -> v128 {
+        fn tq1_horner<const SMALL: bool>(
+            x: &[f32],
+            at: impl Fn(usize) -> usize,
+            n: usize,
+            id: v128,
+        ) -> v128 {
             let mut q = i32x4_splat(0);
             for i in 0..n {
                 let q3 = i32x4_add(q, i32x4_add(q, q));
-                q = i32x4_add(q3, trit(load_at(x, at(i)), id));
+                q = i32x4_add(q3, trit_as::<SMALL>(load_at(x, at(i)), id));
             }
             q
         }
@@ -2778,24 +2876,35 @@ pub(crate) mod simd {
         fn tq1_0(x: &[f32], y: &mut [BlockTq1_0]) {
             for (x, y) in x.chunks_exact(QK_K).zip(y) {
                 let d = amax(x);
-                let id = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
+                let idf = if d != 0.0 { 1.0 / d } else { 0.0 };
                 y.d = fp32_to_fp16(d).to_le_bytes();
-                // qs[m], m < 32: digits x[m + 32n]; qs[32 + m], m < 16: x[160 + m + 16n]
-                let a = |k: usize| tq1_ceil_div(tq1_horner(x, |n| 4 * k + 32 * n, 5, id));
-                let b = |k: usize| tq1_ceil_div(tq1_horner(x, |n| 160 + 4 * k + 16 * n, 5, id));
-                store16(&mut y.qs[..16], low_bytes([a(0), a(1), a(2), a(3)]));
-                store16(&mut y.qs[16..32], low_bytes([a(4), a(5), a(6), a(7)]));
-                store16(&mut y.qs[32..], low_bytes([b(0), b(1), b(2), b(3)]));
-                // qh[j], j < 4: digits x[240 + j + 4m], then one more * 3
-                let h = tq1_horner(x, |m| 240 + 4 * m, 4, id);
-                let h = tq1_ceil_div(i32x4_add(h, i32x4_add(h, h)));
-                y.qh = [
-                    i32x4_extract_lane::<0>(h) as u8,
-                    i32x4_extract_lane::<1>(h) as u8,
-                    i32x4_extract_lane::<2>(h) as u8,
-                    i32x4_extract_lane::<3>(h) as u8,
-                ];
+                if small(d, idf) {
+                    tq1_block::<true>(x, y, f32x4_splat(idf));
+                } else {
+                    tq1_block::<false>(x, y, f32x4_splat(idf));
+                }
             }
+        }
+
+        /// The packed digits of one TQ1_0 block.
+        #[inline(always)]
+        fn tq1_block<const SMALL: bool>(x: &[f32], y: &mut BlockTq1_0, id: v128) {
+            // qs[m], m < 32: digits x[m + 32n]; qs[32 + m], m < 16: x[160 + m + 16n]
+            let a = |k: usize| tq1_ceil_div(tq1_horner::<SMALL>(x, |n| 4 * k + 32 * n, 5, id));
+            let b =
+                |k: usize| tq1_ceil_div(tq1_horner::<SMALL>(x, |n| 160 + 4 * k + 16 * n, 5, id));
+            store16(&mut y.qs[..16], low_bytes([a(0), a(1), a(2), a(3)]));
+            store16(&mut y.qs[16..32], low_bytes([a(4), a(5), a(6), a(7)]));
+            store16(&mut y.qs[32..], low_bytes([b(0), b(1), b(2), b(3)]));
+            // qh[j], j < 4: digits x[240 + j + 4m], then one more * 3
+            let h = tq1_horner::<SMALL>(x, |m| 240 + 4 * m, 4, id);
+            let h = tq1_ceil_div(i32x4_add(h, i32x4_add(h, h)));
+            y.qh = [
+                i32x4_extract_lane::<0>(h) as u8,
+                i32x4_extract_lane::<1>(h) as u8,
+                i32x4_extract_lane::<2>(h) as u8,
+                i32x4_extract_lane::<3>(h) as u8,
+            ];
         }
     }
 }

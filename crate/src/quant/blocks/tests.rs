@@ -939,6 +939,25 @@ fn dequantize_fast_paths_match_reference() {
     }
 }
 
+/// Every half (zeros, subnormals, infinities and NaN included) through the
+/// F16 dequantizer, whose fast paths treat those apart, against the scalar
+/// conversion, bit for bit: in order (vectors of one kind) and permuted
+/// (kinds mixed within a vector).
+#[test]
+fn f16_dequantize_is_exact_for_every_half() {
+    let in_order: Vec<u16> = (0..=u16::MAX).collect();
+    // 40503 is odd, so i * 40503 mod 2^16 is a permutation.
+    let mixed: Vec<u16> = (0..=u16::MAX).map(|i| i.wrapping_mul(40503)).collect();
+    for halves in [in_order, mixed] {
+        let bytes: Vec<u8> = halves.iter().flat_map(|h| h.to_le_bytes()).collect();
+        let got = dequantize(GgmlType::F16, &bytes, halves.len()).unwrap();
+        for (&h, g) in halves.iter().zip(&got) {
+            let want = dequant::fp16_to_f32(h);
+            assert_eq!(g.to_bits(), want.to_bits(), "half {h:#06x}");
+        }
+    }
+}
+
 #[test]
 fn q8_k_sums_and_scale() {
     let mut rng = Rng::new(9);
