@@ -708,9 +708,57 @@ pub(crate) mod simd {
                 Q5K => q5_k(x, y),
                 Q6K => q6_k(x, y),
                 TQ1_0 => tq1_0(x, y),
+                IQ4NL => iq4_nl(x, y),
+                IQ4XS => iq4_xs(x, y),
                 _ => return false,
             }
             true
+        }
+
+        /// 32 IQ4 values from 16 bytes of nibbles (low nibbles first):
+        /// `d * KVALUES_IQ4NL[q]`, the table looked up with a byte shuffle.
+        #[inline(always)]
+        unsafe fn iq4_32(qs: *const u8, d: __m256, y: *mut f32) {
+            let table = _mm_loadu_si128(KVALUES_IQ4NL.as_ptr() as *const __m128i);
+            let m4 = _mm_set1_epi8(0x0F);
+            let q = _mm_loadu_si128(qs as *const __m128i);
+            let lo = _mm_shuffle_epi8(table, _mm_and_si128(q, m4));
+            let hi = _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(q, 4), m4));
+            for (k, v) in [lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)]
+                .into_iter()
+                .enumerate()
+            {
+                let f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v));
+                _mm256_storeu_ps(y.add(8 * k), _mm256_mul_ps(d, f));
+            }
+        }
+
+        #[target_feature(enable = "avx2,f16c")]
+        unsafe fn iq4_nl(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockIq4Nl>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(32))
+            {
+                iq4_32(b.qs.as_ptr(), _mm256_set1_ps(f16_le(b.d)), y.as_mut_ptr());
+            }
+        }
+
+        #[target_feature(enable = "avx2,f16c")]
+        unsafe fn iq4_xs(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockIq4Xs>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(QK_K))
+            {
+                let d = f16_le(b.d);
+                for ib in 0..QK_K / 32 {
+                    let dl = d * (iq4xs_scale(b, ib) - 32) as f32;
+                    iq4_32(
+                        b.qs.as_ptr().add(16 * ib),
+                        _mm256_set1_ps(dl),
+                        y.as_mut_ptr().add(32 * ib),
+                    );
+                }
+            }
         }
 
         /// 8 bytes widened to i32 lanes, zero-extended.

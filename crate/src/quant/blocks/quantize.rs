@@ -12,7 +12,7 @@
 //! selects the `*_impl` path for the types whose quantizer takes one
 //! ([`uses_importance`]); without it the `*_ref` path runs (for IQ4_NL and
 //! IQ4_XS, `quantize_iq4_nl` / `quantize_iq4_xs` with no weights, which is
-//! what ggml does too). Q8_0, Q8_K and Q4_0 (without importance) have SIMD
+//! what ggml does too). Without importance, the types listed in `simd` have SIMD
 //! fast paths that give the same bytes.
 
 use crate::error::{Error, Result};
@@ -254,7 +254,7 @@ pub(crate) mod reference {
     use crate::quant::types::{GgmlType, QK_K};
 
     /// `GROUP_MAX_EPS`: groups with a smaller absolute maximum are zero.
-    const GROUP_MAX_EPS: f32 = 1e-15;
+    pub(crate) const GROUP_MAX_EPS: f32 = 1e-15;
 
     /// Whether [`quantize_row`] handles `ty`.
     pub fn supported(ty: GgmlType) -> bool {
@@ -797,7 +797,7 @@ pub(crate) mod reference {
     /// `make_q3_quants` with `do_rmse = true` (as Q3_K calls it): weights
     /// `x * x`, then up to 5 rounds of moving single quants while that
     /// improves the weighted fit. `L` in `0..2*nmax`; returns the scale.
-    fn make_q3_quants(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
+    pub(crate) fn make_q3_quants(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
         let n = x.len();
         let l_out = &mut l_out[..n];
         let mut max = 0f32;
@@ -864,7 +864,7 @@ pub(crate) mod reference {
     /// `(rmin + rdelta * is + nmax) / (max - min)`, solving the weighted
     /// least-squares scale and min for each. Returns `(scale, -min)`.
     #[allow(clippy::too_many_arguments)]
-    fn make_qkx2_quants(
+    pub(crate) fn make_qkx2_quants(
         nmax: i32,
         x: &[f32],
         weights: &[f32],
@@ -1255,8 +1255,37 @@ pub(crate) mod reference {
         }
     }
 
+    /// `make_qkx2_quants`'s signature, for the kernels [`q2_k_ref_with`]
+    /// takes.
+    pub(crate) type Qkx2 =
+        unsafe fn(i32, &[f32], &[f32], &mut [u8], &mut [u8], f32, f32, i32, bool) -> (f32, f32);
+
+    /// The end of both Q2_K quantizers: requantize against the stored
+    /// scales, pack.
+    pub(crate) fn finish_q2_k(x: &[f32], y: &mut BlockQ2K, l: &mut [u8; QK_K]) {
+        requantize_q2_k(x, y, l);
+        pack_2bit(l, &mut y.qs);
+    }
+
     /// `quantize_row_q2_K_ref`.
     pub fn quantize_row_q2_k_ref(x: &[f32], y: &mut [BlockQ2K]) {
+        // SAFETY: the scalar kernels have no requirements.
+        unsafe { q2_k_ref_with(x, y, make_qkx2_quants, finish_q2_k) }
+    }
+
+    /// `quantize_row_q2_K_ref` with its two hot parts as arguments, so the
+    /// SIMD path shares the rest: `qkx2` must give `make_qkx2_quants`'s
+    /// results and `finish` [`finish_q2_k`]'s.
+    ///
+    /// # Safety
+    /// Whatever `qkx2` needs (a CPU feature).
+    #[inline(always)]
+    pub(crate) unsafe fn q2_k_ref_with(
+        x: &[f32],
+        y: &mut [BlockQ2K],
+        qkx2: Qkx2,
+        finish: impl Fn(&[f32], &mut BlockQ2K, &mut [u8; QK_K]),
+    ) {
         let q4scale = 15f32;
         for (x, y) in x.chunks_exact(QK_K).zip(y) {
             let mut l = [0u8; QK_K];
@@ -1272,7 +1301,7 @@ pub(crate) mod reference {
                 for (w, v) in weights.iter_mut().zip(xs) {
                     *w = v.abs();
                 }
-                let (s, m) = make_qkx2_quants(
+                let (s, m) = qkx2(
                     3,
                     xs,
                     &weights,
@@ -1312,8 +1341,7 @@ pub(crate) mod reference {
             } else {
                 y.dmin = fp16(0.0);
             }
-            requantize_q2_k(x, y, &mut l);
-            pack_2bit(&l, &mut y.qs);
+            finish(x, y, &mut l);
         }
     }
 
@@ -1383,7 +1411,7 @@ pub(crate) mod reference {
 
     /// The end of both Q3_K quantizers: requantize against the stored
     /// scales, split off the high bits into `hmask`, pack.
-    fn finish_q3_k(x: &[f32], y: &mut BlockQ3K, l: &mut [i8; QK_K]) {
+    pub(crate) fn finish_q3_k(x: &[f32], y: &mut BlockQ3K, l: &mut [i8; QK_K]) {
         let dd = f16(y.d);
         for j in 0..QK_K / 16 {
             let sc = if j < 8 {
@@ -1424,13 +1452,30 @@ pub(crate) mod reference {
 
     /// `quantize_row_q3_K_ref`.
     pub fn quantize_row_q3_k_ref(x: &[f32], y: &mut [BlockQ3K]) {
+        // SAFETY: the scalar kernels have no requirements.
+        unsafe { q3_k_ref_with(x, y, make_q3_quants, finish_q3_k) }
+    }
+
+    /// `quantize_row_q3_K_ref` with its two hot parts as arguments, so the
+    /// SIMD path shares the rest: `q3` must give `make_q3_quants`'s
+    /// results and `finish` [`finish_q3_k`]'s.
+    ///
+    /// # Safety
+    /// Whatever `q3` needs (a CPU feature).
+    #[inline(always)]
+    pub(crate) unsafe fn q3_k_ref_with(
+        x: &[f32],
+        y: &mut [BlockQ3K],
+        q3: unsafe fn(i32, &[f32], &mut [i8]) -> f32,
+        finish: impl Fn(&[f32], &mut BlockQ3K, &mut [i8; QK_K]),
+    ) {
         for (x, y) in x.chunks_exact(QK_K).zip(y) {
             let mut l = [0i8; QK_K];
             let mut scales = [0f32; QK_K / 16];
             let mut max_scale = 0f32;
             let mut amax = 0f32;
             for j in 0..QK_K / 16 {
-                scales[j] = make_q3_quants(4, &x[16 * j..16 * j + 16], &mut l[16 * j..]);
+                scales[j] = q3(4, &x[16 * j..16 * j + 16], &mut l[16 * j..]);
                 let scale = scales[j].abs();
                 if scale > amax {
                     amax = scale;
@@ -1452,7 +1497,7 @@ pub(crate) mod reference {
                 y.scales = [0; 12];
                 y.d = fp16(0.0);
             }
-            finish_q3_k(x, y, &mut l);
+            finish(x, y, &mut l);
         }
     }
 
@@ -1791,11 +1836,87 @@ pub(crate) mod reference {
     // Non-linear 4-bit (IQ4_NL, IQ4_XS)
     // ------------------------------------------------------------------
 
+    /// The hot parts of `quantize_row_iq4_nl_impl`, as a trait so that the
+    /// SIMD path shares the rest; [`Iq4Scalar`] is the reference.
+    pub(crate) trait Iq4Kernels {
+        /// One block's scale search (`xb`, `weight`: 32 values; `max` its
+        /// signed largest magnitude, not tiny): the first pass's indices to
+        /// `lb`, returns the best `d`.
+        fn scale(
+            &self,
+            xb: &[f32],
+            weight: &[f32; 32],
+            lb: &mut [u8],
+            values: &[i8; 16],
+            max: f32,
+            ntry: i32,
+        ) -> f32;
+        /// `out[j] = best_index_int8(values, id * xs[j])`.
+        fn indices(&self, values: &[i8; 16], id: f32, xs: &[f32], out: &mut [u8]);
+    }
+
+    /// The reference's kernels.
+    pub(crate) struct Iq4Scalar;
+
+    impl Iq4Kernels for Iq4Scalar {
+        fn scale(
+            &self,
+            xb: &[f32],
+            weight: &[f32; 32],
+            lb: &mut [u8],
+            values: &[i8; 16],
+            max: f32,
+            ntry: i32,
+        ) -> f32 {
+            let v0 = values[0] as f32;
+            let mut d = if ntry > 0 { -max / v0 } else { max / v0 };
+            let mut id = 1.0 / d;
+            let mut sumqx = 0f32;
+            let mut sumq2 = 0f32;
+            for j in 0..32 {
+                let al = id * xb[j];
+                let li = best_index_int8(values, al);
+                lb[j] = li as u8;
+                let q = values[li] as f32;
+                let w = weight[j];
+                sumqx += w * q * xb[j];
+                sumq2 += w * q * q;
+            }
+            d = if sumq2 > 0.0 { sumqx / sumq2 } else { 0.0 };
+            let mut best = d * sumqx;
+            for itry in -ntry..=ntry {
+                id = (itry + values[0] as i32) as f32 / max;
+                sumqx = 0.0;
+                sumq2 = 0.0;
+                for j in 0..32 {
+                    let al = id * xb[j];
+                    let li = best_index_int8(values, al);
+                    let q = values[li] as f32;
+                    let w = weight[j];
+                    sumqx += w * q * xb[j];
+                    sumq2 += w * q * q;
+                }
+                if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
+                    d = sumqx / sumq2;
+                    best = d * sumqx;
+                }
+            }
+            d
+        }
+
+        fn indices(&self, values: &[i8; 16], id: f32, xs: &[f32], out: &mut [u8]) {
+            for (q, &v) in out.iter_mut().zip(xs) {
+                *q = best_index_int8(values, id * v) as u8;
+            }
+        }
+    }
+
     /// `quantize_row_iq4_nl_impl` with `block_size = 32`: one super-block of
     /// `x.len()` values (32 for IQ4_NL, 256 for IQ4_XS). Returns the packed
     /// fp16 `d`; writes `q4` and, for several blocks, `scales_h`/`scales_l`.
     #[allow(clippy::too_many_arguments)]
-    fn quantize_row_iq4_nl_impl(
+    #[inline(always)]
+    pub(crate) fn quantize_row_iq4_nl_impl(
         x: &[f32],
         q4: &mut [u8],
         scales_h: &mut u16,
@@ -1803,6 +1924,7 @@ pub(crate) mod reference {
         values: &[i8; 16],
         quant_weights: Option<&[f32]>,
         ntry: i32,
+        kernels: &impl Iq4Kernels,
     ) -> [u8; 2] {
         const BLOCK_SIZE: usize = 32;
         let super_block_size = x.len();
@@ -1817,7 +1939,6 @@ pub(crate) mod reference {
         q4.fill(0);
         let dh;
 
-        let v0 = values[0] as f32;
         let mut max_scale = 0f32;
         let mut amax_scale = 0f32;
         for ib in 0..nb {
@@ -1849,38 +1970,7 @@ pub(crate) mod reference {
                 scales[ib] = 0.0;
                 continue;
             }
-            let mut d = if ntry > 0 { -max / v0 } else { max / v0 };
-            let mut id = 1.0 / d;
-            let mut sumqx = 0f32;
-            let mut sumq2 = 0f32;
-            for j in 0..BLOCK_SIZE {
-                let al = id * xb[j];
-                let li = best_index_int8(values, al);
-                lb[j] = li as u8;
-                let q = values[li] as f32;
-                let w = weight[j];
-                sumqx += w * q * xb[j];
-                sumq2 += w * q * q;
-            }
-            d = if sumq2 > 0.0 { sumqx / sumq2 } else { 0.0 };
-            let mut best = d * sumqx;
-            for itry in -ntry..=ntry {
-                id = (itry + values[0] as i32) as f32 / max;
-                sumqx = 0.0;
-                sumq2 = 0.0;
-                for j in 0..BLOCK_SIZE {
-                    let al = id * xb[j];
-                    let li = best_index_int8(values, al);
-                    let q = values[li] as f32;
-                    let w = weight[j];
-                    sumqx += w * q * xb[j];
-                    sumq2 += w * q * q;
-                }
-                if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
-                    d = sumqx / sumq2;
-                    best = d * sumqx;
-                }
-            }
+            let d = kernels.scale(xb, &weight, lb, values, max, ntry);
             scales[ib] = d;
             let abs_d = d.abs();
             if abs_d > amax_scale {
@@ -1900,9 +1990,7 @@ pub(crate) mod reference {
                 let idl = if dl != 0.0 { 1.0 / dl } else { 0.0 };
                 let xb = &x[ib * BLOCK_SIZE..(ib + 1) * BLOCK_SIZE];
                 let lb = &mut l[ib * BLOCK_SIZE..(ib + 1) * BLOCK_SIZE];
-                for (q, &v) in lb.iter_mut().zip(xb) {
-                    *q = best_index_int8(values, idl * v) as u8;
-                }
+                kernels.indices(values, idl, xb, lb);
                 li += 32;
                 let l_l = (li & 0xf) as u8;
                 let l_h = (li >> 4) as u16;
@@ -1921,9 +2009,7 @@ pub(crate) mod reference {
                 } else {
                     0.0
                 };
-                for (q, &v) in l.iter_mut().zip(x) {
-                    *q = best_index_int8(values, id * v) as u8;
-                }
+                kernels.indices(values, id, x, &mut l[..super_block_size]);
             }
         }
 
@@ -1939,6 +2025,17 @@ pub(crate) mod reference {
     /// `ggml_quantize_chunk` always takes this path, never
     /// `quantize_row_iq4_nl_ref` (ntry = -1).
     pub fn quantize_iq4_nl(x: &[f32], y: &mut [BlockIq4Nl], quant_weights: Option<&[f32]>) {
+        quantize_iq4_nl_with(x, y, quant_weights, &Iq4Scalar);
+    }
+
+    /// [`quantize_iq4_nl`] with the given kernels.
+    #[inline(always)]
+    pub(crate) fn quantize_iq4_nl_with(
+        x: &[f32],
+        y: &mut [BlockIq4Nl],
+        quant_weights: Option<&[f32]>,
+        kernels: &impl Iq4Kernels,
+    ) {
         let mut unused_h = 0u16;
         for (ibl, (xb, y)) in x.chunks_exact(32).zip(y).enumerate() {
             let qw = quant_weights.map(|qw| &qw[32 * ibl..32 * ibl + 32]);
@@ -1950,12 +2047,24 @@ pub(crate) mod reference {
                 &KVALUES_IQ4NL,
                 qw,
                 7,
+                kernels,
             );
         }
     }
 
     /// `quantize_iq4_xs` for one row (ntry = 7, importance optional).
     pub fn quantize_iq4_xs(x: &[f32], y: &mut [BlockIq4Xs], quant_weights: Option<&[f32]>) {
+        quantize_iq4_xs_with(x, y, quant_weights, &Iq4Scalar);
+    }
+
+    /// [`quantize_iq4_xs`] with the given kernels.
+    #[inline(always)]
+    pub(crate) fn quantize_iq4_xs_with(
+        x: &[f32],
+        y: &mut [BlockIq4Xs],
+        quant_weights: Option<&[f32]>,
+        kernels: &impl Iq4Kernels,
+    ) {
         for (ibl, (xb, y)) in x.chunks_exact(QK_K).zip(y).enumerate() {
             let qw = quant_weights.map(|qw| &qw[QK_K * ibl..QK_K * (ibl + 1)]);
             let mut scales_h = 0u16;
@@ -1967,14 +2076,16 @@ pub(crate) mod reference {
                 &KVALUES_IQ4NL,
                 qw,
                 7,
+                kernels,
             );
             y.scales_h = scales_h.to_le_bytes();
         }
     }
 }
 
-/// SIMD quantizers for the types the runner quantizes per token (Q8_0,
-/// Q8_K) and Q4_0, each writing the reference's bytes.
+/// SIMD quantizers (no importance matrix): Q8_0, Q8_K, Q4_0, Q4_1, Q5_0,
+/// Q5_1, TQ1_0, TQ2_0 and BF16 (wasm), and on x86 also Q2_K, Q3_K, IQ4_NL
+/// and IQ4_XS, each writing the reference's bytes.
 ///
 /// Max and compare are exact in any order, and the per-value float steps
 /// are the reference's (same operands, same order, no fused multiply-add),
@@ -2009,12 +2120,20 @@ pub(crate) mod simd {
 
     #[cfg(target_arch = "x86_64")]
     pub(crate) mod avx2 {
+        use super::super::super::dequant::fp16_to_f32;
         use super::super::super::dequant::layout::{
-            BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8K, BlockQ8_0, BlockTq1_0, BlockTq2_0,
+            BlockQ2K, BlockQ3K, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8K, BlockQ8_0,
+            BlockTq1_0, BlockTq2_0,
         };
+        use super::super::reference::{self, Iq4Kernels as _, GROUP_MAX_EPS};
         use super::super::{fp32_to_fp16, GgmlType};
         use crate::quant::types::QK_K;
         use core::arch::x86_64::*;
+
+        #[inline(always)]
+        fn f16(h: [u8; 2]) -> f32 {
+            fp16_to_f32(u16::from_le_bytes(h))
+        }
 
         /// AVX2 quantizers; `false` for types without one.
         ///
@@ -2031,6 +2150,14 @@ pub(crate) mod simd {
                 GgmlType::Q5_1 => q5_1(x, bytemuck::cast_slice_mut(y)),
                 GgmlType::TQ1_0 => tq1_0(x, bytemuck::cast_slice_mut(y)),
                 GgmlType::TQ2_0 => tq2_0(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::Q2K => q2_k(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::Q3K => q3_k(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::IQ4NL => {
+                    reference::quantize_iq4_nl_with(x, bytemuck::cast_slice_mut(y), None, &Iq4Avx2)
+                }
+                GgmlType::IQ4XS => {
+                    reference::quantize_iq4_xs_with(x, bytemuck::cast_slice_mut(y), None, &Iq4Avx2)
+                }
                 _ => return false,
             }
             true
@@ -2397,6 +2524,596 @@ pub(crate) mod simd {
                 let b = _mm_cvtsi128_si32(pack_bytes(h, h)) as u32;
                 y.qh = b.to_le_bytes();
             }
+        }
+
+        // --------------------------------------------------------------
+        // Q2_K, Q3_K, IQ4_NL, IQ4_XS: the reference's searches with the
+        // candidates (or the values) in lanes. Each lane evaluates the
+        // reference's float expression for its candidate in the same
+        // order; where the reference accumulates over a block's values,
+        // the lanes are candidates and the values are the sequential loop,
+        // so every sum is added up in the reference's order.
+        // --------------------------------------------------------------
+
+        /// `nearest_int` on 8 lanes (the same magic-number bits).
+        #[inline(always)]
+        unsafe fn nearest_int(v: __m256) -> __m256i {
+            let v = _mm256_add_ps(v, _mm256_set1_ps(12_582_912.0));
+            _mm256_sub_epi32(
+                _mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0x007f_ffff)),
+                _mm256_set1_epi32(0x0040_0000),
+            )
+        }
+
+        #[inline(always)]
+        unsafe fn clamp_i32(v: __m256i, lo: i32, hi: i32) -> __m256i {
+            _mm256_min_epi32(
+                _mm256_max_epi32(v, _mm256_set1_epi32(lo)),
+                _mm256_set1_epi32(hi),
+            )
+        }
+
+        #[inline(always)]
+        unsafe fn lanes(v: __m256) -> [f32; 8] {
+            core::mem::transmute(v)
+        }
+
+        /// 16 i32 lanes (each in -128..=127) to 16 bytes, in order.
+        #[inline(always)]
+        unsafe fn pack_i8(a: __m256i, b: __m256i) -> __m128i {
+            let w = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8);
+            _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1))
+        }
+
+        /// `make_qkx2_quants` (same arguments and results). The `nstep + 1`
+        /// candidate scales go 8 to a vector; a candidate that wins moves
+        /// `min` (and so every later candidate's `iscale` and quants, as in
+        /// ggml), so the lanes after it are evaluated again.
+        ///
+        /// # Safety
+        /// The CPU must support AVX2.
+        #[target_feature(enable = "avx2")]
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) unsafe fn make_qkx2_quants(
+            nmax: i32,
+            x: &[f32],
+            weights: &[f32],
+            l_out: &mut [u8],
+            _laux: &mut [u8],
+            rmin: f32,
+            rdelta: f32,
+            nstep: i32,
+            use_mad: bool,
+        ) -> (f32, f32) {
+            const N: usize = 32;
+            let n = x.len();
+            if n > N || !n.is_multiple_of(8) {
+                return reference::make_qkx2_quants(
+                    nmax, x, weights, l_out, _laux, rmin, rdelta, nstep, use_mad,
+                );
+            }
+            let weights = &weights[..n];
+            let l_out = &mut l_out[..n];
+            let mut min = x[0];
+            let mut max = x[0];
+            let mut sum_w = weights[0];
+            let mut sum_x = sum_w * x[0];
+            for i in 1..n {
+                if x[i] < min {
+                    min = x[i];
+                }
+                if x[i] > max {
+                    max = x[i];
+                }
+                let w = weights[i];
+                sum_w += w;
+                sum_x += w * x[i];
+            }
+            if min > 0.0 {
+                min = 0.0;
+            }
+            if max == min {
+                l_out.fill(0);
+                return (0.0, -min);
+            }
+            let err = |d: __m256| {
+                if use_mad {
+                    abs(d)
+                } else {
+                    _mm256_mul_ps(d, d)
+                }
+            };
+            // The first guess, with the values in lanes; the error terms
+            // are then added up in order.
+            let iscale = nmax as f32 / (max - min);
+            let mut scale = 1.0 / iscale;
+            let mut terms = [0f32; N];
+            for k in 0..n / 8 {
+                let xv = load(x, k);
+                let l = nearest_int(_mm256_mul_ps(
+                    _mm256_set1_ps(iscale),
+                    _mm256_sub_ps(xv, _mm256_set1_ps(min)),
+                ));
+                let l = clamp_i32(l, 0, nmax);
+                let mut b = [0i32; 8];
+                _mm256_storeu_si256(b.as_mut_ptr() as *mut __m256i, l);
+                for (o, &q) in l_out[8 * k..8 * k + 8].iter_mut().zip(&b) {
+                    *o = q as u8;
+                }
+                let diff = _mm256_sub_ps(
+                    _mm256_add_ps(
+                        _mm256_mul_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(l)),
+                        _mm256_set1_ps(min),
+                    ),
+                    xv,
+                );
+                let t = _mm256_mul_ps(_mm256_loadu_ps(weights.as_ptr().add(8 * k)), err(diff));
+                _mm256_storeu_ps(terms.as_mut_ptr().add(8 * k), t);
+            }
+            let mut best_error = 0f32;
+            for &t in &terms[..n] {
+                best_error += t;
+            }
+            if nstep < 1 {
+                return (scale, -min);
+            }
+            let mut lf = [_mm256_setzero_ps(); N];
+            let mut is0 = 0i32;
+            'chunks: while is0 <= nstep {
+                let isv = _mm256_cvtepi32_ps(_mm256_add_epi32(
+                    _mm256_set1_epi32(is0),
+                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                ));
+                // (rmin + rdelta * is + nmax) / (max - min)
+                let iscale = _mm256_div_ps(
+                    _mm256_add_ps(
+                        _mm256_add_ps(
+                            _mm256_set1_ps(rmin),
+                            _mm256_mul_ps(_mm256_set1_ps(rdelta), isv),
+                        ),
+                        _mm256_set1_ps(nmax as f32),
+                    ),
+                    _mm256_set1_ps(max - min),
+                );
+                let (mut sum_l, mut sum_l2, mut sum_xl) = (
+                    _mm256_setzero_ps(),
+                    _mm256_setzero_ps(),
+                    _mm256_setzero_ps(),
+                );
+                for i in 0..n {
+                    let xm = _mm256_set1_ps(x[i] - min);
+                    let l = clamp_i32(nearest_int(_mm256_mul_ps(iscale, xm)), 0, nmax);
+                    let lv = _mm256_cvtepi32_ps(l);
+                    lf[i] = lv;
+                    let wl = _mm256_mul_ps(_mm256_set1_ps(weights[i]), lv);
+                    sum_l = _mm256_add_ps(sum_l, wl);
+                    sum_l2 = _mm256_add_ps(sum_l2, _mm256_mul_ps(wl, lv));
+                    sum_xl = _mm256_add_ps(sum_xl, _mm256_mul_ps(wl, _mm256_set1_ps(x[i])));
+                }
+                let (sw, sx) = (_mm256_set1_ps(sum_w), _mm256_set1_ps(sum_x));
+                let dd = _mm256_sub_ps(_mm256_mul_ps(sw, sum_l2), _mm256_mul_ps(sum_l, sum_l));
+                let mut this_scale = _mm256_div_ps(
+                    _mm256_sub_ps(_mm256_mul_ps(sw, sum_xl), _mm256_mul_ps(sx, sum_l)),
+                    dd,
+                );
+                let mut this_min = _mm256_div_ps(
+                    _mm256_sub_ps(_mm256_mul_ps(sum_l2, sx), _mm256_mul_ps(sum_l, sum_xl)),
+                    dd,
+                );
+                let pos = _mm256_cmp_ps(this_min, _mm256_setzero_ps(), _CMP_GT_OQ);
+                this_min = _mm256_andnot_ps(pos, this_min);
+                this_scale = _mm256_blendv_ps(this_scale, _mm256_div_ps(sum_xl, sum_l2), pos);
+                let mut cur = _mm256_setzero_ps();
+                for i in 0..n {
+                    let diff = _mm256_sub_ps(
+                        _mm256_add_ps(_mm256_mul_ps(this_scale, lf[i]), this_min),
+                        _mm256_set1_ps(x[i]),
+                    );
+                    cur = _mm256_add_ps(cur, _mm256_mul_ps(_mm256_set1_ps(weights[i]), err(diff)));
+                }
+                let (dd, cur) = (lanes(dd), lanes(cur));
+                let (ts, tm) = (lanes(this_scale), lanes(this_min));
+                let count = ((nstep - is0 + 1) as usize).min(8);
+                for k in 0..count {
+                    if dd[k] > 0.0 && cur[k] < best_error {
+                        for (o, v) in l_out.iter_mut().zip(&lf[..n]) {
+                            *o = lanes(*v)[k] as u8;
+                        }
+                        best_error = cur[k];
+                        scale = ts[k];
+                        min = tm[k];
+                        is0 += k as i32 + 1;
+                        continue 'chunks;
+                    }
+                }
+                is0 += 8;
+            }
+            (scale, -min)
+        }
+
+        /// `finish_q2_k`: requantize with the values in lanes, then pack.
+        #[target_feature(enable = "avx2")]
+        pub(crate) unsafe fn finish_q2_k(x: &[f32], y: &mut BlockQ2K, l: &mut [u8; QK_K]) {
+            let (dd, dmin) = (f16(y.d), f16(y.dmin));
+            let x = &x[..QK_K];
+            for j in 0..QK_K / 16 {
+                let d = dd * (y.scales[j] & 0xF) as f32;
+                if d == 0.0 {
+                    continue;
+                }
+                let dm = _mm256_set1_ps(dmin * (y.scales[j] >> 4) as f32);
+                let d = _mm256_set1_ps(d);
+                // nearest_int((x + dm) / d), clamped to 0..=3
+                let q: [__m256i; 2] = core::array::from_fn(|h| {
+                    let v = _mm256_div_ps(_mm256_add_ps(load(x, 2 * j + h), dm), d);
+                    clamp_i32(nearest_int(v), 0, 3)
+                });
+                _mm_storeu_si128(
+                    l.as_mut_ptr().add(16 * j) as *mut __m128i,
+                    pack_i8(q[0], q[1]),
+                );
+            }
+            pack_2bit(l, &mut y.qs);
+        }
+
+        /// Q2_K/Q3_K's packing of 256 quants (0..=3) four to a byte, 32
+        /// apart.
+        #[inline(always)]
+        unsafe fn pack_2bit(l: &[u8; QK_K], qs: &mut [u8; 64]) {
+            let lp = l.as_ptr() as *const __m256i;
+            for h in 0..2 {
+                let v = |o: usize| _mm256_loadu_si256(lp.add(4 * h + o));
+                // values are at most 3, so 16-bit shifts stay inside bytes
+                let b = _mm256_or_si256(
+                    _mm256_or_si256(v(0), _mm256_slli_epi16(v(1), 2)),
+                    _mm256_or_si256(_mm256_slli_epi16(v(2), 4), _mm256_slli_epi16(v(3), 6)),
+                );
+                _mm256_storeu_si256(qs.as_mut_ptr().add(32 * h) as *mut __m256i, b);
+            }
+        }
+
+        /// `make_q3_quants` (16 values, `do_rmse`). The rounds of moving
+        /// single quants are sequential: each move changes the sums the
+        /// next value is judged by. So all 16 proposals are computed in
+        /// lanes with the current sums, exactly as the reference would for
+        /// each value while no earlier one moved; the first value that
+        /// proposes a change is then judged in scalar, and after a move the
+        /// proposals of the later values are computed again.
+        ///
+        /// # Safety
+        /// The CPU must support AVX2.
+        #[target_feature(enable = "avx2")]
+        pub(crate) unsafe fn make_q3_quants(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
+            if x.len() != 16 {
+                return reference::make_q3_quants(nmax, x, l_out);
+            }
+            let l_out = &mut l_out[..16];
+            let mut max = 0f32;
+            let mut amax = 0f32;
+            for &v in x {
+                let ax = v.abs();
+                if ax > amax {
+                    amax = ax;
+                    max = v;
+                }
+            }
+            if amax < GROUP_MAX_EPS {
+                l_out.fill(0);
+                return 0.0;
+            }
+            let xv = [load(x, 0), load(x, 1)];
+            // w * x[i] (w = x * x) as the reference forms it, per value
+            let wx = xv.map(|v| _mm256_mul_ps(_mm256_mul_ps(v, v), v));
+            let iscale = _mm256_set1_ps(-(nmax as f32) / max);
+            let mut li = [_mm256_setzero_si256(); 2];
+            let (mut a, mut b) = ([0f32; 16], [0f32; 16]);
+            for h in 0..2 {
+                li[h] = clamp_i32(nearest_int(_mm256_mul_ps(iscale, xv[h])), -nmax, nmax - 1);
+                let lf = _mm256_cvtepi32_ps(li[h]);
+                let w = _mm256_mul_ps(xv[h], xv[h]);
+                _mm256_storeu_ps(a.as_mut_ptr().add(8 * h), _mm256_mul_ps(wx[h], lf));
+                _mm256_storeu_ps(
+                    b.as_mut_ptr().add(8 * h),
+                    _mm256_mul_ps(_mm256_mul_ps(w, lf), lf),
+                );
+            }
+            let mut sumlx = 0f32;
+            let mut suml2 = 0f32;
+            for i in 0..16 {
+                sumlx += a[i];
+                suml2 += b[i];
+            }
+            let mut l = [0i32; 16];
+            _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, li[0]);
+            _mm256_storeu_si256(l.as_mut_ptr().add(8) as *mut __m256i, li[1]);
+            for _itry in 0..5 {
+                let mut n_changed = 0;
+                let mut from = 0usize;
+                'scan: loop {
+                    let (mut slx_a, mut sl2_a, mut new_a) = ([0f32; 16], [0f32; 16], [0i32; 16]);
+                    let mut want = 0u32;
+                    for h in 0..2 {
+                        let cur = _mm256_loadu_si256(l.as_ptr().add(8 * h) as *const __m256i);
+                        let lf = _mm256_cvtepi32_ps(cur);
+                        let w = _mm256_mul_ps(xv[h], xv[h]);
+                        // sumlx - w * x * l, suml2 - w * l * l
+                        let slx = _mm256_sub_ps(_mm256_set1_ps(sumlx), _mm256_mul_ps(wx[h], lf));
+                        let sl2 = _mm256_sub_ps(
+                            _mm256_set1_ps(suml2),
+                            _mm256_mul_ps(_mm256_mul_ps(w, lf), lf),
+                        );
+                        let new_l = clamp_i32(
+                            nearest_int(_mm256_div_ps(_mm256_mul_ps(xv[h], sl2), slx)),
+                            -nmax,
+                            nmax - 1,
+                        );
+                        let moves = _mm256_andnot_ps(
+                            _mm256_castsi256_ps(_mm256_cmpeq_epi32(new_l, cur)),
+                            _mm256_cmp_ps(slx, _mm256_setzero_ps(), _CMP_GT_OQ),
+                        );
+                        want |= (_mm256_movemask_ps(moves) as u32) << (8 * h);
+                        _mm256_storeu_ps(slx_a.as_mut_ptr().add(8 * h), slx);
+                        _mm256_storeu_ps(sl2_a.as_mut_ptr().add(8 * h), sl2);
+                        _mm256_storeu_si256(new_a.as_mut_ptr().add(8 * h) as *mut __m256i, new_l);
+                    }
+                    want &= !0u32 << from;
+                    while want != 0 {
+                        let i = want.trailing_zeros() as usize;
+                        want &= want - 1;
+                        let w = x[i] * x[i];
+                        let new_l = new_a[i];
+                        let slx = slx_a[i] + w * x[i] * new_l as f32;
+                        let sl2 = sl2_a[i] + w * new_l as f32 * new_l as f32;
+                        if sl2 > 0.0 && slx * slx * suml2 > sumlx * sumlx * sl2 {
+                            l[i] = new_l;
+                            sumlx = slx;
+                            suml2 = sl2;
+                            n_changed += 1;
+                            from = i + 1;
+                            if from < 16 {
+                                continue 'scan;
+                            }
+                        }
+                    }
+                    break;
+                }
+                if n_changed == 0 {
+                    break;
+                }
+            }
+            for (o, &v) in l_out.iter_mut().zip(&l) {
+                *o = (v + nmax) as i8;
+            }
+            if suml2 > 0.0 {
+                sumlx / suml2
+            } else {
+                0.0
+            }
+        }
+
+        /// `finish_q3_k`: requantize with the values in lanes, then split
+        /// off the high bits and pack, 32 quants at a time.
+        #[target_feature(enable = "avx2")]
+        pub(crate) unsafe fn finish_q3_k(x: &[f32], y: &mut BlockQ3K, l: &mut [i8; QK_K]) {
+            let dd = f16(y.d);
+            let x = &x[..QK_K];
+            for j in 0..QK_K / 16 {
+                let sc = if j < 8 {
+                    y.scales[j] & 0xF
+                } else {
+                    y.scales[j - 8] >> 4
+                } as i32;
+                let sc = (sc | (((y.scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) as i32) - 32;
+                let d = dd * sc as i8 as f32;
+                if d == 0.0 {
+                    continue;
+                }
+                let d = _mm256_set1_ps(d);
+                let q: [__m256i; 2] = core::array::from_fn(|h| {
+                    let q = clamp_i32(nearest_int(_mm256_div_ps(load(x, 2 * j + h), d)), -4, 3);
+                    _mm256_add_epi32(q, _mm256_set1_epi32(4))
+                });
+                _mm_storeu_si128(
+                    l.as_mut_ptr().add(16 * j) as *mut __m128i,
+                    pack_i8(q[0], q[1]),
+                );
+            }
+            // quants are 0..=7: bit 2 goes to hmask (bit k of byte m for
+            // quant 32k + m), the low two bits are packed
+            let lp = l.as_ptr() as *const __m256i;
+            let mut hm = _mm256_setzero_si256();
+            let mut low = [0u8; QK_K];
+            for k in 0..8 {
+                let v = _mm256_loadu_si256(lp.add(k));
+                let high = _mm256_cmpgt_epi8(v, _mm256_set1_epi8(3));
+                hm = _mm256_or_si256(
+                    hm,
+                    _mm256_and_si256(high, _mm256_set1_epi8((1u8 << k) as i8)),
+                );
+                _mm256_storeu_si256(
+                    low.as_mut_ptr().add(32 * k) as *mut __m256i,
+                    _mm256_and_si256(v, _mm256_set1_epi8(3)),
+                );
+            }
+            _mm256_storeu_si256(y.hmask.as_mut_ptr() as *mut __m256i, hm);
+            pack_2bit(&low, &mut y.qs);
+        }
+
+        /// IQ4_NL's 16 values as floats, in two vectors.
+        struct Iq4Table {
+            lo: __m256,
+            hi: __m256,
+            v: [__m256; 16],
+        }
+
+        impl Iq4Table {
+            #[inline(always)]
+            unsafe fn new(values: &[i8; 16]) -> Self {
+                let mut f = [0f32; 16];
+                let mut v = [_mm256_setzero_ps(); 16];
+                for k in 0..16 {
+                    f[k] = values[k] as f32;
+                    v[k] = _mm256_set1_ps(f[k]);
+                }
+                Iq4Table {
+                    lo: _mm256_loadu_ps(f.as_ptr()),
+                    hi: _mm256_loadu_ps(f.as_ptr().add(8)),
+                    v,
+                }
+            }
+
+            /// `values[i]` per lane, `i` in 0..16.
+            #[inline(always)]
+            unsafe fn get(&self, i: __m256i) -> __m256 {
+                let upper = _mm256_castsi256_ps(_mm256_cmpgt_epi32(i, _mm256_set1_epi32(7)));
+                _mm256_blendv_ps(
+                    _mm256_permutevar8x32_ps(self.lo, i),
+                    _mm256_permutevar8x32_ps(self.hi, i),
+                    upper,
+                )
+            }
+
+            /// `best_index_int8` per lane, and the value it picks. The
+            /// binary search ends at `mu` = one past the entries it found
+            /// `<=` x; as a count that is `1 + #{k in 1..15: !(x <
+            /// values[k])}`, which also gives the search's answers for the
+            /// early returns (x at or beyond either end) and for NaN (15).
+            #[inline(always)]
+            unsafe fn best_index(&self, x: __m256) -> (__m256i, __m256) {
+                let mut mu = _mm256_set1_epi32(1);
+                for k in 1..15 {
+                    let ge = _mm256_cmp_ps(x, self.v[k], _CMP_NLT_UQ);
+                    mu = _mm256_sub_epi32(mu, _mm256_castps_si256(ge));
+                }
+                let below = self.get(_mm256_sub_epi32(mu, _mm256_set1_epi32(1)));
+                let above = self.get(mu);
+                // x - values[mu - 1] < values[mu] - x: the lower one
+                let lower =
+                    _mm256_cmp_ps(_mm256_sub_ps(x, below), _mm256_sub_ps(above, x), _CMP_LT_OQ);
+                (
+                    _mm256_add_epi32(mu, _mm256_castps_si256(lower)),
+                    _mm256_blendv_ps(above, below, lower),
+                )
+            }
+        }
+
+        /// The IQ4 kernels; the scale search runs the first pass and the 15
+        /// tries (ntry = 7, the only value ggml uses) as 16 lanes.
+        pub(crate) struct Iq4Avx2;
+
+        impl reference::Iq4Kernels for Iq4Avx2 {
+            #[inline(always)]
+            fn scale(
+                &self,
+                xb: &[f32],
+                weight: &[f32; 32],
+                lb: &mut [u8],
+                values: &[i8; 16],
+                max: f32,
+                ntry: i32,
+            ) -> f32 {
+                // SAFETY: Iq4Avx2 is only used where AVX2 was detected.
+                unsafe { iq4_scale(xb, weight, lb, values, max, ntry) }
+            }
+
+            #[inline(always)]
+            fn indices(&self, values: &[i8; 16], id: f32, xs: &[f32], out: &mut [u8]) {
+                // SAFETY: as above.
+                unsafe { iq4_indices(values, id, xs, out) }
+            }
+        }
+
+        #[target_feature(enable = "avx2")]
+        unsafe fn iq4_scale(
+            xb: &[f32],
+            weight: &[f32; 32],
+            lb: &mut [u8],
+            values: &[i8; 16],
+            max: f32,
+            ntry: i32,
+        ) -> f32 {
+            use reference::Iq4Scalar;
+            if ntry != 7 {
+                return Iq4Scalar.scale(xb, weight, lb, values, max, ntry);
+            }
+            let xb = &xb[..32];
+            let lb = &mut lb[..32];
+            let t = Iq4Table::new(values);
+            // lane 0: id = 1 / d, d = -max / values[0]; lane 1 + k: try
+            // itry = k - 7, id = (itry + values[0]) / max
+            let d0 = -max / values[0] as f32;
+            let tries = _mm256_cvtepi32_ps(_mm256_add_epi32(
+                _mm256_setr_epi32(-8, -7, -6, -5, -4, -3, -2, -1),
+                _mm256_set1_epi32(values[0] as i32),
+            ));
+            let mut id = [
+                _mm256_div_ps(tries, _mm256_set1_ps(max)),
+                _mm256_div_ps(
+                    _mm256_cvtepi32_ps(_mm256_add_epi32(
+                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                        _mm256_set1_epi32(values[0] as i32),
+                    )),
+                    _mm256_set1_ps(max),
+                ),
+            ];
+            id[0] = _mm256_blend_ps(id[0], _mm256_set1_ps(1.0 / d0), 1);
+            let mut sumqx = [_mm256_setzero_ps(); 2];
+            let mut sumq2 = [_mm256_setzero_ps(); 2];
+            for j in 0..32 {
+                let xj = _mm256_set1_ps(xb[j]);
+                let w = _mm256_set1_ps(weight[j]);
+                for h in 0..2 {
+                    let (li, q) = t.best_index(_mm256_mul_ps(id[h], xj));
+                    if h == 0 {
+                        lb[j] = _mm256_cvtsi256_si32(li) as u8;
+                    }
+                    let wq = _mm256_mul_ps(w, q);
+                    sumqx[h] = _mm256_add_ps(sumqx[h], _mm256_mul_ps(wq, xj));
+                    sumq2[h] = _mm256_add_ps(sumq2[h], _mm256_mul_ps(wq, q));
+                }
+            }
+            let (sx0, sx1) = (lanes(sumqx[0]), lanes(sumqx[1]));
+            let (s20, s21) = (lanes(sumq2[0]), lanes(sumq2[1]));
+            let sx: [f32; 16] = core::array::from_fn(|k| if k < 8 { sx0[k] } else { sx1[k - 8] });
+            let s2: [f32; 16] = core::array::from_fn(|k| if k < 8 { s20[k] } else { s21[k - 8] });
+            let mut d = if s2[0] > 0.0 { sx[0] / s2[0] } else { 0.0 };
+            let mut best = d * sx[0];
+            for k in 1..16 {
+                if s2[k] > 0.0 && sx[k] * sx[k] > best * s2[k] {
+                    d = sx[k] / s2[k];
+                    best = d * sx[k];
+                }
+            }
+            d
+        }
+
+        #[target_feature(enable = "avx2")]
+        unsafe fn iq4_indices(values: &[i8; 16], id: f32, xs: &[f32], out: &mut [u8]) {
+            let t = Iq4Table::new(values);
+            let n = xs.len().min(out.len());
+            let idv = _mm256_set1_ps(id);
+            let mut i = 0;
+            while i + 16 <= n {
+                let a = t
+                    .best_index(_mm256_mul_ps(idv, _mm256_loadu_ps(xs.as_ptr().add(i))))
+                    .0;
+                let b = t
+                    .best_index(_mm256_mul_ps(idv, _mm256_loadu_ps(xs.as_ptr().add(i + 8))))
+                    .0;
+                _mm_storeu_si128(out.as_mut_ptr().add(i) as *mut __m128i, pack_i8(a, b));
+                i += 16;
+            }
+            reference::Iq4Scalar.indices(values, id, &xs[i..n], &mut out[i..n]);
+        }
+
+        #[target_feature(enable = "avx2")]
+        unsafe fn q2_k(x: &[f32], y: &mut [BlockQ2K]) {
+            reference::q2_k_ref_with(x, y, make_qkx2_quants, |x, y, l| finish_q2_k(x, y, l));
+        }
+
+        #[target_feature(enable = "avx2")]
+        unsafe fn q3_k(x: &[f32], y: &mut [BlockQ3K]) {
+            reference::q3_k_ref_with(x, y, make_q3_quants, |x, y, l| finish_q3_k(x, y, l));
         }
     }
 

@@ -986,7 +986,7 @@ fn q8_k_sums_and_scale() {
 // ---------------------------------------------------------------------
 
 /// Types with a SIMD quantizer.
-const FAST: [GgmlType; 9] = [
+const FAST: [GgmlType; 13] = [
     GgmlType::BF16,
     GgmlType::Q8_0,
     GgmlType::Q8K,
@@ -996,6 +996,10 @@ const FAST: [GgmlType; 9] = [
     GgmlType::Q5_1,
     GgmlType::TQ2_0,
     GgmlType::TQ1_0,
+    GgmlType::Q2K,
+    GgmlType::Q3K,
+    GgmlType::IQ4NL,
+    GgmlType::IQ4XS,
 ];
 
 /// The fast TQ1_0 packers' `ceil(q * 256 / 243)` as `q + (13q + 242) / 243`
@@ -1073,6 +1077,51 @@ fn tie_rows(n: usize) -> Vec<Vec<f32>> {
             .map(|i| if i % 2 == 0 { 3.0 } else { -3.0 })
             .collect(),
     ]
+}
+
+/// The AVX2 IQ4 index search (a count of table entries) against
+/// `best_index_int8`'s binary search where they could part: the entries
+/// and the midpoints between them (ties go up) and their neighbours, both
+/// ends and beyond, signed zeros, infinities and NaN.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn iq4_fast_indices_match_reference() {
+    use quantize::reference::{Iq4Kernels, Iq4Scalar};
+    use quantize::simd::avx2::Iq4Avx2;
+    if !crate::quant::dot::has_avx2() {
+        return;
+    }
+    let kv = &dequant::KVALUES_IQ4NL;
+    let mut xs = vec![
+        0.0,
+        -0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        f32::MAX,
+        -f32::MAX,
+        f32::from_bits(1),
+        -f32::from_bits(1),
+        1e30,
+    ];
+    for w in kv.windows(2) {
+        let (a, b) = (w[0] as f32, w[1] as f32);
+        let mid = (a + b) / 2.0;
+        for v in [a, b, mid] {
+            xs.extend([v, v.next_up(), v.next_down()]);
+        }
+    }
+    // Lengths that leave a tail after the 16-lane steps, too.
+    for len in [xs.len(), xs.len() - 5] {
+        for id in [1.0f32, -1.0, 0.5, 3.0, 1e-3, f32::INFINITY] {
+            let (mut fast, mut want) = (vec![0xAAu8; len], vec![0x55u8; len]);
+            Iq4Avx2.indices(kv, id, &xs[..len], &mut fast);
+            Iq4Scalar.indices(kv, id, &xs[..len], &mut want);
+            for i in 0..len {
+                assert_eq!(fast[i], want[i], "id {id}, x {}", xs[i]);
+            }
+        }
+    }
 }
 
 #[test]
