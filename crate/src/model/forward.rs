@@ -19,8 +19,9 @@
 
 use crate::error::{Error, Result};
 use crate::model::config::Config;
+use crate::model::vexp::exp_in_place;
 use crate::model::weights::{check_fits, Matrix, Weights};
-use libm::{cosf, expf, powf, sinf};
+use libm::{cosf, powf, sinf};
 
 /// Activations and the KV cache.
 pub struct State {
@@ -620,8 +621,17 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// `g = silu(g) * u`, element by element.
 pub(crate) fn swiglu(g: &mut [f32], u: &[f32]) {
-    for (g, &u) in g.iter_mut().zip(u) {
-        *g = *g / (1.0 + expf(-*g)) * u;
+    // exp over a chunk at a time (vectorized, bit-identical to `expf`).
+    let mut e = [0f32; 64];
+    for (g, u) in g.chunks_mut(64).zip(u.chunks(64)) {
+        let e = &mut e[..g.len()];
+        for (e, g) in e.iter_mut().zip(g.iter()) {
+            *e = -*g;
+        }
+        exp_in_place(e);
+        for ((g, &u), &e) in g.iter_mut().zip(u).zip(e.iter()) {
+            *g = *g / (1.0 + e) * u;
+        }
     }
 }
 
@@ -635,10 +645,13 @@ fn add(x: &mut [f32], y: &[f32]) {
 #[inline(always)]
 pub(crate) fn softmax(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f64;
     for v in x.iter_mut() {
-        *v = expf(*v - max);
-        sum += *v as f64;
+        *v -= max;
+    }
+    exp_in_place(x);
+    let mut sum = 0f64;
+    for &v in x.iter() {
+        sum += v as f64;
     }
     let inv = (1.0 / sum) as f32;
     for v in x.iter_mut() {

@@ -9,6 +9,7 @@ pub mod quantize;
 pub mod sampler;
 pub mod source;
 pub mod tokenizer;
+mod vexp;
 pub mod weights;
 
 #[cfg(test)]

@@ -1,0 +1,177 @@
+//! `expf` over slices for softmax and SwiGLU, bit for bit the `libm`
+//! crate's `expf` (FreeBSD's `e_expf.c`), which every target uses so that
+//! native and wasm runs agree. On x86_64 with AVX2, 8 values at a time go
+//! through the same operations lane by lane (no FMA); a group holding any
+//! value outside the common range (|x| <= 2^-14, |x| >= 87.33, NaN) is done
+//! by `libm::expf` itself.
+
+use libm::expf;
+
+/// `x[i] = expf(x[i])`.
+pub(crate) fn exp_in_place(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::quant::dot::has_avx2() {
+        // SAFETY: AVX2 is present, checked above.
+        unsafe { avx2::exp_in_place(x) };
+        return;
+    }
+    for v in x {
+        *v = expf(*v);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use core::arch::x86_64::*;
+    use libm::expf;
+
+    // libm's constants (e_expf.c).
+    const LN2_HI: f32 = 6.9314575195e-01;
+    const LN2_LO: f32 = 1.4286067653e-06;
+    const INV_LN2: f32 = 1.4426950216e+00;
+    const P1: f32 = 1.6666625440e-1;
+    const P2: f32 = -2.7667332906e-3;
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn exp_in_place(x: &mut [f32]) {
+        let mut chunks = x.chunks_exact_mut(8);
+        for c in &mut chunks {
+            let v = _mm256_loadu_ps(c.as_ptr());
+            match exp8(v) {
+                Some(e) => _mm256_storeu_ps(c.as_mut_ptr(), e),
+                None => {
+                    for v in c.iter_mut() {
+                        *v = expf(*v);
+                    }
+                }
+            }
+        }
+        for v in chunks.into_remainder() {
+            *v = expf(*v);
+        }
+    }
+
+    /// `expf` of 8 lanes, or `None` if a lane is outside
+    /// 2^-14 < |x| < 87.33 (libm's special cases; there `k` stays within
+    /// [-126, 126], so `scalbnf(y, k)` is the one multiplication by 2^k).
+    #[inline(always)]
+    unsafe fn exp8(x: __m256) -> Option<__m256> {
+        let bits = _mm256_castps_si256(x);
+        let hx = _mm256_and_si256(bits, _mm256_set1_epi32(0x7fff_ffff));
+        let gt = |c: i32| _mm256_cmpgt_epi32(hx, _mm256_set1_epi32(c));
+        // hx > 0x39000000 and hx < 0x42aeac50 in every lane.
+        let ok = _mm256_andnot_si256(gt(0x42ae_ac4f), gt(0x3900_0000));
+        if _mm256_movemask_epi8(ok) != -1 {
+            return None;
+        }
+        let neg = _mm256_srai_epi32::<31>(bits); // all ones where x < 0
+        let negf = _mm256_castsi256_ps(neg);
+        // |x| > 1.5 ln2: k = (INV_LN2 * x + ±0.5) as i32 (truncating).
+        let half = _mm256_blendv_ps(_mm256_set1_ps(0.5), _mm256_set1_ps(-0.5), negf);
+        let k_big = _mm256_cvttps_epi32(_mm256_add_ps(
+            _mm256_mul_ps(_mm256_set1_ps(INV_LN2), x),
+            half,
+        ));
+        // 0.5 ln2 < |x| <= 1.5 ln2: k = 1 - 2 * sign.
+        let k_mid = _mm256_or_si256(neg, _mm256_set1_epi32(1));
+        let big = gt(0x3f85_1592);
+        let mid = gt(0x3eb1_7218);
+        let k = _mm256_and_si256(_mm256_blendv_epi8(k_mid, k_big, big), mid);
+        let kf = _mm256_cvtepi32_ps(k);
+        let midf = _mm256_castsi256_ps(mid);
+        // Reduced argument: hi - lo where |x| > 0.5 ln2, else x with lo = 0.
+        let hi = _mm256_blendv_ps(
+            x,
+            _mm256_sub_ps(x, _mm256_mul_ps(kf, _mm256_set1_ps(LN2_HI))),
+            midf,
+        );
+        let lo = _mm256_and_ps(_mm256_mul_ps(kf, _mm256_set1_ps(LN2_LO)), midf);
+        let r = _mm256_blendv_ps(x, _mm256_sub_ps(hi, lo), midf);
+        let xx = _mm256_mul_ps(r, r);
+        let p = _mm256_add_ps(_mm256_set1_ps(P1), _mm256_mul_ps(xx, _mm256_set1_ps(P2)));
+        let c = _mm256_sub_ps(r, _mm256_mul_ps(xx, p));
+        let q = _mm256_div_ps(_mm256_mul_ps(r, c), _mm256_sub_ps(_mm256_set1_ps(2.0), c));
+        let y = _mm256_add_ps(_mm256_set1_ps(1.0), _mm256_add_ps(_mm256_sub_ps(q, lo), hi));
+        // y * 2^k where k != 0.
+        let pow2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+            k,
+            _mm256_set1_epi32(0x7f),
+        )));
+        let k0 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_setzero_si256()));
+        Some(_mm256_blendv_ps(_mm256_mul_ps(y, pow2), y, k0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn check(xs: &[f32]) {
+        let mut got = xs.to_vec();
+        exp_in_place(&mut got);
+        for (&x, &g) in xs.iter().zip(&got) {
+            let want = expf(x);
+            assert!(
+                g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()),
+                "expf({x:e} = {:#010x}): {g:e} vs libm {want:e}",
+                x.to_bits()
+            );
+        }
+    }
+
+    #[test]
+    fn equals_libm_on_a_sweep_of_bit_patterns() {
+        // Every 61st float from -110 to 110 (both signs, all exponents in
+        // range, each reduction branch and its boundaries' neighbourhoods).
+        let mut xs = Vec::new();
+        for sign in [0u32, 0x8000_0000] {
+            let mut b = 0u32;
+            while b <= 0x42dc_0000 {
+                xs.push(f32::from_bits(b | sign));
+                b += 61;
+            }
+        }
+        check(&xs);
+    }
+
+    #[test]
+    fn equals_libm_at_the_branch_boundaries_and_specials() {
+        let mut xs = Vec::new();
+        for b in [
+            0x3900_0000u32,
+            0x3eb1_7218,
+            0x3f85_1592,
+            0x42ae_ac50,
+            0x42b1_7218,
+            0x42cf_f1b5,
+        ] {
+            for d in 0..16 {
+                for s in [0, 0x8000_0000] {
+                    xs.push(f32::from_bits((b - 8 + d) | s));
+                }
+            }
+        }
+        xs.extend([
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::MIN_POSITIVE,
+            1.0e-45,
+            -88.0,
+            88.0,
+            1.0,
+            -1.0,
+        ]);
+        // Specials mixed into groups of ordinary values, and alone.
+        let mut mixed: Vec<f32> = (0..64).map(|i| i as f32 * 0.37 - 11.0).collect();
+        for (i, &x) in xs.iter().enumerate() {
+            mixed[(i * 5) % 64] = x;
+        }
+        check(&xs);
+        check(&mixed);
+    }
+}
