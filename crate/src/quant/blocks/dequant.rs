@@ -1311,7 +1311,27 @@ pub(crate) mod simd {
             }
         }
 
+        /// 8 bytes at `p[..8]`, zero-extended to u16 lanes.
+        #[inline(always)]
+        fn load8_u16(p: &[u8]) -> v128 {
+            let a: &[u8; 8] = p[..8].try_into().unwrap();
+            // SAFETY: `a` is 8 readable bytes; no alignment requirement.
+            unsafe { u16x8_load_extend_u8x8(a.as_ptr()) }
+        }
+
+        /// `f(lane as f32)` for 8 signed 16-bit lanes, stored at `y[..8]`.
+        #[inline(always)]
+        fn store8_i16(v: v128, y: &mut [f32], f: impl Fn(v128) -> v128) {
+            let (y0, y1) = y[..8].split_at_mut(4);
+            store4(y0, f(f32x4_convert_i32x4(i32x4_extend_low_i16x8(v))));
+            store4(y1, f(f32x4_convert_i32x4(i32x4_extend_high_i16x8(v))));
+        }
+
+        #[inline(never)]
         fn q4_k(x: &[u8], y: &mut [f32]) {
+            // Constants kept in locals: V8 would rebuild each one at every
+            // use inside the loop.
+            let m4 = core::hint::black_box(u16x8_splat(0xF));
             for (b, y) in as_blocks::<BlockQ4K>(x)
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
@@ -1319,23 +1339,25 @@ pub(crate) mod simd {
                 let d = f16_le(b.d);
                 let min = f16_le(b.dmin);
                 let (sc, mn) = k4_scales_mins(&b.scales);
-                for (j, y) in y.chunks_exact_mut(64).enumerate() {
+                for (j, (q, y)) in
+                    b.qs.chunks_exact(32)
+                        .zip(y.chunks_exact_mut(64))
+                        .enumerate()
+                {
                     let d1 = f32x4_splat(d * sc[2 * j] as f32);
                     let m1 = f32x4_splat(min * mn[2 * j] as f32);
                     let d2 = f32x4_splat(d * sc[2 * j + 1] as f32);
                     let m2 = f32x4_splat(min * mn[2 * j + 1] as f32);
                     let (lo_out, hi_out) = y.split_at_mut(32);
-                    for h in 0..2 {
-                        let q = load16(&b.qs[32 * j + 16 * h..]);
+                    for ((q, lo), hi) in q
+                        .chunks_exact(8)
+                        .zip(lo_out.chunks_exact_mut(8))
+                        .zip(hi_out.chunks_exact_mut(8))
+                    {
+                        let w = load8_u16(q);
                         // d * q - m, unfused, as the reference
-                        store16(
-                            widen_u8(v128_and(q, u8x16_splat(0xF))),
-                            &mut lo_out[16 * h..],
-                            |f| f32x4_sub(f32x4_mul(d1, f), m1),
-                        );
-                        store16(widen_u8(shr_mask(q, 4, 0xF)), &mut hi_out[16 * h..], |f| {
-                            f32x4_sub(f32x4_mul(d2, f), m2)
-                        });
+                        store8_i16(v128_and(w, m4), lo, |f| f32x4_sub(f32x4_mul(d1, f), m1));
+                        store8_i16(u16x8_shr(w, 4), hi, |f| f32x4_sub(f32x4_mul(d2, f), m2));
                     }
                 }
             }
@@ -1384,7 +1406,12 @@ pub(crate) mod simd {
             }
         }
 
+        #[inline(never)]
         fn q6_k(x: &[u8], y: &mut [f32]) {
+            // Constants kept in locals: V8 would rebuild each one at every
+            // use inside the loop.
+            let [m15, m30, c32] =
+                core::hint::black_box([u16x8_splat(0xF), u16x8_splat(0x30), i16x8_splat(32)]);
             for (b, y) in as_blocks::<BlockQ6K>(x)
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
@@ -1394,21 +1421,25 @@ pub(crate) mod simd {
                     let sc = &b.scales[8 * n..8 * n + 8];
                     for h in 0..2 {
                         // l = 16h..16h+16, so is = h
-                        let l0 = load16(&b.ql[64 * n + 16 * h..]);
-                        let l1 = load16(&b.ql[64 * n + 32 + 16 * h..]);
-                        let qh = load16(&b.qh[32 * n + 16 * h..]);
-                        let m15 = u8x16_splat(0xF);
-                        let m30 = u8x16_splat(0x30);
-                        // the two high bits of each quant moved to bits 4..=5
-                        let q1 = v128_or(v128_and(l0, m15), v128_and(u16x8_shl(qh, 4), m30));
-                        let q2 = v128_or(v128_and(l1, m15), v128_and(u16x8_shl(qh, 2), m30));
-                        let q3 = v128_or(shr_mask(l0, 4, 0xF), v128_and(qh, m30));
-                        let q4 = v128_or(shr_mask(l1, 4, 0xF), shr_mask(qh, 2, 0x30));
-                        for (t, q) in [q1, q2, q3, q4].into_iter().enumerate() {
-                            // (d * sc) * q, as the reference
-                            let ds = f32x4_splat(d * sc[h + 2 * t] as f32);
-                            let v = widen_i8(i8x16_sub(q, i8x16_splat(32)));
-                            store16(v, &mut y[32 * t + 16 * h..], |f| f32x4_mul(ds, f));
+                        let ds: [v128; 4] =
+                            core::array::from_fn(|t| f32x4_splat(d * sc[h + 2 * t] as f32));
+                        for k in 0..2 {
+                            let l = 16 * h + 8 * k;
+                            let l0 = load8_u16(&b.ql[64 * n + l..]);
+                            let l1 = load8_u16(&b.ql[64 * n + 32 + l..]);
+                            let qh = load8_u16(&b.qh[32 * n + l..]);
+                            // the two high bits of each quant moved to bits 4..=5
+                            let q1 = v128_or(v128_and(l0, m15), v128_and(u16x8_shl(qh, 4), m30));
+                            let q2 = v128_or(v128_and(l1, m15), v128_and(u16x8_shl(qh, 2), m30));
+                            let q3 = v128_or(u16x8_shr(l0, 4), v128_and(qh, m30));
+                            let q4 = v128_or(u16x8_shr(l1, 4), v128_and(u16x8_shr(qh, 2), m30));
+                            for (t, q) in [q1, q2, q3, q4].into_iter().enumerate() {
+                                let ds = ds[t];
+                                // (d * sc) * q, as the reference
+                                store8_i16(i16x8_sub(q, c32), &mut y[32 * t + l..], |f| {
+                                    f32x4_mul(ds, f)
+                                });
+                            }
                         }
                     }
                 }
