@@ -1127,25 +1127,29 @@ pub(crate) mod simd {
         /// them. Groups of 8 with a zero or subnormal half take
         /// [`f16_small`]; with an infinity or NaN, the reference, whose NaN
         /// bits then match too.
+        #[inline(never)]
         fn f16_row(x: &[u8], y: &mut [f32]) {
             let n = (x.len() / 2).min(y.len());
             let (x, y) = (&x[..2 * n], &mut y[..n]);
             // Constants kept in locals: V8 would rebuild each one at every
             // use inside the loop.
-            let top = core::hint::black_box(i16x8_splat(0x7C00));
-            let zero = core::hint::black_box(i16x8_splat(0));
-            let mask = core::hint::black_box(i32x4_splat(0x8FFF_E000_u32 as i32));
-            let bias = core::hint::black_box(i32x4_splat(112 << 23));
+            let [top, zero, mask, bias, c400, c800] = core::hint::black_box([
+                i16x8_splat(0x7C00),
+                i16x8_splat(0),
+                i32x4_splat(0x8FFF_E000_u32 as i32),
+                i32x4_splat(112 << 23),
+                i16x8_splat(0x400),
+                i16x8_splat(0x800),
+            ]);
             // sign to bit 31, exponent and mantissa to bits 13..=27, rebiased
             let bits = |w: v128| i32x4_add(v128_and(i32x4_shr(w, 3), mask), bias);
-            let special = |h: v128| {
-                let exp = v128_and(h, top);
-                (i16x8_eq(exp, top), i16x8_eq(exp, zero))
-            };
+            // exponent field plus one (as i16): 0x8000 for infinity or NaN,
+            // 0x400 for zero or subnormal, 0x800..=0x7800 for normal halves
+            let exp1 = |h: v128| i16x8_add(v128_and(h, top), c400);
             for (x, y) in x.chunks_exact(32).zip(y.chunks_exact_mut(16)) {
                 let h = [load16(x), load16(&x[16..])];
-                let ((i0, s0), (i1, s1)) = (special(h[0]), special(h[1]));
-                if v128_any_true(v128_or(v128_or(i0, s0), v128_or(i1, s1))) {
+                let lowest = i16x8_min(exp1(h[0]), exp1(h[1]));
+                if v128_any_true(i16x8_gt(c800, lowest)) {
                     for ((h, x), y) in h
                         .into_iter()
                         .zip(x.chunks_exact(16))
@@ -1446,18 +1450,39 @@ pub(crate) mod simd {
             }
         }
 
+        /// 16 bytes as four vectors of i32 lanes, in order, each byte the
+        /// lane's top byte (`byte << 24`): byte and word interleaves with
+        /// `zero`, one instruction each where a sign extension of the high
+        /// half takes two.
+        #[inline(always)]
+        fn top_byte(q: v128, zero: v128) -> [v128; 4] {
+            let lo =
+                i8x16_shuffle::<16, 0, 17, 1, 18, 2, 19, 3, 20, 4, 21, 5, 22, 6, 23, 7>(q, zero);
+            let hi = i8x16_shuffle::<24, 8, 25, 9, 26, 10, 27, 11, 28, 12, 29, 13, 30, 14, 31, 15>(
+                q, zero,
+            );
+            [
+                i16x8_shuffle::<8, 0, 9, 1, 10, 2, 11, 3>(lo, zero),
+                i16x8_shuffle::<12, 4, 13, 5, 14, 6, 15, 7>(lo, zero),
+                i16x8_shuffle::<8, 0, 9, 1, 10, 2, 11, 3>(hi, zero),
+                i16x8_shuffle::<12, 4, 13, 5, 14, 6, 15, 7>(hi, zero),
+            ]
+        }
+
         /// TQ1_0: digits `((q * 3^i) mod 256) * 3 >> 8`, i.e. 0, 1, 2 for
         /// `t = q * 3^i` below 86, below 171, above; minus one, times `d`.
+        #[inline(never)]
         fn tq1_0(x: &[u8], y: &mut [f32]) {
             // t * 3 with bytes wrapping, as `uint8_t`
             let times3 = |t: v128| i8x16_add(t, i8x16_add(t, t));
             // Constants kept in locals: V8 would rebuild each one at every
             // use inside the loop.
-            let [flip, c86, c171, minus1] = core::hint::black_box([
+            let [flip, c86, c171, minus1, zero] = core::hint::black_box([
                 u8x16_splat(0x80),
                 i8x16_splat((85 ^ 0x80) as u8 as i8),
                 i8x16_splat((170 ^ 0x80) as u8 as i8),
                 i8x16_splat(-1),
+                i8x16_splat(0),
             ]);
             // digit - 1 as -1, 0, 1: the unsigned compares as signed ones
             // on t ^ 0x80
@@ -1469,21 +1494,25 @@ pub(crate) mod simd {
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
             {
-                let d = f32x4_splat(f16_le(b.d));
-                // (digit - 1) as f32 * d, as the reference
-                let f = |f| f32x4_mul(f, d);
+                let d = f16_le(b.d);
+                // (digit - 1) * 2^24 (exact) times d * 2^-24 (exact: d is a
+                // half, at least 2^-24, so this is a normal float) is
+                // (digit - 1) * d, rounded once, as the reference's
+                // `(digit - 1) as f32 * d`; NaN d comes through as itself.
+                let ds = f32x4_splat(d * (1.0 / 16_777_216.0));
+                let f = |f| f32x4_mul(f, ds);
                 // qs[0..32], then qs[32..48]: digit i of byte m at 32i + m
                 // (16i + m)
                 let mut t = [load16(&b.qs[..16]), load16(&b.qs[16..32])];
                 for i in 0..5 {
                     for (h, t) in t.iter_mut().enumerate() {
-                        store16(widen_i8(trit(*t)), &mut y[32 * i + 16 * h..], f);
+                        store16(top_byte(trit(*t), zero), &mut y[32 * i + 16 * h..], f);
                         *t = times3(*t);
                     }
                 }
                 let mut t = load16(&b.qs[32..]);
                 for i in 0..5 {
-                    store16(widen_i8(trit(t)), &mut y[160 + 16 * i..], f);
+                    store16(top_byte(trit(t), zero), &mut y[160 + 16 * i..], f);
                     t = times3(t);
                 }
                 // qh: digit i of byte l at 240 + 4i + l; lane i (4 bytes)
@@ -1496,7 +1525,7 @@ pub(crate) mod simd {
                     i32x4_shuffle::<0, 5, 2, 7>(t0, t1),
                     i32x4_shuffle::<0, 5, 2, 7>(t2, t3),
                 );
-                store16(widen_i8(trit(t)), &mut y[240..], f);
+                store16(top_byte(trit(t), zero), &mut y[240..], f);
             }
         }
     }
