@@ -1226,16 +1226,21 @@ pub(crate) mod simd {
             reference::dequantize_row_bf16(&x[2 * done..], &mut y[done..]);
         }
 
+        #[inline(never)]
         fn q4_0(x: &[u8], y: &mut [f32]) {
+            // Constants kept in locals: V8 would rebuild each one at every
+            // use inside the loop.
+            let [m4, c8, zero] =
+                core::hint::black_box([u8x16_splat(0xF), i8x16_splat(8), i8x16_splat(0)]);
             for (b, y) in as_blocks::<BlockQ4_0>(x).iter().zip(y.chunks_exact_mut(32)) {
-                let d = f32x4_splat(f16_le(b.d));
+                let d = f32x4_splat(f16_le(b.d) * TOP);
                 let q = load16(&b.qs);
-                let lo = i8x16_sub(v128_and(q, u8x16_splat(0xF)), i8x16_splat(8));
-                let hi = i8x16_sub(shr_mask(q, 4, 0xF), i8x16_splat(8));
+                let lo = i8x16_sub(v128_and(q, m4), c8);
+                let hi = i8x16_sub(v128_and(u16x8_shr(q, 4), m4), c8);
                 let (y0, y1) = y.split_at_mut(16);
                 // x0 * d, as the reference
-                store16(widen_i8(lo), y0, |f| f32x4_mul(f, d));
-                store16(widen_i8(hi), y1, |f| f32x4_mul(f, d));
+                store16(top_byte(lo, zero), y0, |f| f32x4_mul(f, d));
+                store16(top_byte(hi, zero), y1, |f| f32x4_mul(f, d));
             }
         }
 
@@ -1315,27 +1320,19 @@ pub(crate) mod simd {
             }
         }
 
-        /// 8 bytes at `p[..8]`, zero-extended to u16 lanes.
-        #[inline(always)]
-        fn load8_u16(p: &[u8]) -> v128 {
-            let a: &[u8; 8] = p[..8].try_into().unwrap();
-            // SAFETY: `a` is 8 readable bytes; no alignment requirement.
-            unsafe { u16x8_load_extend_u8x8(a.as_ptr()) }
-        }
-
-        /// `f(lane as f32)` for 8 signed 16-bit lanes, stored at `y[..8]`.
-        #[inline(always)]
-        fn store8_i16(v: v128, y: &mut [f32], f: impl Fn(v128) -> v128) {
-            let (y0, y1) = y[..8].split_at_mut(4);
-            store4(y0, f(f32x4_convert_i32x4(i32x4_extend_low_i16x8(v))));
-            store4(y1, f(f32x4_convert_i32x4(i32x4_extend_high_i16x8(v))));
-        }
+        /// 2^-24: scales a block's multiplier for [`top_byte`] lanes
+        /// (`q << 24`). The multipliers are halves times small integers,
+        /// zero or at least 2^-24, so the scaled one is a normal float and
+        /// the product `(s * 2^-24) * (q * 2^24)` is `s * q` rounded once,
+        /// as the reference's; an infinite or NaN `s` comes through as
+        /// itself.
+        const TOP: f32 = 1.0 / 16_777_216.0;
 
         #[inline(never)]
         fn q4_k(x: &[u8], y: &mut [f32]) {
             // Constants kept in locals: V8 would rebuild each one at every
             // use inside the loop.
-            let m4 = core::hint::black_box(u16x8_splat(0xF));
+            let [m4, zero] = core::hint::black_box([u8x16_splat(0xF), u8x16_splat(0)]);
             for (b, y) in as_blocks::<BlockQ4K>(x)
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
@@ -1348,20 +1345,22 @@ pub(crate) mod simd {
                         .zip(y.chunks_exact_mut(64))
                         .enumerate()
                 {
-                    let d1 = f32x4_splat(d * sc[2 * j] as f32);
+                    let d1 = f32x4_splat(d * sc[2 * j] as f32 * TOP);
                     let m1 = f32x4_splat(min * mn[2 * j] as f32);
-                    let d2 = f32x4_splat(d * sc[2 * j + 1] as f32);
+                    let d2 = f32x4_splat(d * sc[2 * j + 1] as f32 * TOP);
                     let m2 = f32x4_splat(min * mn[2 * j + 1] as f32);
                     let (lo_out, hi_out) = y.split_at_mut(32);
-                    for ((q, lo), hi) in q
-                        .chunks_exact(8)
-                        .zip(lo_out.chunks_exact_mut(8))
-                        .zip(hi_out.chunks_exact_mut(8))
-                    {
-                        let w = load8_u16(q);
+                    for h in 0..2 {
+                        let q = load16(&q[16 * h..]);
+                        let lo = v128_and(q, m4);
+                        let hi = v128_and(u16x8_shr(q, 4), m4);
                         // d * q - m, unfused, as the reference
-                        store8_i16(v128_and(w, m4), lo, |f| f32x4_sub(f32x4_mul(d1, f), m1));
-                        store8_i16(u16x8_shr(w, 4), hi, |f| f32x4_sub(f32x4_mul(d2, f), m2));
+                        store16(top_byte(lo, zero), &mut lo_out[16 * h..], |f| {
+                            f32x4_sub(f32x4_mul(d1, f), m1)
+                        });
+                        store16(top_byte(hi, zero), &mut hi_out[16 * h..], |f| {
+                            f32x4_sub(f32x4_mul(d2, f), m2)
+                        });
                     }
                 }
             }
@@ -1414,8 +1413,12 @@ pub(crate) mod simd {
         fn q6_k(x: &[u8], y: &mut [f32]) {
             // Constants kept in locals: V8 would rebuild each one at every
             // use inside the loop.
-            let [m15, m30, c32] =
-                core::hint::black_box([u16x8_splat(0xF), u16x8_splat(0x30), i16x8_splat(32)]);
+            let [m15, m30, c32, zero] = core::hint::black_box([
+                u8x16_splat(0xF),
+                u8x16_splat(0x30),
+                i8x16_splat(32),
+                i8x16_splat(0),
+            ]);
             for (b, y) in as_blocks::<BlockQ6K>(x)
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
@@ -1425,25 +1428,22 @@ pub(crate) mod simd {
                     let sc = &b.scales[8 * n..8 * n + 8];
                     for h in 0..2 {
                         // l = 16h..16h+16, so is = h
-                        let ds: [v128; 4] =
-                            core::array::from_fn(|t| f32x4_splat(d * sc[h + 2 * t] as f32));
-                        for k in 0..2 {
-                            let l = 16 * h + 8 * k;
-                            let l0 = load8_u16(&b.ql[64 * n + l..]);
-                            let l1 = load8_u16(&b.ql[64 * n + 32 + l..]);
-                            let qh = load8_u16(&b.qh[32 * n + l..]);
-                            // the two high bits of each quant moved to bits 4..=5
-                            let q1 = v128_or(v128_and(l0, m15), v128_and(u16x8_shl(qh, 4), m30));
-                            let q2 = v128_or(v128_and(l1, m15), v128_and(u16x8_shl(qh, 2), m30));
-                            let q3 = v128_or(u16x8_shr(l0, 4), v128_and(qh, m30));
-                            let q4 = v128_or(u16x8_shr(l1, 4), v128_and(u16x8_shr(qh, 2), m30));
-                            for (t, q) in [q1, q2, q3, q4].into_iter().enumerate() {
-                                let ds = ds[t];
-                                // (d * sc) * q, as the reference
-                                store8_i16(i16x8_sub(q, c32), &mut y[32 * t + l..], |f| {
-                                    f32x4_mul(ds, f)
-                                });
-                            }
+                        let l0 = load16(&b.ql[64 * n + 16 * h..]);
+                        let l1 = load16(&b.ql[64 * n + 32 + 16 * h..]);
+                        let qh = load16(&b.qh[32 * n + 16 * h..]);
+                        // the two high bits of each quant moved to bits 4..=5
+                        let q1 = v128_or(v128_and(l0, m15), v128_and(u16x8_shl(qh, 4), m30));
+                        let q2 = v128_or(v128_and(l1, m15), v128_and(u16x8_shl(qh, 2), m30));
+                        let q3 = v128_or(v128_and(u16x8_shr(l0, 4), m15), v128_and(qh, m30));
+                        let q4 = v128_or(
+                            v128_and(u16x8_shr(l1, 4), m15),
+                            v128_and(u16x8_shr(qh, 2), m30),
+                        );
+                        for (t, q) in [q1, q2, q3, q4].into_iter().enumerate() {
+                            // (d * sc) * q, as the reference
+                            let ds = f32x4_splat(d * sc[h + 2 * t] as f32 * TOP);
+                            let v = top_byte(i8x16_sub(q, c32), zero);
+                            store16(v, &mut y[32 * t + 16 * h..], |f| f32x4_mul(ds, f));
                         }
                     }
                 }
@@ -1499,7 +1499,7 @@ pub(crate) mod simd {
                 // half, at least 2^-24, so this is a normal float) is
                 // (digit - 1) * d, rounded once, as the reference's
                 // `(digit - 1) as f32 * d`; NaN d comes through as itself.
-                let ds = f32x4_splat(d * (1.0 / 16_777_216.0));
+                let ds = f32x4_splat(d * TOP);
                 let f = |f| f32x4_mul(f, ds);
                 // qs[0..32], then qs[32..48]: digit i of byte m at 32i + m
                 // (16i + m)
