@@ -1133,40 +1133,54 @@ pub(crate) mod simd {
             let (x, y) = (&x[..2 * n], &mut y[..n]);
             // Constants kept in locals: V8 would rebuild each one at every
             // use inside the loop.
-            let [top, zero, mask, bias, c400, c800] = core::hint::black_box([
+            let [top, mask, bias, c400, c800] = core::hint::black_box([
                 i16x8_splat(0x7C00),
-                i16x8_splat(0),
-                i32x4_splat(0x8FFF_E000_u32 as i32),
-                i32x4_splat(112 << 23),
+                i16x8_splat(0x8FFF_u16 as i16),
+                i16x8_splat(112 << 7),
                 i16x8_splat(0x400),
                 i16x8_splat(0x800),
             ]);
-            // sign to bit 31, exponent and mantissa to bits 13..=27, rebiased
-            let bits = |w: v128| i32x4_add(v128_and(i32x4_shr(w, 3), mask), bias);
             // exponent field plus one (as i16): 0x8000 for infinity or NaN,
             // 0x400 for zero or subnormal, 0x800..=0x7800 for normal halves
             let exp1 = |h: v128| i16x8_add(v128_and(h, top), c400);
-            for (x, y) in x.chunks_exact(32).zip(y.chunks_exact_mut(16)) {
-                let h = [load16(x), load16(&x[16..])];
-                let lowest = i16x8_min(exp1(h[0]), exp1(h[1]));
-                if v128_any_true(i16x8_gt(c800, lowest)) {
-                    for ((h, x), y) in h
-                        .into_iter()
-                        .zip(x.chunks_exact(16))
-                        .zip(y.chunks_exact_mut(8))
-                    {
-                        f16_group(h, x, y);
+            // Groups of 16 normal halves, up to the first group with another
+            // kind: a loop without calls, so V8 keeps the constants in
+            // registers instead of spilling them around the calls.
+            let fast = |x: &[u8], y: &mut [f32]| -> usize {
+                let mut done = 0;
+                for (x, y) in x.chunks_exact(32).zip(y.chunks_exact_mut(16)) {
+                    let h = [load16(x), load16(&x[16..])];
+                    let lowest = i16x8_min(exp1(h[0]), exp1(h[1]));
+                    if v128_any_true(i16x8_gt(c800, lowest)) {
+                        break;
                     }
-                    continue;
+                    for (h, y) in h.into_iter().zip(y.chunks_exact_mut(8)) {
+                        // the f32's two halves, 8 at a time: high, the sign at
+                        // bit 15 and exponent and mantissa from bit 13 down,
+                        // rebiased (no carry out: the exponent is at most 30);
+                        // low, the mantissa's last 3 bits at the top
+                        let hi = i16x8_add(v128_and(i16x8_shr(h, 3), mask), bias);
+                        let lo = i16x8_shl(h, 13);
+                        let (y0, y1) = y.split_at_mut(4);
+                        store4(y0, i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(lo, hi));
+                        store4(y1, i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(lo, hi));
+                    }
+                    done += 16;
                 }
-                for (h, y) in h.into_iter().zip(y.chunks_exact_mut(8)) {
-                    // each half into the high 16 bits of a 32-bit lane
-                    let lo = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(zero, h);
-                    let hi = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(zero, h);
-                    let (y0, y1) = y.split_at_mut(4);
-                    store4(y0, bits(lo));
-                    store4(y1, bits(hi));
+                done
+            };
+            let mut at = 0;
+            loop {
+                at += fast(&x[2 * at..], &mut y[at..]);
+                if n - at < 16 {
+                    break;
                 }
+                // a group of 16 with a zero, subnormal, infinity or NaN
+                let (x, y) = (&x[2 * at..2 * at + 32], &mut y[at..at + 16]);
+                for (x, y) in x.chunks_exact(16).zip(y.chunks_exact_mut(8)) {
+                    f16_group(load16(x), x, y);
+                }
+                at += 16;
             }
             let done = n / 16 * 16;
             for (x, y) in x[2 * done..]
