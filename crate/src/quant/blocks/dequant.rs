@@ -1487,17 +1487,25 @@ pub(crate) mod simd {
         /// `t = q * 3^i` below 86, below 171, above; minus one, times `d`.
         #[inline(never)]
         fn tq1_0(x: &[u8], y: &mut [f32]) {
-            // t * 3 with bytes wrapping, as `uint8_t`
-            let times3 = |t: v128| i8x16_add(t, i8x16_add(t, t));
             // Constants kept in locals: V8 would rebuild each one at every
             // use inside the loop.
-            let [flip, c86, c171, minus1, zero] = core::hint::black_box([
+            let [flip, c86, c171, minus1, zero, even, three] = core::hint::black_box([
                 u8x16_splat(0x80),
                 i8x16_splat((85 ^ 0x80) as u8 as i8),
                 i8x16_splat((170 ^ 0x80) as u8 as i8),
                 i8x16_splat(-1),
                 i8x16_splat(0),
+                u16x8_splat(0x00FF),
+                u16x8_splat(3),
             ]);
+            // t * 3 with bytes wrapping, as `uint8_t`: even and odd bytes
+            // apart in 16-bit multiplies (`t + t + t` on bytes becomes an
+            // i8x16 multiply that wasm lacks, emulated at length)
+            let times3 = |t: v128| {
+                let lo = v128_and(i16x8_mul(v128_and(t, even), three), even);
+                let hi = i16x8_mul(v128_andnot(t, even), three);
+                v128_or(lo, hi)
+            };
             // digit - 1 as -1, 0, 1: the unsigned compares as signed ones
             // on t ^ 0x80
             let trit = |t: v128| {
