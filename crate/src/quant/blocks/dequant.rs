@@ -1525,17 +1525,18 @@ pub(crate) mod simd {
                 let f = |f| f32x4_mul(f, ds);
                 // qs[0..32], then qs[32..48]: digit i of byte m at 32i + m
                 // (16i + m)
-                let mut t = [load16(&b.qs[..16]), load16(&b.qs[16..32])];
+                // (separate variables, not an array: LLVM kept an array in
+                // memory)
+                let mut t0 = load16(&b.qs[..16]);
+                let mut t1 = load16(&b.qs[16..32]);
+                let mut t2 = load16(&b.qs[32..]);
                 for i in 0..5 {
-                    for (h, t) in t.iter_mut().enumerate() {
-                        store16(top_byte(trit(*t), zero), &mut y[32 * i + 16 * h..], f);
-                        *t = times3(*t);
-                    }
-                }
-                let mut t = load16(&b.qs[32..]);
-                for i in 0..5 {
-                    store16(top_byte(trit(t), zero), &mut y[160 + 16 * i..], f);
-                    t = times3(t);
+                    store16(top_byte(trit(t0), zero), &mut y[32 * i..], f);
+                    store16(top_byte(trit(t1), zero), &mut y[32 * i + 16..], f);
+                    store16(top_byte(trit(t2), zero), &mut y[160 + 16 * i..], f);
+                    t0 = times3(t0);
+                    t1 = times3(t1);
+                    t2 = times3(t2);
                 }
                 // qh: digit i of byte l at 240 + 4i + l; lane i (4 bytes)
                 // of step i
