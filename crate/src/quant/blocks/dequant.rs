@@ -1175,42 +1175,60 @@ pub(crate) mod simd {
         /// them. Groups of 8 with a zero or subnormal half take
         /// [`f16_small`]; with an infinity or NaN, the reference, whose NaN
         /// bits then match too.
+        #[inline(never)]
         fn f16_row(x: &[u8], y: &mut [f32]) {
             let n = (x.len() / 2).min(y.len());
             let (x, y) = (&x[..2 * n], &mut y[..n]);
             // Constants kept in locals: V8 would rebuild each one at every
             // use inside the loop.
-            let top = core::hint::black_box(i16x8_splat(0x7C00));
-            let zero = core::hint::black_box(i16x8_splat(0));
-            let mask = core::hint::black_box(i32x4_splat(0x8FFF_E000_u32 as i32));
-            let bias = core::hint::black_box(i32x4_splat(112 << 23));
-            // sign to bit 31, exponent and mantissa to bits 13..=27, rebiased
-            let bits = |w: v128| i32x4_add(v128_and(i32x4_shr(w, 3), mask), bias);
-            let special = |h: v128| {
-                let exp = v128_and(h, top);
-                (i16x8_eq(exp, top), i16x8_eq(exp, zero))
-            };
-            for (x, y) in x.chunks_exact(32).zip(y.chunks_exact_mut(16)) {
-                let h = [load16(x), load16(&x[16..])];
-                let ((i0, s0), (i1, s1)) = (special(h[0]), special(h[1]));
-                if v128_any_true(v128_or(v128_or(i0, s0), v128_or(i1, s1))) {
-                    for ((h, x), y) in h
-                        .into_iter()
-                        .zip(x.chunks_exact(16))
-                        .zip(y.chunks_exact_mut(8))
-                    {
-                        f16_group(h, x, y);
+            let [top, mask, bias, c400, c800] = core::hint::black_box([
+                i16x8_splat(0x7C00),
+                i16x8_splat(0x8FFF_u16 as i16),
+                i16x8_splat(112 << 7),
+                i16x8_splat(0x400),
+                i16x8_splat(0x800),
+            ]);
+            // exponent field plus one (as i16): 0x8000 for infinity or NaN,
+            // 0x400 for zero or subnormal, 0x800..=0x7800 for normal halves
+            let exp1 = |h: v128| i16x8_add(v128_and(h, top), c400);
+            // Groups of 16 normal halves, up to the first group with another
+            // kind: a loop without calls, so V8 keeps the constants in
+            // registers instead of spilling them around the calls.
+            let fast = |x: &[u8], y: &mut [f32]| -> usize {
+                let mut done = 0;
+                for (x, y) in x.chunks_exact(32).zip(y.chunks_exact_mut(16)) {
+                    let h = [load16(x), load16(&x[16..])];
+                    let lowest = i16x8_min(exp1(h[0]), exp1(h[1]));
+                    if v128_any_true(i16x8_gt(c800, lowest)) {
+                        break;
                     }
-                    continue;
+                    for (h, y) in h.into_iter().zip(y.chunks_exact_mut(8)) {
+                        // the f32's two halves, 8 at a time: high, the sign at
+                        // bit 15 and exponent and mantissa from bit 13 down,
+                        // rebiased (no carry out: the exponent is at most 30);
+                        // low, the mantissa's last 3 bits at the top
+                        let hi = i16x8_add(v128_and(i16x8_shr(h, 3), mask), bias);
+                        let lo = i16x8_shl(h, 13);
+                        let (y0, y1) = y.split_at_mut(4);
+                        store4(y0, i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(lo, hi));
+                        store4(y1, i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(lo, hi));
+                    }
+                    done += 16;
                 }
-                for (h, y) in h.into_iter().zip(y.chunks_exact_mut(8)) {
-                    // each half into the high 16 bits of a 32-bit lane
-                    let lo = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(zero, h);
-                    let hi = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(zero, h);
-                    let (y0, y1) = y.split_at_mut(4);
-                    store4(y0, bits(lo));
-                    store4(y1, bits(hi));
+                done
+            };
+            let mut at = 0;
+            loop {
+                at += fast(&x[2 * at..], &mut y[at..]);
+                if n - at < 16 {
+                    break;
                 }
+                // a group of 16 with a zero, subnormal, infinity or NaN
+                let (x, y) = (&x[2 * at..2 * at + 32], &mut y[at..at + 16]);
+                for (x, y) in x.chunks_exact(16).zip(y.chunks_exact_mut(8)) {
+                    f16_group(load16(x), x, y);
+                }
+                at += 16;
             }
             let done = n / 16 * 16;
             for (x, y) in x[2 * done..]
@@ -1270,16 +1288,21 @@ pub(crate) mod simd {
             reference::dequantize_row_bf16(&x[2 * done..], &mut y[done..]);
         }
 
+        #[inline(never)]
         fn q4_0(x: &[u8], y: &mut [f32]) {
+            // Constants kept in locals: V8 would rebuild each one at every
+            // use inside the loop.
+            let [m4, c8, zero] =
+                core::hint::black_box([u8x16_splat(0xF), i8x16_splat(8), i8x16_splat(0)]);
             for (b, y) in as_blocks::<BlockQ4_0>(x).iter().zip(y.chunks_exact_mut(32)) {
-                let d = f32x4_splat(f16_le(b.d));
+                let d = f32x4_splat(f16_le(b.d) * TOP);
                 let q = load16(&b.qs);
-                let lo = i8x16_sub(v128_and(q, u8x16_splat(0xF)), i8x16_splat(8));
-                let hi = i8x16_sub(shr_mask(q, 4, 0xF), i8x16_splat(8));
+                let lo = i8x16_sub(v128_and(q, m4), c8);
+                let hi = i8x16_sub(v128_and(u16x8_shr(q, 4), m4), c8);
                 let (y0, y1) = y.split_at_mut(16);
                 // x0 * d, as the reference
-                store16(widen_i8(lo), y0, |f| f32x4_mul(f, d));
-                store16(widen_i8(hi), y1, |f| f32x4_mul(f, d));
+                store16(top_byte(lo, zero), y0, |f| f32x4_mul(f, d));
+                store16(top_byte(hi, zero), y1, |f| f32x4_mul(f, d));
             }
         }
 
@@ -1359,7 +1382,19 @@ pub(crate) mod simd {
             }
         }
 
+        /// 2^-24: scales a block's multiplier for [`top_byte`] lanes
+        /// (`q << 24`). The multipliers are halves times small integers,
+        /// zero or at least 2^-24, so the scaled one is a normal float and
+        /// the product `(s * 2^-24) * (q * 2^24)` is `s * q` rounded once,
+        /// as the reference's; an infinite or NaN `s` comes through as
+        /// itself.
+        const TOP: f32 = 1.0 / 16_777_216.0;
+
+        #[inline(never)]
         fn q4_k(x: &[u8], y: &mut [f32]) {
+            // Constants kept in locals: V8 would rebuild each one at every
+            // use inside the loop.
+            let [m4, zero] = core::hint::black_box([u8x16_splat(0xF), u8x16_splat(0)]);
             for (b, y) in as_blocks::<BlockQ4K>(x)
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
@@ -1367,21 +1402,25 @@ pub(crate) mod simd {
                 let d = f16_le(b.d);
                 let min = f16_le(b.dmin);
                 let (sc, mn) = k4_scales_mins(&b.scales);
-                for (j, y) in y.chunks_exact_mut(64).enumerate() {
-                    let d1 = f32x4_splat(d * sc[2 * j] as f32);
+                for (j, (q, y)) in
+                    b.qs.chunks_exact(32)
+                        .zip(y.chunks_exact_mut(64))
+                        .enumerate()
+                {
+                    let d1 = f32x4_splat(d * sc[2 * j] as f32 * TOP);
                     let m1 = f32x4_splat(min * mn[2 * j] as f32);
-                    let d2 = f32x4_splat(d * sc[2 * j + 1] as f32);
+                    let d2 = f32x4_splat(d * sc[2 * j + 1] as f32 * TOP);
                     let m2 = f32x4_splat(min * mn[2 * j + 1] as f32);
                     let (lo_out, hi_out) = y.split_at_mut(32);
                     for h in 0..2 {
-                        let q = load16(&b.qs[32 * j + 16 * h..]);
+                        let q = load16(&q[16 * h..]);
+                        let lo = v128_and(q, m4);
+                        let hi = v128_and(u16x8_shr(q, 4), m4);
                         // d * q - m, unfused, as the reference
-                        store16(
-                            widen_u8(v128_and(q, u8x16_splat(0xF))),
-                            &mut lo_out[16 * h..],
-                            |f| f32x4_sub(f32x4_mul(d1, f), m1),
-                        );
-                        store16(widen_u8(shr_mask(q, 4, 0xF)), &mut hi_out[16 * h..], |f| {
+                        store16(top_byte(lo, zero), &mut lo_out[16 * h..], |f| {
+                            f32x4_sub(f32x4_mul(d1, f), m1)
+                        });
+                        store16(top_byte(hi, zero), &mut hi_out[16 * h..], |f| {
                             f32x4_sub(f32x4_mul(d2, f), m2)
                         });
                     }
@@ -1432,7 +1471,16 @@ pub(crate) mod simd {
             }
         }
 
+        #[inline(never)]
         fn q6_k(x: &[u8], y: &mut [f32]) {
+            // Constants kept in locals: V8 would rebuild each one at every
+            // use inside the loop.
+            let [m15, m30, c32, zero] = core::hint::black_box([
+                u8x16_splat(0xF),
+                u8x16_splat(0x30),
+                i8x16_splat(32),
+                i8x16_splat(0),
+            ]);
             for (b, y) in as_blocks::<BlockQ6K>(x)
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
@@ -1445,17 +1493,18 @@ pub(crate) mod simd {
                         let l0 = load16(&b.ql[64 * n + 16 * h..]);
                         let l1 = load16(&b.ql[64 * n + 32 + 16 * h..]);
                         let qh = load16(&b.qh[32 * n + 16 * h..]);
-                        let m15 = u8x16_splat(0xF);
-                        let m30 = u8x16_splat(0x30);
                         // the two high bits of each quant moved to bits 4..=5
                         let q1 = v128_or(v128_and(l0, m15), v128_and(u16x8_shl(qh, 4), m30));
                         let q2 = v128_or(v128_and(l1, m15), v128_and(u16x8_shl(qh, 2), m30));
-                        let q3 = v128_or(shr_mask(l0, 4, 0xF), v128_and(qh, m30));
-                        let q4 = v128_or(shr_mask(l1, 4, 0xF), shr_mask(qh, 2, 0x30));
+                        let q3 = v128_or(v128_and(u16x8_shr(l0, 4), m15), v128_and(qh, m30));
+                        let q4 = v128_or(
+                            v128_and(u16x8_shr(l1, 4), m15),
+                            v128_and(u16x8_shr(qh, 2), m30),
+                        );
                         for (t, q) in [q1, q2, q3, q4].into_iter().enumerate() {
                             // (d * sc) * q, as the reference
-                            let ds = f32x4_splat(d * sc[h + 2 * t] as f32);
-                            let v = widen_i8(i8x16_sub(q, i8x16_splat(32)));
+                            let ds = f32x4_splat(d * sc[h + 2 * t] as f32 * TOP);
+                            let v = top_byte(i8x16_sub(q, c32), zero);
                             store16(v, &mut y[32 * t + 16 * h..], |f| f32x4_mul(ds, f));
                         }
                     }
@@ -1463,19 +1512,48 @@ pub(crate) mod simd {
             }
         }
 
+        /// 16 bytes as four vectors of i32 lanes, in order, each byte the
+        /// lane's top byte (`byte << 24`): byte and word interleaves with
+        /// `zero`, one instruction each where a sign extension of the high
+        /// half takes two.
+        #[inline(always)]
+        fn top_byte(q: v128, zero: v128) -> [v128; 4] {
+            let lo =
+                i8x16_shuffle::<16, 0, 17, 1, 18, 2, 19, 3, 20, 4, 21, 5, 22, 6, 23, 7>(q, zero);
+            let hi = i8x16_shuffle::<24, 8, 25, 9, 26, 10, 27, 11, 28, 12, 29, 13, 30, 14, 31, 15>(
+                q, zero,
+            );
+            [
+                i16x8_shuffle::<8, 0, 9, 1, 10, 2, 11, 3>(lo, zero),
+                i16x8_shuffle::<12, 4, 13, 5, 14, 6, 15, 7>(lo, zero),
+                i16x8_shuffle::<8, 0, 9, 1, 10, 2, 11, 3>(hi, zero),
+                i16x8_shuffle::<12, 4, 13, 5, 14, 6, 15, 7>(hi, zero),
+            ]
+        }
+
         /// TQ1_0: digits `((q * 3^i) mod 256) * 3 >> 8`, i.e. 0, 1, 2 for
         /// `t = q * 3^i` below 86, below 171, above; minus one, times `d`.
+        #[inline(never)]
         fn tq1_0(x: &[u8], y: &mut [f32]) {
-            // t * 3 with bytes wrapping, as `uint8_t`
-            let times3 = |t: v128| i8x16_add(t, i8x16_add(t, t));
             // Constants kept in locals: V8 would rebuild each one at every
             // use inside the loop.
-            let [flip, c86, c171, minus1] = core::hint::black_box([
+            let [flip, c86, c171, minus1, zero, even, three] = core::hint::black_box([
                 u8x16_splat(0x80),
                 i8x16_splat((85 ^ 0x80) as u8 as i8),
                 i8x16_splat((170 ^ 0x80) as u8 as i8),
                 i8x16_splat(-1),
+                i8x16_splat(0),
+                u16x8_splat(0x00FF),
+                u16x8_splat(3),
             ]);
+            // t * 3 with bytes wrapping, as `uint8_t`: even and odd bytes
+            // apart in 16-bit multiplies (`t + t + t` on bytes becomes an
+            // i8x16 multiply that wasm lacks, emulated at length)
+            let times3 = |t: v128| {
+                let lo = v128_and(i16x8_mul(v128_and(t, even), three), even);
+                let hi = i16x8_mul(v128_andnot(t, even), three);
+                v128_or(lo, hi)
+            };
             // digit - 1 as -1, 0, 1: the unsigned compares as signed ones
             // on t ^ 0x80
             let trit = |t: v128| {
@@ -1486,22 +1564,27 @@ pub(crate) mod simd {
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
             {
-                let d = f32x4_splat(f16_le(b.d));
-                // (digit - 1) as f32 * d, as the reference
-                let f = |f| f32x4_mul(f, d);
+                let d = f16_le(b.d);
+                // (digit - 1) * 2^24 (exact) times d * 2^-24 (exact: d is a
+                // half, at least 2^-24, so this is a normal float) is
+                // (digit - 1) * d, rounded once, as the reference's
+                // `(digit - 1) as f32 * d`; NaN d comes through as itself.
+                let ds = f32x4_splat(d * TOP);
+                let f = |f| f32x4_mul(f, ds);
                 // qs[0..32], then qs[32..48]: digit i of byte m at 32i + m
                 // (16i + m)
-                let mut t = [load16(&b.qs[..16]), load16(&b.qs[16..32])];
+                // (separate variables, not an array: LLVM kept an array in
+                // memory)
+                let mut t0 = load16(&b.qs[..16]);
+                let mut t1 = load16(&b.qs[16..32]);
+                let mut t2 = load16(&b.qs[32..]);
                 for i in 0..5 {
-                    for (h, t) in t.iter_mut().enumerate() {
-                        store16(widen_i8(trit(*t)), &mut y[32 * i + 16 * h..], f);
-                        *t = times3(*t);
-                    }
-                }
-                let mut t = load16(&b.qs[32..]);
-                for i in 0..5 {
-                    store16(widen_i8(trit(t)), &mut y[160 + 16 * i..], f);
-                    t = times3(t);
+                    store16(top_byte(trit(t0), zero), &mut y[32 * i..], f);
+                    store16(top_byte(trit(t1), zero), &mut y[32 * i + 16..], f);
+                    store16(top_byte(trit(t2), zero), &mut y[160 + 16 * i..], f);
+                    t0 = times3(t0);
+                    t1 = times3(t1);
+                    t2 = times3(t2);
                 }
                 // qh: digit i of byte l at 240 + 4i + l; lane i (4 bytes)
                 // of step i
@@ -1513,7 +1596,7 @@ pub(crate) mod simd {
                     i32x4_shuffle::<0, 5, 2, 7>(t0, t1),
                     i32x4_shuffle::<0, 5, 2, 7>(t2, t3),
                 );
-                store16(widen_i8(trit(t)), &mut y[240..], f);
+                store16(top_byte(trit(t), zero), &mut y[240..], f);
             }
         }
     }
