@@ -4037,45 +4037,90 @@ pub(crate) mod simd {
             pack_2bit(&low, &mut y.qs);
         }
 
-        /// IQ4_NL's 16 values: as bytes (for `i8x16_swizzle`) and as
-        /// floats in every lane.
+        /// IQ4_NL's 16 values as bytes (for `i8x16_swizzle`), and the
+        /// constants of the index search (kept in locals: V8 would rebuild
+        /// a constant at every use inside the loops).
         struct Iq4Table {
             bytes: v128,
-            v: [v128; 16],
+            /// `values[1..15]` in every byte
+            v: [v128; 14],
+            fifteen: v128,
+            one: v128,
+            lo: v128,
+            hi: v128,
+            magic: v128,
         }
 
         impl Iq4Table {
             #[inline(always)]
             fn new(values: &[i8; 16]) -> Self {
+                use core::hint::black_box as bb;
                 let b: &[u8; 16] = bytemuck::cast_ref(values);
                 Iq4Table {
-                    bytes: load_bytes(b),
-                    v: core::array::from_fn(|k| f32x4_splat(values[k] as f32)),
+                    bytes: bb(load_bytes(b)),
+                    v: core::array::from_fn(|k| bb(i8x16_splat(values[k + 1]))),
+                    fifteen: bb(i8x16_splat(15)),
+                    one: bb(i8x16_splat(1)),
+                    lo: bb(f32x4_splat(-128.0)),
+                    hi: bb(f32x4_splat(127.0)),
+                    magic: bb(f32x4_splat(12_582_912.0)),
                 }
             }
 
-            /// `values[i]` per lane, for lanes holding `i` (0..16) in each
-            /// of their four bytes.
+            /// `values[i]` as floats for 16 byte lanes `i` (0..16).
             #[inline(always)]
-            fn get(&self, i: v128) -> v128 {
-                f32x4_convert_i32x4(i32x4_shr(i8x16_swizzle(self.bytes, i), 24))
+            fn get(&self, i: v128) -> [v128; 4] {
+                let v = i8x16_swizzle(self.bytes, i);
+                let (lo, hi) = (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v));
+                [
+                    i32x4_extend_low_i16x8(lo),
+                    i32x4_extend_high_i16x8(lo),
+                    i32x4_extend_low_i16x8(hi),
+                    i32x4_extend_high_i16x8(hi),
+                ]
+                .map(|v| f32x4_convert_i32x4(v))
             }
 
-            /// `best_index_int8` per lane (in each of the lane's four
-            /// bytes), and the value it picks: the AVX2 count, `mu = 1 +
-            /// #{k in 1..15: !(x < values[k])}`, kept here as `15 - #{x <
-            /// values[k]}` in every byte.
+            /// `best_index_int8` for 16 lanes (the indices as bytes, in
+            /// order) and the values it picks. The AVX2 count, `mu = 1 +
+            /// #{k in 1..15: !(x < values[k])}` = `15 - #{x < values[k]}`,
+            /// done on bytes: for an integer `v`, `x < v` iff `floor(x) <
+            /// v`, and `floor(x)` clamped to -128..=127 (NaN to 127, which
+            /// is below nothing, as NaN) keeps every comparison.
             #[inline(always)]
-            fn best_index(&self, x: v128) -> (v128, v128) {
-                let mut mu = i8x16_splat(15);
-                for k in 1..15 {
-                    mu = i8x16_add(mu, f32x4_lt(x, self.v[k]));
+            fn best_index16(&self, x: [v128; 4]) -> (v128, [v128; 4]) {
+                // the clamped floor plus 1.5 * 2^23: its low byte is the
+                // integer
+                let c = x.map(|x| {
+                    f32x4_add(
+                        f32x4_pmax(self.lo, f32x4_pmin(self.hi, f32x4_floor(x))),
+                        self.magic,
+                    )
+                });
+                let ab = i8x16_shuffle::<0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0>(
+                    c[0], c[1],
+                );
+                let cd = i8x16_shuffle::<0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0>(
+                    c[2], c[3],
+                );
+                let fl =
+                    i8x16_shuffle::<0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23>(ab, cd);
+                let mut mu = self.fifteen;
+                for v in &self.v {
+                    mu = i8x16_add(mu, i8x16_lt(fl, *v));
                 }
-                let below = self.get(i8x16_sub(mu, i8x16_splat(1)));
+                let below = self.get(i8x16_sub(mu, self.one));
                 let above = self.get(mu);
                 // x - values[mu - 1] < values[mu] - x: the lower one
-                let lower = f32x4_lt(f32x4_sub(x, below), f32x4_sub(above, x));
-                (i8x16_add(mu, lower), v128_bitselect(below, above, lower))
+                let lower: [v128; 4] = core::array::from_fn(|h| {
+                    f32x4_lt(f32x4_sub(x[h], below[h]), f32x4_sub(above[h], x[h]))
+                });
+                let q = core::array::from_fn(|h| v128_bitselect(below[h], above[h], lower[h]));
+                let lower = i8x16_narrow_i16x8(
+                    i16x8_narrow_i32x4(lower[0], lower[1]),
+                    i16x8_narrow_i32x4(lower[2], lower[3]),
+                );
+                (i8x16_add(mu, lower), q)
             }
         }
 
@@ -4134,14 +4179,12 @@ pub(crate) mod simd {
             for j in 0..32 {
                 let xj = f32x4_splat(xb[j]);
                 let w = f32x4_splat(weight[j]);
+                let (li, q) = t.best_index16(id.map(|id| f32x4_mul(id, xj)));
+                lb[j] = u8x16_extract_lane::<0>(li);
                 for h in 0..4 {
-                    let (li, q) = t.best_index(f32x4_mul(id[h], xj));
-                    if h == 0 {
-                        lb[j] = u8x16_extract_lane::<0>(li);
-                    }
-                    let wq = f32x4_mul(w, q);
+                    let wq = f32x4_mul(w, q[h]);
                     sumqx[h] = f32x4_add(sumqx[h], f32x4_mul(wq, xj));
-                    sumq2[h] = f32x4_add(sumq2[h], f32x4_mul(wq, q));
+                    sumq2[h] = f32x4_add(sumq2[h], f32x4_mul(wq, q[h]));
                 }
             }
             let mut sx = [0f32; 16];
@@ -4167,10 +4210,8 @@ pub(crate) mod simd {
             let idv = f32x4_splat(id);
             let mut i = 0;
             while i + 16 <= n {
-                let q: [v128; 4] = core::array::from_fn(|h| {
-                    t.best_index(f32x4_mul(idv, load_at(xs, i + 4 * h))).0
-                });
-                store16(&mut out[i..], low_bytes(q));
+                let x: [v128; 4] = core::array::from_fn(|h| f32x4_mul(idv, load_at(xs, i + 4 * h)));
+                store16(&mut out[i..], t.best_index16(x).0);
                 i += 16;
             }
             reference::Iq4Scalar.indices(values, id, &xs[i..n], &mut out[i..n]);
