@@ -3665,6 +3665,38 @@ pub(crate) mod simd {
             )
         }
 
+        /// `nearest_int` then a clamp to `lo..=hi`, with the constants in
+        /// locals (V8 would rebuild a constant at every use in a loop).
+        #[derive(Clone, Copy)]
+        struct RoundClamp {
+            magic: v128,
+            mask: v128,
+            off: v128,
+            lo: v128,
+            hi: v128,
+        }
+
+        impl RoundClamp {
+            #[inline(always)]
+            fn new(lo: i32, hi: i32) -> Self {
+                use core::hint::black_box as bb;
+                RoundClamp {
+                    magic: bb(f32x4_splat(12_582_912.0)),
+                    mask: bb(i32x4_splat(0x007f_ffff)),
+                    off: bb(i32x4_splat(0x0040_0000)),
+                    lo: bb(i32x4_splat(lo)),
+                    hi: bb(i32x4_splat(hi)),
+                }
+            }
+
+            #[inline(always)]
+            fn apply(&self, v: v128) -> v128 {
+                let v = f32x4_add(v, self.magic);
+                let n = i32x4_sub(v128_and(v, self.mask), self.off);
+                i32x4_min(i32x4_max(n, self.lo), self.hi)
+            }
+        }
+
         #[inline(always)]
         fn clamp_i32(v: v128, lo: i32, hi: i32) -> v128 {
             i32x4_min(i32x4_max(v, i32x4_splat(lo)), i32x4_splat(hi))
@@ -3774,7 +3806,8 @@ pub(crate) mod simd {
             if nstep < 1 {
                 return (scale, -min);
             }
-            let zero = f32x4_splat(0.0);
+            let zero = core::hint::black_box(f32x4_splat(0.0));
+            let rc = RoundClamp::new(0, nmax);
             let mut lf = [[zero; 2]; N];
             let mut is0 = 0i32;
             'chunks: while is0 <= nstep {
@@ -3798,7 +3831,7 @@ pub(crate) mod simd {
                     let w = f32x4_splat(weights[i]);
                     let xi = f32x4_splat(x[i]);
                     for h in 0..2 {
-                        let l = clamp_i32(nearest_int(f32x4_mul(iscale[h], xm)), 0, nmax);
+                        let l = rc.apply(f32x4_mul(iscale[h], xm));
                         let lv = f32x4_convert_i32x4(l);
                         lf[i][h] = lv;
                         let wl = f32x4_mul(w, lv);
@@ -3936,7 +3969,8 @@ pub(crate) mod simd {
                 sumlx += a[i];
                 suml2 += b[i];
             }
-            let zero = f32x4_splat(0.0);
+            let zero = core::hint::black_box(f32x4_splat(0.0));
+            let rc = RoundClamp::new(-nmax, nmax - 1);
             for _itry in 0..5 {
                 let mut n_changed = 0;
                 let mut from = 0usize;
@@ -3950,11 +3984,7 @@ pub(crate) mod simd {
                         let slx = f32x4_sub(f32x4_splat(sumlx), f32x4_mul(wx[h], lf));
                         let sl2 =
                             f32x4_sub(f32x4_splat(suml2), f32x4_mul(f32x4_mul(ww[h], lf), lf));
-                        let new_l = clamp_i32(
-                            nearest_int(f32x4_div(f32x4_mul(xv[h], sl2), slx)),
-                            -nmax,
-                            nmax - 1,
-                        );
+                        let new_l = rc.apply(f32x4_div(f32x4_mul(xv[h], sl2), slx));
                         let moves = v128_andnot(f32x4_gt(slx, zero), i32x4_eq(new_l, cur));
                         want |= (i32x4_bitmask(moves) as u32) << (4 * h);
                         slx_a[4 * h..4 * h + 4].copy_from_slice(&lanes(slx));
