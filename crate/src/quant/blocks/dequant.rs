@@ -1103,6 +1103,8 @@ pub(crate) mod simd {
                 Q5K => q5_k(x, y),
                 Q6K => q6_k(x, y),
                 TQ1_0 => tq1_0(x, y),
+                IQ4NL => iq4_nl(x, y),
+                IQ4XS => iq4_xs(x, y),
                 _ => return false,
             }
             true
@@ -1529,6 +1531,44 @@ pub(crate) mod simd {
                 i16x8_shuffle::<8, 0, 9, 1, 10, 2, 11, 3>(hi, zero),
                 i16x8_shuffle::<12, 4, 13, 5, 14, 6, 15, 7>(hi, zero),
             ]
+        }
+
+        /// 32 IQ4 values from 16 bytes of nibbles (low nibbles first):
+        /// `d * KVALUES_IQ4NL[q]`, the table looked up with a byte swizzle.
+        #[inline(always)]
+        fn iq4_32(qs: &[u8], d: v128, y: &mut [f32]) {
+            let table = load16(bytemuck::cast_ref::<[i8; 16], [u8; 16]>(&KVALUES_IQ4NL));
+            let q = load16(qs);
+            let lo = i8x16_swizzle(table, v128_and(q, u8x16_splat(0x0F)));
+            let hi = i8x16_swizzle(table, u8x16_shr(q, 4));
+            store16(widen_i8(lo), &mut y[..16], |f| f32x4_mul(d, f));
+            store16(widen_i8(hi), &mut y[16..32], |f| f32x4_mul(d, f));
+        }
+
+        fn iq4_nl(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockIq4Nl>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(32))
+            {
+                iq4_32(&b.qs, f32x4_splat(f16_le(b.d)), y);
+            }
+        }
+
+        fn iq4_xs(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockIq4Xs>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(QK_K))
+            {
+                let d = f16_le(b.d);
+                for (ib, (qs, y)) in
+                    b.qs.chunks_exact(16)
+                        .zip(y.chunks_exact_mut(32))
+                        .enumerate()
+                {
+                    let dl = d * (iq4xs_scale(b, ib) - 32) as f32;
+                    iq4_32(qs, f32x4_splat(dl), y);
+                }
+            }
         }
 
         /// TQ1_0: digits `((q * 3^i) mod 256) * 3 >> 8`, i.e. 0, 1, 2 for

@@ -3119,9 +3119,12 @@ pub(crate) mod simd {
 
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     pub(crate) mod wasm {
+        use super::super::super::dequant::fp16_to_f32;
         use super::super::super::dequant::layout::{
-            BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8K, BlockQ8_0, BlockTq1_0, BlockTq2_0,
+            BlockQ2K, BlockQ3K, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8K, BlockQ8_0,
+            BlockTq1_0, BlockTq2_0,
         };
+        use super::super::reference::{self, Iq4Kernels as _, GROUP_MAX_EPS};
         use super::super::{fp32_to_fp16, GgmlType};
         use crate::quant::types::QK_K;
         use core::arch::wasm32::*;
@@ -3138,6 +3141,14 @@ pub(crate) mod simd {
                 GgmlType::Q5_1 => q5_1(x, bytemuck::cast_slice_mut(y)),
                 GgmlType::TQ1_0 => tq1_0(x, bytemuck::cast_slice_mut(y)),
                 GgmlType::TQ2_0 => tq2_0(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::Q2K => q2_k(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::Q3K => q3_k(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::IQ4NL => {
+                    reference::quantize_iq4_nl_with(x, bytemuck::cast_slice_mut(y), None, &Iq4Wasm)
+                }
+                GgmlType::IQ4XS => {
+                    reference::quantize_iq4_xs_with(x, bytemuck::cast_slice_mut(y), None, &Iq4Wasm)
+                }
                 _ => return false,
             }
             true
@@ -3622,6 +3633,629 @@ pub(crate) mod simd {
                 i32x4_extract_lane::<2>(h) as u8,
                 i32x4_extract_lane::<3>(h) as u8,
             ];
+        }
+
+        // --------------------------------------------------------------
+        // Q2_K, Q3_K, IQ4_NL, IQ4_XS: the AVX2 module's kernels (the same
+        // float expressions per lane, the same sequential sums), each
+        // 8-lane vector there as two v128 here (16 lanes as four).
+        // --------------------------------------------------------------
+
+        #[inline(always)]
+        fn f16(h: [u8; 2]) -> f32 {
+            fp16_to_f32(u16::from_le_bytes(h))
+        }
+
+        /// 16 bytes at `p[..16]`.
+        #[inline(always)]
+        fn load_bytes(p: &[u8]) -> v128 {
+            let a: &[u8; 16] = p[..16].try_into().unwrap();
+            // SAFETY: `a` is 16 readable bytes; `v128_load` has no
+            // alignment requirement.
+            unsafe { v128_load(a.as_ptr() as *const v128) }
+        }
+
+        /// `nearest_int` on 4 lanes (the same magic-number bits).
+        #[inline(always)]
+        fn nearest_int(v: v128) -> v128 {
+            let v = f32x4_add(v, f32x4_splat(12_582_912.0));
+            i32x4_sub(
+                v128_and(v, i32x4_splat(0x007f_ffff)),
+                i32x4_splat(0x0040_0000),
+            )
+        }
+
+        /// `nearest_int` then a clamp to `lo..=hi`, with the constants in
+        /// locals (V8 would rebuild a constant at every use in a loop).
+        #[derive(Clone, Copy)]
+        struct RoundClamp {
+            magic: v128,
+            mask: v128,
+            off: v128,
+            lo: v128,
+            hi: v128,
+        }
+
+        impl RoundClamp {
+            #[inline(always)]
+            fn new(lo: i32, hi: i32) -> Self {
+                use core::hint::black_box as bb;
+                RoundClamp {
+                    magic: bb(f32x4_splat(12_582_912.0)),
+                    mask: bb(i32x4_splat(0x007f_ffff)),
+                    off: bb(i32x4_splat(0x0040_0000)),
+                    lo: bb(i32x4_splat(lo)),
+                    hi: bb(i32x4_splat(hi)),
+                }
+            }
+
+            #[inline(always)]
+            fn apply(&self, v: v128) -> v128 {
+                let v = f32x4_add(v, self.magic);
+                let n = i32x4_sub(v128_and(v, self.mask), self.off);
+                i32x4_min(i32x4_max(n, self.lo), self.hi)
+            }
+        }
+
+        #[inline(always)]
+        fn clamp_i32(v: v128, lo: i32, hi: i32) -> v128 {
+            i32x4_min(i32x4_max(v, i32x4_splat(lo)), i32x4_splat(hi))
+        }
+
+        #[inline(always)]
+        fn lanes(v: v128) -> [f32; 4] {
+            // SAFETY: same size, and any bits are a valid f32.
+            unsafe { core::mem::transmute::<v128, [f32; 4]>(v) }
+        }
+
+        #[inline(always)]
+        fn ilanes(v: v128) -> [i32; 4] {
+            // SAFETY: same size, and any bits are a valid i32.
+            unsafe { core::mem::transmute::<v128, [i32; 4]>(v) }
+        }
+
+        /// 16 i32 lanes (each in -128..=127) to 16 bytes, in order.
+        #[inline(always)]
+        fn pack_i8(q: [v128; 4]) -> v128 {
+            i8x16_narrow_i16x8(
+                i16x8_narrow_i32x4(q[0], q[1]),
+                i16x8_narrow_i32x4(q[2], q[3]),
+            )
+        }
+
+        /// `make_qkx2_quants` (same arguments and results), as the AVX2
+        /// one: 8 candidate scales at a time (two vectors); a winner moves
+        /// `min`, so the candidates after it are evaluated again.
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) fn make_qkx2_quants(
+            nmax: i32,
+            x: &[f32],
+            weights: &[f32],
+            l_out: &mut [u8],
+            laux: &mut [u8],
+            rmin: f32,
+            rdelta: f32,
+            nstep: i32,
+            use_mad: bool,
+        ) -> (f32, f32) {
+            const N: usize = 32;
+            let n = x.len();
+            if n > N || !n.is_multiple_of(4) {
+                return reference::make_qkx2_quants(
+                    nmax, x, weights, l_out, laux, rmin, rdelta, nstep, use_mad,
+                );
+            }
+            let weights = &weights[..n];
+            let l_out = &mut l_out[..n];
+            let mut min = x[0];
+            let mut max = x[0];
+            let mut sum_w = weights[0];
+            let mut sum_x = sum_w * x[0];
+            for i in 1..n {
+                if x[i] < min {
+                    min = x[i];
+                }
+                if x[i] > max {
+                    max = x[i];
+                }
+                let w = weights[i];
+                sum_w += w;
+                sum_x += w * x[i];
+            }
+            if min > 0.0 {
+                min = 0.0;
+            }
+            if max == min {
+                l_out.fill(0);
+                return (0.0, -min);
+            }
+            let err = |d: v128| {
+                if use_mad {
+                    f32x4_abs(d)
+                } else {
+                    f32x4_mul(d, d)
+                }
+            };
+            let iscale = nmax as f32 / (max - min);
+            let mut scale = 1.0 / iscale;
+            let mut terms = [0f32; N];
+            for k in 0..n / 4 {
+                let xv = load(x, k);
+                let l = nearest_int(f32x4_mul(
+                    f32x4_splat(iscale),
+                    f32x4_sub(xv, f32x4_splat(min)),
+                ));
+                let l = clamp_i32(l, 0, nmax);
+                for (o, q) in l_out[4 * k..4 * k + 4].iter_mut().zip(ilanes(l)) {
+                    *o = q as u8;
+                }
+                let diff = f32x4_sub(
+                    f32x4_add(
+                        f32x4_mul(f32x4_splat(scale), f32x4_convert_i32x4(l)),
+                        f32x4_splat(min),
+                    ),
+                    xv,
+                );
+                let t = f32x4_mul(load(weights, k), err(diff));
+                terms[4 * k..4 * k + 4].copy_from_slice(&lanes(t));
+            }
+            let mut best_error = 0f32;
+            for &t in &terms[..n] {
+                best_error += t;
+            }
+            if nstep < 1 {
+                return (scale, -min);
+            }
+            let zero = core::hint::black_box(f32x4_splat(0.0));
+            let rc = RoundClamp::new(0, nmax);
+            let mut lf = [[zero; 2]; N];
+            let mut is0 = 0i32;
+            'chunks: while is0 <= nstep {
+                let iscale: [v128; 2] = core::array::from_fn(|h| {
+                    let isv = f32x4_convert_i32x4(i32x4_add(
+                        i32x4_splat(is0 + 4 * h as i32),
+                        i32x4(0, 1, 2, 3),
+                    ));
+                    // (rmin + rdelta * is + nmax) / (max - min)
+                    f32x4_div(
+                        f32x4_add(
+                            f32x4_add(f32x4_splat(rmin), f32x4_mul(f32x4_splat(rdelta), isv)),
+                            f32x4_splat(nmax as f32),
+                        ),
+                        f32x4_splat(max - min),
+                    )
+                });
+                let (mut sum_l, mut sum_l2, mut sum_xl) = ([zero; 2], [zero; 2], [zero; 2]);
+                for i in 0..n {
+                    let xm = f32x4_splat(x[i] - min);
+                    let w = f32x4_splat(weights[i]);
+                    let xi = f32x4_splat(x[i]);
+                    for h in 0..2 {
+                        let l = rc.apply(f32x4_mul(iscale[h], xm));
+                        let lv = f32x4_convert_i32x4(l);
+                        lf[i][h] = lv;
+                        let wl = f32x4_mul(w, lv);
+                        sum_l[h] = f32x4_add(sum_l[h], wl);
+                        sum_l2[h] = f32x4_add(sum_l2[h], f32x4_mul(wl, lv));
+                        sum_xl[h] = f32x4_add(sum_xl[h], f32x4_mul(wl, xi));
+                    }
+                }
+                let (sw, sx) = (f32x4_splat(sum_w), f32x4_splat(sum_x));
+                let mut dd = [[0f32; 4]; 2];
+                let mut cur = [[0f32; 4]; 2];
+                let mut ts = [[0f32; 4]; 2];
+                let mut tm = [[0f32; 4]; 2];
+                for h in 0..2 {
+                    let d = f32x4_sub(f32x4_mul(sw, sum_l2[h]), f32x4_mul(sum_l[h], sum_l[h]));
+                    let mut this_scale = f32x4_div(
+                        f32x4_sub(f32x4_mul(sw, sum_xl[h]), f32x4_mul(sx, sum_l[h])),
+                        d,
+                    );
+                    let mut this_min = f32x4_div(
+                        f32x4_sub(f32x4_mul(sum_l2[h], sx), f32x4_mul(sum_l[h], sum_xl[h])),
+                        d,
+                    );
+                    let pos = f32x4_gt(this_min, zero);
+                    this_min = v128_andnot(this_min, pos);
+                    this_scale = v128_bitselect(f32x4_div(sum_xl[h], sum_l2[h]), this_scale, pos);
+                    let mut c = zero;
+                    for i in 0..n {
+                        let diff = f32x4_sub(
+                            f32x4_add(f32x4_mul(this_scale, lf[i][h]), this_min),
+                            f32x4_splat(x[i]),
+                        );
+                        c = f32x4_add(c, f32x4_mul(f32x4_splat(weights[i]), err(diff)));
+                    }
+                    dd[h] = lanes(d);
+                    cur[h] = lanes(c);
+                    ts[h] = lanes(this_scale);
+                    tm[h] = lanes(this_min);
+                }
+                let count = ((nstep - is0 + 1) as usize).min(8);
+                for k in 0..count {
+                    let (h, m) = (k / 4, k % 4);
+                    if dd[h][m] > 0.0 && cur[h][m] < best_error {
+                        for (o, v) in l_out.iter_mut().zip(&lf[..n]) {
+                            *o = lanes(v[h])[m] as u8;
+                        }
+                        best_error = cur[h][m];
+                        scale = ts[h][m];
+                        min = tm[h][m];
+                        is0 += k as i32 + 1;
+                        continue 'chunks;
+                    }
+                }
+                is0 += 8;
+            }
+            (scale, -min)
+        }
+
+        /// `finish_q2_k`: requantize with the values in lanes, then pack.
+        pub(crate) fn finish_q2_k(x: &[f32], y: &mut BlockQ2K, l: &mut [u8; QK_K]) {
+            let (dd, dmin) = (f16(y.d), f16(y.dmin));
+            let x = &x[..QK_K];
+            for j in 0..QK_K / 16 {
+                let d = dd * (y.scales[j] & 0xF) as f32;
+                if d == 0.0 {
+                    continue;
+                }
+                let dm = f32x4_splat(dmin * (y.scales[j] >> 4) as f32);
+                let d = f32x4_splat(d);
+                // nearest_int((x + dm) / d), clamped to 0..=3
+                let q: [v128; 4] = core::array::from_fn(|h| {
+                    let v = f32x4_div(f32x4_add(load(x, 4 * j + h), dm), d);
+                    clamp_i32(nearest_int(v), 0, 3)
+                });
+                store16(&mut l[16 * j..], pack_i8(q));
+            }
+            pack_2bit(l, &mut y.qs);
+        }
+
+        /// Q2_K/Q3_K's packing of 256 quants (0..=3) four to a byte, 32
+        /// apart.
+        #[inline(always)]
+        fn pack_2bit(l: &[u8; QK_K], qs: &mut [u8; 64]) {
+            for h in 0..2 {
+                for m in 0..2 {
+                    let v = |o: usize| load_bytes(&l[128 * h + 32 * o + 16 * m..]);
+                    let b = v128_or(
+                        v128_or(v(0), i8x16_shl(v(1), 2)),
+                        v128_or(i8x16_shl(v(2), 4), i8x16_shl(v(3), 6)),
+                    );
+                    store16(&mut qs[32 * h + 16 * m..], b);
+                }
+            }
+        }
+
+        /// `make_q3_quants` (16 values, `do_rmse`), as the AVX2 one: all
+        /// 16 proposals in lanes from the current sums, the first value
+        /// that proposes a change judged in scalar, the later proposals
+        /// computed again after a move.
+        pub(crate) fn make_q3_quants(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
+            if x.len() != 16 {
+                return reference::make_q3_quants(nmax, x, l_out);
+            }
+            let l_out = &mut l_out[..16];
+            let mut max = 0f32;
+            let mut amax = 0f32;
+            for &v in x {
+                let ax = v.abs();
+                if ax > amax {
+                    amax = ax;
+                    max = v;
+                }
+            }
+            if amax < GROUP_MAX_EPS {
+                l_out.fill(0);
+                return 0.0;
+            }
+            let xv: [v128; 4] = core::array::from_fn(|h| load(x, h));
+            // w * x[i] (w = x * x) as the reference forms it, per value
+            let ww = xv.map(|v| f32x4_mul(v, v));
+            let wx: [v128; 4] = core::array::from_fn(|h| f32x4_mul(ww[h], xv[h]));
+            let iscale = f32x4_splat(-(nmax as f32) / max);
+            let mut l = [0i32; 16];
+            let (mut a, mut b) = ([0f32; 16], [0f32; 16]);
+            for h in 0..4 {
+                let li = clamp_i32(nearest_int(f32x4_mul(iscale, xv[h])), -nmax, nmax - 1);
+                let lf = f32x4_convert_i32x4(li);
+                a[4 * h..4 * h + 4].copy_from_slice(&lanes(f32x4_mul(wx[h], lf)));
+                b[4 * h..4 * h + 4].copy_from_slice(&lanes(f32x4_mul(f32x4_mul(ww[h], lf), lf)));
+                l[4 * h..4 * h + 4].copy_from_slice(&ilanes(li));
+            }
+            let mut sumlx = 0f32;
+            let mut suml2 = 0f32;
+            for i in 0..16 {
+                sumlx += a[i];
+                suml2 += b[i];
+            }
+            let zero = core::hint::black_box(f32x4_splat(0.0));
+            let rc = RoundClamp::new(-nmax, nmax - 1);
+            for _itry in 0..5 {
+                let mut n_changed = 0;
+                let mut from = 0usize;
+                'scan: loop {
+                    let (mut slx_a, mut sl2_a, mut new_a) = ([0f32; 16], [0f32; 16], [0i32; 16]);
+                    let mut want = 0u32;
+                    for h in 0..4 {
+                        let cur = i32x4(l[4 * h], l[4 * h + 1], l[4 * h + 2], l[4 * h + 3]);
+                        let lf = f32x4_convert_i32x4(cur);
+                        // sumlx - w * x * l, suml2 - w * l * l
+                        let slx = f32x4_sub(f32x4_splat(sumlx), f32x4_mul(wx[h], lf));
+                        let sl2 =
+                            f32x4_sub(f32x4_splat(suml2), f32x4_mul(f32x4_mul(ww[h], lf), lf));
+                        let new_l = rc.apply(f32x4_div(f32x4_mul(xv[h], sl2), slx));
+                        let moves = v128_andnot(f32x4_gt(slx, zero), i32x4_eq(new_l, cur));
+                        want |= (i32x4_bitmask(moves) as u32) << (4 * h);
+                        slx_a[4 * h..4 * h + 4].copy_from_slice(&lanes(slx));
+                        sl2_a[4 * h..4 * h + 4].copy_from_slice(&lanes(sl2));
+                        new_a[4 * h..4 * h + 4].copy_from_slice(&ilanes(new_l));
+                    }
+                    want &= !0u32 << from;
+                    while want != 0 {
+                        let i = want.trailing_zeros() as usize;
+                        want &= want - 1;
+                        let w = x[i] * x[i];
+                        let new_l = new_a[i];
+                        let slx = slx_a[i] + w * x[i] * new_l as f32;
+                        let sl2 = sl2_a[i] + w * new_l as f32 * new_l as f32;
+                        if sl2 > 0.0 && slx * slx * suml2 > sumlx * sumlx * sl2 {
+                            l[i] = new_l;
+                            sumlx = slx;
+                            suml2 = sl2;
+                            n_changed += 1;
+                            from = i + 1;
+                            if from < 16 {
+                                continue 'scan;
+                            }
+                        }
+                    }
+                    break;
+                }
+                if n_changed == 0 {
+                    break;
+                }
+            }
+            for (o, &v) in l_out.iter_mut().zip(&l) {
+                *o = (v + nmax) as i8;
+            }
+            if suml2 > 0.0 {
+                sumlx / suml2
+            } else {
+                0.0
+            }
+        }
+
+        /// `finish_q3_k`: requantize with the values in lanes, then split
+        /// off the high bits and pack.
+        pub(crate) fn finish_q3_k(x: &[f32], y: &mut BlockQ3K, l: &mut [i8; QK_K]) {
+            let dd = f16(y.d);
+            let x = &x[..QK_K];
+            let lb: &mut [u8; QK_K] = bytemuck::cast_mut(l);
+            for j in 0..QK_K / 16 {
+                let sc = if j < 8 {
+                    y.scales[j] & 0xF
+                } else {
+                    y.scales[j - 8] >> 4
+                } as i32;
+                let sc = (sc | (((y.scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) as i32) - 32;
+                let d = dd * sc as i8 as f32;
+                if d == 0.0 {
+                    continue;
+                }
+                let d = f32x4_splat(d);
+                let q: [v128; 4] = core::array::from_fn(|h| {
+                    let q = clamp_i32(nearest_int(f32x4_div(load(x, 4 * j + h), d)), -4, 3);
+                    i32x4_add(q, i32x4_splat(4))
+                });
+                store16(&mut lb[16 * j..], pack_i8(q));
+            }
+            // quants are 0..=7: bit 2 goes to hmask (bit k of byte m for
+            // quant 32k + m), the low two bits are packed
+            let mut hm = [u8x16_splat(0); 2];
+            let mut low = [0u8; QK_K];
+            for k in 0..8 {
+                for (m, hm) in hm.iter_mut().enumerate() {
+                    let v = load_bytes(&lb[32 * k + 16 * m..]);
+                    let high = i8x16_gt(v, i8x16_splat(3));
+                    *hm = v128_or(*hm, v128_and(high, u8x16_splat(1u8 << k)));
+                    store16(&mut low[32 * k + 16 * m..], v128_and(v, u8x16_splat(3)));
+                }
+            }
+            store16(&mut y.hmask[..16], hm[0]);
+            store16(&mut y.hmask[16..], hm[1]);
+            pack_2bit(&low, &mut y.qs);
+        }
+
+        /// IQ4_NL's 16 values as bytes (for `i8x16_swizzle`), and the
+        /// constants of the index search (kept in locals: V8 would rebuild
+        /// a constant at every use inside the loops).
+        struct Iq4Table {
+            bytes: v128,
+            /// `values[1..15]` in every byte
+            v: [v128; 14],
+            fifteen: v128,
+            one: v128,
+            lo: v128,
+            hi: v128,
+            magic: v128,
+        }
+
+        impl Iq4Table {
+            #[inline(always)]
+            fn new(values: &[i8; 16]) -> Self {
+                use core::hint::black_box as bb;
+                let b: &[u8; 16] = bytemuck::cast_ref(values);
+                Iq4Table {
+                    bytes: bb(load_bytes(b)),
+                    v: core::array::from_fn(|k| bb(i8x16_splat(values[k + 1]))),
+                    fifteen: bb(i8x16_splat(15)),
+                    one: bb(i8x16_splat(1)),
+                    lo: bb(f32x4_splat(-128.0)),
+                    hi: bb(f32x4_splat(127.0)),
+                    magic: bb(f32x4_splat(12_582_912.0)),
+                }
+            }
+
+            /// `values[i]` as floats for 16 byte lanes `i` (0..16).
+            #[inline(always)]
+            fn get(&self, i: v128) -> [v128; 4] {
+                let v = i8x16_swizzle(self.bytes, i);
+                let (lo, hi) = (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v));
+                [
+                    i32x4_extend_low_i16x8(lo),
+                    i32x4_extend_high_i16x8(lo),
+                    i32x4_extend_low_i16x8(hi),
+                    i32x4_extend_high_i16x8(hi),
+                ]
+                .map(|v| f32x4_convert_i32x4(v))
+            }
+
+            /// `best_index_int8` for 16 lanes (the indices as bytes, in
+            /// order) and the values it picks. The AVX2 count, `mu = 1 +
+            /// #{k in 1..15: !(x < values[k])}` = `15 - #{x < values[k]}`,
+            /// done on bytes: for an integer `v`, `x < v` iff `floor(x) <
+            /// v`, and `floor(x)` clamped to -128..=127 (NaN to 127, which
+            /// is below nothing, as NaN) keeps every comparison.
+            #[inline(always)]
+            fn best_index16(&self, x: [v128; 4]) -> (v128, [v128; 4]) {
+                // the clamped floor plus 1.5 * 2^23: its low byte is the
+                // integer
+                let c = x.map(|x| {
+                    f32x4_add(
+                        f32x4_pmax(self.lo, f32x4_pmin(self.hi, f32x4_floor(x))),
+                        self.magic,
+                    )
+                });
+                let ab = i8x16_shuffle::<0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0>(
+                    c[0], c[1],
+                );
+                let cd = i8x16_shuffle::<0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0>(
+                    c[2], c[3],
+                );
+                let fl =
+                    i8x16_shuffle::<0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23>(ab, cd);
+                let mut mu = self.fifteen;
+                for v in &self.v {
+                    mu = i8x16_add(mu, i8x16_lt(fl, *v));
+                }
+                let below = self.get(i8x16_sub(mu, self.one));
+                let above = self.get(mu);
+                // x - values[mu - 1] < values[mu] - x: the lower one
+                let lower: [v128; 4] = core::array::from_fn(|h| {
+                    f32x4_lt(f32x4_sub(x[h], below[h]), f32x4_sub(above[h], x[h]))
+                });
+                let q = core::array::from_fn(|h| v128_bitselect(below[h], above[h], lower[h]));
+                let lower = i8x16_narrow_i16x8(
+                    i16x8_narrow_i32x4(lower[0], lower[1]),
+                    i16x8_narrow_i32x4(lower[2], lower[3]),
+                );
+                (i8x16_add(mu, lower), q)
+            }
+        }
+
+        /// The IQ4 kernels; the scale search runs the first pass and the 15
+        /// tries (ntry = 7, the only value ggml uses) as 16 lanes.
+        pub(crate) struct Iq4Wasm;
+
+        impl reference::Iq4Kernels for Iq4Wasm {
+            #[inline(always)]
+            fn scale(
+                &self,
+                xb: &[f32],
+                weight: &[f32; 32],
+                lb: &mut [u8],
+                values: &[i8; 16],
+                max: f32,
+                ntry: i32,
+            ) -> f32 {
+                iq4_scale(xb, weight, lb, values, max, ntry)
+            }
+
+            #[inline(always)]
+            fn indices(&self, values: &[i8; 16], id: f32, xs: &[f32], out: &mut [u8]) {
+                iq4_indices(values, id, xs, out)
+            }
+        }
+
+        fn iq4_scale(
+            xb: &[f32],
+            weight: &[f32; 32],
+            lb: &mut [u8],
+            values: &[i8; 16],
+            max: f32,
+            ntry: i32,
+        ) -> f32 {
+            use reference::Iq4Scalar;
+            if ntry != 7 {
+                return Iq4Scalar.scale(xb, weight, lb, values, max, ntry);
+            }
+            let xb = &xb[..32];
+            let lb = &mut lb[..32];
+            let t = Iq4Table::new(values);
+            // lane 0: id = 1 / d, d = -max / values[0]; lane k > 0: try
+            // itry = k - 8, id = (itry + values[0]) / max
+            let d0 = -max / values[0] as f32;
+            let v0 = values[0] as i32;
+            let mut id: [v128; 4] = core::array::from_fn(|h| {
+                let k = 4 * h as i32 - 8;
+                let tries = i32x4_add(i32x4(k, k + 1, k + 2, k + 3), i32x4_splat(v0));
+                f32x4_div(f32x4_convert_i32x4(tries), f32x4_splat(max))
+            });
+            id[0] = f32x4_replace_lane::<0>(id[0], 1.0 / d0);
+            let zero = f32x4_splat(0.0);
+            let mut sumqx = [zero; 4];
+            let mut sumq2 = [zero; 4];
+            for j in 0..32 {
+                let xj = f32x4_splat(xb[j]);
+                let w = f32x4_splat(weight[j]);
+                let (li, q) = t.best_index16(id.map(|id| f32x4_mul(id, xj)));
+                lb[j] = u8x16_extract_lane::<0>(li);
+                for h in 0..4 {
+                    let wq = f32x4_mul(w, q[h]);
+                    sumqx[h] = f32x4_add(sumqx[h], f32x4_mul(wq, xj));
+                    sumq2[h] = f32x4_add(sumq2[h], f32x4_mul(wq, q[h]));
+                }
+            }
+            let mut sx = [0f32; 16];
+            let mut s2 = [0f32; 16];
+            for h in 0..4 {
+                sx[4 * h..4 * h + 4].copy_from_slice(&lanes(sumqx[h]));
+                s2[4 * h..4 * h + 4].copy_from_slice(&lanes(sumq2[h]));
+            }
+            let mut d = if s2[0] > 0.0 { sx[0] / s2[0] } else { 0.0 };
+            let mut best = d * sx[0];
+            for k in 1..16 {
+                if s2[k] > 0.0 && sx[k] * sx[k] > best * s2[k] {
+                    d = sx[k] / s2[k];
+                    best = d * sx[k];
+                }
+            }
+            d
+        }
+
+        fn iq4_indices(values: &[i8; 16], id: f32, xs: &[f32], out: &mut [u8]) {
+            let t = Iq4Table::new(values);
+            let n = xs.len().min(out.len());
+            let idv = f32x4_splat(id);
+            let mut i = 0;
+            while i + 16 <= n {
+                let x: [v128; 4] = core::array::from_fn(|h| f32x4_mul(idv, load_at(xs, i + 4 * h)));
+                store16(&mut out[i..], t.best_index16(x).0);
+                i += 16;
+            }
+            reference::Iq4Scalar.indices(values, id, &xs[i..n], &mut out[i..n]);
+        }
+
+        fn q2_k(x: &[f32], y: &mut [BlockQ2K]) {
+            // SAFETY: the kernels have no requirements (simd128 is a
+            // compile-time feature).
+            unsafe { reference::q2_k_ref_with(x, y, make_qkx2_quants, finish_q2_k) }
+        }
+
+        fn q3_k(x: &[f32], y: &mut [BlockQ3K]) {
+            // SAFETY: as above.
+            unsafe { reference::q3_k_ref_with(x, y, make_q3_quants, finish_q3_k) }
         }
     }
 }

@@ -1083,14 +1083,22 @@ fn tie_rows(n: usize) -> Vec<Vec<f32>> {
 /// `best_index_int8`'s binary search where they could part: the entries
 /// and the midpoints between them (ties go up) and their neighbours, both
 /// ends and beyond, signed zeros, infinities and NaN.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
 #[test]
 fn iq4_fast_indices_match_reference() {
     use quantize::reference::{Iq4Kernels, Iq4Scalar};
-    use quantize::simd::avx2::Iq4Avx2;
-    if !crate::quant::dot::has_avx2() {
-        return;
-    }
+    #[cfg(target_arch = "x86_64")]
+    let fast_k = {
+        if !crate::quant::dot::has_avx2() {
+            return;
+        }
+        quantize::simd::avx2::Iq4Avx2
+    };
+    #[cfg(target_arch = "wasm32")]
+    let fast_k = quantize::simd::wasm::Iq4Wasm;
     let kv = &dequant::KVALUES_IQ4NL;
     let mut xs = vec![
         0.0,
@@ -1115,7 +1123,7 @@ fn iq4_fast_indices_match_reference() {
     for len in [xs.len(), xs.len() - 5] {
         for id in [1.0f32, -1.0, 0.5, 3.0, 1e-3, f32::INFINITY] {
             let (mut fast, mut want) = (vec![0xAAu8; len], vec![0x55u8; len]);
-            Iq4Avx2.indices(kv, id, &xs[..len], &mut fast);
+            fast_k.indices(kv, id, &xs[..len], &mut fast);
             Iq4Scalar.indices(kv, id, &xs[..len], &mut want);
             for i in 0..len {
                 assert_eq!(fast[i], want[i], "id {id}, x {}", xs[i]);
