@@ -1576,13 +1576,18 @@ pub(crate) mod reference {
     /// The scale search shared by `quantize_row_q4_K_ref` and
     /// `quantize_row_q5_K_ref`: per 32-block `make_qkx2_quants` with weights
     /// `av_x + |x|`, then scales and mins to 6 bits against their maxima.
-    fn k4_ref_scales(
+    ///
+    /// # Safety
+    /// Whatever `qkx2` needs (a CPU feature).
+    #[inline(always)]
+    unsafe fn k4_ref_scales(
         x: &[f32],
         nmax: i32,
         rmin: f32,
         nstep: i32,
         l: &mut [u8; QK_K],
         scales_out: &mut [u8; 12],
+        qkx2: Qkx2,
     ) -> (f32, f32) {
         let mut laux = [0u8; 32];
         let mut weights = [0f32; 32];
@@ -1597,7 +1602,7 @@ pub(crate) mod reference {
             for (w, v) in weights.iter_mut().zip(xs) {
                 *w = av_x + v.abs();
             }
-            let (s, m) = make_qkx2_quants(
+            let (s, m) = qkx2(
                 nmax,
                 xs,
                 &weights,
@@ -1722,9 +1727,20 @@ pub(crate) mod reference {
 
     /// `quantize_row_q4_K_ref`.
     pub fn quantize_row_q4_k_ref(x: &[f32], y: &mut [BlockQ4K]) {
+        // SAFETY: the scalar kernel has no requirements.
+        unsafe { q4_k_ref_with(x, y, make_qkx2_quants) }
+    }
+
+    /// `quantize_row_q4_K_ref` with its scale search as an argument (for
+    /// the SIMD paths; `qkx2` must give `make_qkx2_quants`'s results).
+    ///
+    /// # Safety
+    /// Whatever `qkx2` needs (a CPU feature).
+    #[inline(always)]
+    pub(crate) unsafe fn q4_k_ref_with(x: &[f32], y: &mut [BlockQ4K], qkx2: Qkx2) {
         for (x, y) in x.chunks_exact(QK_K).zip(y) {
             let mut l = [0u8; QK_K];
-            let (d, dmin) = k4_ref_scales(x, 15, -1.0, 20, &mut l, &mut y.scales);
+            let (d, dmin) = k4_ref_scales(x, 15, -1.0, 20, &mut l, &mut y.scales, qkx2);
             y.d = fp16(d);
             y.dmin = fp16(dmin);
             requantize_k4(x, y.d, y.dmin, &y.scales, 15, &mut l);
@@ -1750,9 +1766,19 @@ pub(crate) mod reference {
 
     /// `quantize_row_q5_K_ref`.
     pub fn quantize_row_q5_k_ref(x: &[f32], y: &mut [BlockQ5K]) {
+        // SAFETY: the scalar kernel has no requirements.
+        unsafe { q5_k_ref_with(x, y, make_qkx2_quants) }
+    }
+
+    /// [`q4_k_ref_with`] for `quantize_row_q5_K_ref`.
+    ///
+    /// # Safety
+    /// Whatever `qkx2` needs (a CPU feature).
+    #[inline(always)]
+    pub(crate) unsafe fn q5_k_ref_with(x: &[f32], y: &mut [BlockQ5K], qkx2: Qkx2) {
         for (x, y) in x.chunks_exact(QK_K).zip(y) {
             let mut l = [0u8; QK_K];
-            let (d, dmin) = k4_ref_scales(x, 31, -0.5, 15, &mut l, &mut y.scales);
+            let (d, dmin) = k4_ref_scales(x, 31, -0.5, 15, &mut l, &mut y.scales, qkx2);
             y.d = fp16(d);
             y.dmin = fp16(dmin);
             requantize_k4(x, y.d, y.dmin, &y.scales, 31, &mut l);
@@ -2152,6 +2178,12 @@ pub(crate) mod simd {
                 GgmlType::TQ2_0 => tq2_0(x, bytemuck::cast_slice_mut(y)),
                 GgmlType::Q2K => q2_k(x, bytemuck::cast_slice_mut(y)),
                 GgmlType::Q3K => q3_k(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::Q4K => {
+                    reference::q4_k_ref_with(x, bytemuck::cast_slice_mut(y), make_qkx2_quants)
+                }
+                GgmlType::Q5K => {
+                    reference::q5_k_ref_with(x, bytemuck::cast_slice_mut(y), make_qkx2_quants)
+                }
                 GgmlType::IQ4NL => {
                     reference::quantize_iq4_nl_with(x, bytemuck::cast_slice_mut(y), None, &Iq4Avx2)
                 }
@@ -3143,6 +3175,14 @@ pub(crate) mod simd {
                 GgmlType::TQ2_0 => tq2_0(x, bytemuck::cast_slice_mut(y)),
                 GgmlType::Q2K => q2_k(x, bytemuck::cast_slice_mut(y)),
                 GgmlType::Q3K => q3_k(x, bytemuck::cast_slice_mut(y)),
+                // SAFETY: the kernel has no requirements (simd128 is a
+                // compile-time feature).
+                GgmlType::Q4K => unsafe {
+                    reference::q4_k_ref_with(x, bytemuck::cast_slice_mut(y), make_qkx2_quants)
+                },
+                GgmlType::Q5K => unsafe {
+                    reference::q5_k_ref_with(x, bytemuck::cast_slice_mut(y), make_qkx2_quants)
+                },
                 GgmlType::IQ4NL => {
                     reference::quantize_iq4_nl_with(x, bytemuck::cast_slice_mut(y), None, &Iq4Wasm)
                 }

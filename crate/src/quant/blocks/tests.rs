@@ -986,7 +986,7 @@ fn q8_k_sums_and_scale() {
 // ---------------------------------------------------------------------
 
 /// Types with a SIMD quantizer.
-const FAST: [GgmlType; 13] = [
+const FAST: [GgmlType; 15] = [
     GgmlType::BF16,
     GgmlType::Q8_0,
     GgmlType::Q8K,
@@ -998,6 +998,8 @@ const FAST: [GgmlType; 13] = [
     GgmlType::TQ1_0,
     GgmlType::Q2K,
     GgmlType::Q3K,
+    GgmlType::Q4K,
+    GgmlType::Q5K,
     GgmlType::IQ4NL,
     GgmlType::IQ4XS,
 ];
