@@ -582,11 +582,21 @@ const methods = {
       try {
         results[type] = {};
         for (const op of ['quantize', 'dequantize']) {
-          b[op](1); // warm-up, and learn how many iterations take ~50 ms
-          let t = performance.now();
-          b[op](1);
-          const once = Math.max(performance.now() - t, 0.01);
-          const iters = Math.max(1, Math.round(50 / once));
+          b[op](1); // warm-up
+          // How many iterations take ~50 ms: double until a run is long
+          // enough for the browser's coarse clock (0.1 ms or worse), since
+          // one dequantize of 1 MiB takes well under that.
+          let n = 1;
+          let t;
+          let dt;
+          for (;;) {
+            t = performance.now();
+            b[op](n);
+            dt = performance.now() - t;
+            if (dt >= 20 || n >= 1 << 20) break;
+            n *= 2;
+          }
+          const iters = Math.max(1, Math.round((50 * n) / Math.max(dt, 0.01)));
           const samples = [];
           const end = performance.now() + seconds * 1000;
           while (performance.now() < end || samples.length < 5) {
