@@ -68,7 +68,7 @@ unsafe fn load128(p: &[u8]) -> __m128i {
 
 /// Lane `i` of the result is the sum of the 8 lanes of `v[i]`.
 #[inline(always)]
-unsafe fn hsum_8x8(v: &[__m256i; 8]) -> __m256i {
+pub(super) unsafe fn hsum_8x8(v: &[__m256i; 8]) -> __m256i {
     let h01 = _mm256_hadd_epi32(v[0], v[1]);
     let h23 = _mm256_hadd_epi32(v[2], v[3]);
     let h45 = _mm256_hadd_epi32(v[4], v[5]);

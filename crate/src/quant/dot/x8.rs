@@ -15,6 +15,7 @@
 //! unsigned values `q + c` (Q4_0: the nibble, `c = 8`; Q5_0: `c = 16`;
 //! Q8_0: `q + 128`) and each block sum starts at `-c * Σa`.
 
+use super::avx2::hsum_8x8;
 use crate::quant::blocks::dequant::layout::*;
 use crate::quant::blocks::dequant::{as_blocks, f16_le};
 use crate::quant::types::GgmlType;
@@ -107,11 +108,7 @@ pub(super) fn matmul_with(
 ) {
     assert!(isa.handles(ty) && Isa::available().contains(&isa));
     let nb = cols / 32;
-    let c: i32 = match ty {
-        GgmlType::Q4_0 => 8,
-        GgmlType::Q5_0 => 16,
-        _ => 128,
-    };
+    let c = offset(ty);
     // Per activation block: its scale, and the block sum's starting value.
     let mut dy = Vec::with_capacity(n * nb);
     let mut start = Vec::with_capacity(n * nb);
@@ -198,6 +195,16 @@ unsafe fn run<D: Dp>(
         let rows_w: [Option<&[u8]>; 8] =
             core::array::from_fn(|i| (i < rr).then(|| &weights[(r0 + i) * rb..(r0 + i + 1) * rb]));
         group::<D>(ty, &rows_w, &mut panel, a, n, out, rows, r0);
+    }
+}
+
+/// What is added to each weight to make it unsigned (`c` in the module
+/// comment).
+fn offset(ty: GgmlType) -> i32 {
+    match ty {
+        GgmlType::Q4_0 => 8,
+        GgmlType::Q5_0 => 16,
+        _ => 128,
     }
 }
 
@@ -492,11 +499,7 @@ pub(super) fn matvec_with(
 ) {
     assert!(isa.handles(ty) && Isa::available().contains(&isa));
     let nb = cols / 32;
-    let c: i32 = match ty {
-        GgmlType::Q4_0 => 8,
-        GgmlType::Q5_0 => 16,
-        _ => 128,
-    };
+    let c = offset(ty);
     for (t, act) in acts.chunks_exact(ab).take(n).enumerate() {
         let y = as_blocks::<BlockQ8_0>(act);
         let dy: Vec<f32> = y.iter().map(|b| f16_le(b.d)).collect();
@@ -603,19 +606,4 @@ unsafe fn gemv_type<D: Dp, B: bytemuck::Pod, const K: u8>(
         }
         _mm256_storeu_ps(o.as_mut_ptr(), sumf);
     }
-}
-
-/// Lane `i` of the result is the sum of the 8 lanes of `v[i]`.
-#[inline(always)]
-unsafe fn hsum_8x8(v: &[__m256i; 8]) -> __m256i {
-    let h01 = _mm256_hadd_epi32(v[0], v[1]);
-    let h23 = _mm256_hadd_epi32(v[2], v[3]);
-    let h45 = _mm256_hadd_epi32(v[4], v[5]);
-    let h67 = _mm256_hadd_epi32(v[6], v[7]);
-    let h0123 = _mm256_hadd_epi32(h01, h23);
-    let h4567 = _mm256_hadd_epi32(h45, h67);
-    _mm256_add_epi32(
-        _mm256_permute2x128_si256::<0x20>(h0123, h4567),
-        _mm256_permute2x128_si256::<0x31>(h0123, h4567),
-    )
 }
