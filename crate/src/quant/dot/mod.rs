@@ -152,6 +152,22 @@ fn row_bytes(ty: GgmlType, n: usize) -> Result<usize> {
         .ok_or_else(|| bad_length(ty, format!("a row of {n} values does not fit in memory")))
 }
 
+/// Bytes per row of a `rows × cols` matrix of `ty`, after checking that
+/// `weights` holds exactly that many rows.
+fn check_weights(ty: GgmlType, weights: &[u8], rows: usize, cols: usize) -> Result<usize> {
+    let rb = row_bytes(ty, cols)?;
+    if Some(weights.len()) != rb.checked_mul(rows) {
+        return Err(bad_length(
+            ty,
+            format!(
+                "weights hold {} bytes, {rows} rows of {cols} values need more or fewer",
+                weights.len()
+            ),
+        ));
+    }
+    Ok(rb)
+}
+
 /// Bytes of `n` activations prepared for weights of type `ty`.
 fn act_row_size(ty: GgmlType, n: usize) -> Result<usize> {
     match vec_dot_type(ty) {
@@ -328,7 +344,7 @@ fn kernel4(ty: GgmlType) -> Option<QuantDot4> {
     None
 }
 
-/// Smallest batch that goes through the tiled kernel (`gemm`).
+/// Smallest batch that goes through the repacking kernels (`x8`, `gemm`).
 #[cfg(target_arch = "x86_64")]
 pub(crate) const GEMM_MIN_BATCH: usize = 4;
 
@@ -362,16 +378,7 @@ pub fn matmul(
             ),
         ));
     }
-    let rb = row_bytes(ty, cols)?;
-    if Some(weights.len()) != rb.checked_mul(rows) {
-        return Err(bad_length(
-            ty,
-            format!(
-                "weights hold {} bytes, {rows} rows of {cols} values need more or fewer",
-                weights.len()
-            ),
-        ));
-    }
+    let rb = check_weights(ty, weights, rows, cols)?;
     if rb == 0 || n == 0 {
         out.fill(0.0);
         return Ok(());
@@ -485,16 +492,7 @@ pub fn matmul_prepared(
             ),
         ));
     }
-    let rb = row_bytes(ty, cols)?;
-    if Some(weights.len()) != rb.checked_mul(rows) {
-        return Err(bad_length(
-            ty,
-            format!(
-                "weights hold {} bytes, {rows} rows of {cols} values need more or fewer",
-                weights.len()
-            ),
-        ));
-    }
+    let rb = check_weights(ty, weights, rows, cols)?;
     if rb == 0 || n == 0 {
         out.fill(0.0);
         return Ok(());

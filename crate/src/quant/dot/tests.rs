@@ -951,7 +951,7 @@ fn gemm_matches_reference_on_edge_cases() {
 #[cfg(target_arch = "x86_64")]
 fn x8_cases(cases: fn(GgmlType, TileCheck)) {
     let types = [GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0];
-    for isa in x8::Isa::available() {
+    for &isa in x8::Isa::available() {
         for ty in types.into_iter().filter(|&ty| isa.handles(ty)) {
             cases(ty, &|ty, w, acts, rows, cols, n, what| {
                 let rb = ty.row_size(cols).unwrap();

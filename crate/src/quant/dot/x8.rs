@@ -36,24 +36,29 @@ pub(super) enum Isa {
 impl Isa {
     /// The best this CPU has for `ty`, if any.
     pub(super) fn best(ty: GgmlType) -> Option<Isa> {
-        Isa::available().into_iter().find(|isa| isa.handles(ty))
+        Isa::available().iter().copied().find(|isa| isa.handles(ty))
     }
 
     /// Every variant this CPU can run, best first (the tests run them all).
-    pub(super) fn available() -> Vec<Isa> {
-        let mut v = Vec::new();
-        if !super::has_avx2() {
-            return v;
-        }
-        if std::is_x86_feature_detected!("avxvnni") {
-            v.push(Isa::AvxVnni);
-        }
-        if std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512vl")
-        {
-            v.push(Isa::Avx512Vnni);
-        }
-        v.push(Isa::Avx2);
-        v
+    /// Detected once: every matmul asks.
+    pub(super) fn available() -> &'static [Isa] {
+        static AVAILABLE: std::sync::OnceLock<Vec<Isa>> = std::sync::OnceLock::new();
+        AVAILABLE.get_or_init(|| {
+            let mut v = Vec::new();
+            if !super::has_avx2() {
+                return v;
+            }
+            if std::is_x86_feature_detected!("avxvnni") {
+                v.push(Isa::AvxVnni);
+            }
+            if std::is_x86_feature_detected!("avx512vnni")
+                && std::is_x86_feature_detected!("avx512vl")
+            {
+                v.push(Isa::Avx512Vnni);
+            }
+            v.push(Isa::Avx2);
+            v
+        })
     }
 
     pub(super) fn handles(self, ty: GgmlType) -> bool {
@@ -108,23 +113,7 @@ pub(super) fn matmul_with(
 ) {
     assert!(isa.handles(ty) && Isa::available().contains(&isa));
     let nb = cols / 32;
-    let c = offset(ty);
-    // Per activation block: its scale, and the block sum's starting value.
-    let mut dy = Vec::with_capacity(n * nb);
-    let mut start = Vec::with_capacity(n * nb);
-    for row in acts.chunks_exact(ab).take(n) {
-        for b in as_blocks::<BlockQ8_0>(row) {
-            dy.push(f16_le(b.d));
-            start.push(-c * b.qs.iter().map(|&q| q as i32).sum::<i32>());
-        }
-    }
-    let a = Acts {
-        qs: acts,
-        ab,
-        dy: &dy,
-        start: &start,
-        nb,
-    };
+    let a = Acts::new(ty, acts, ab, n, nb);
     // SAFETY: `isa` is available on this CPU (asserted above); the slices
     // are whole rows of `nb` blocks.
     unsafe {
@@ -212,9 +201,34 @@ fn offset(ty: GgmlType) -> i32 {
 struct Acts<'a> {
     qs: &'a [u8],
     ab: usize,
-    dy: &'a [f32],
-    start: &'a [i32],
+    /// Each block's scale, as f32.
+    dy: Vec<f32>,
+    /// Each block sum's starting value, `-c * Σa` (see the module comment).
+    start: Vec<i32>,
     nb: usize,
+}
+
+impl<'a> Acts<'a> {
+    /// The per-block values of `n` rows of `nb` Q8_0 blocks (`ab` bytes
+    /// each) for weights of type `ty`.
+    fn new(ty: GgmlType, qs: &'a [u8], ab: usize, n: usize, nb: usize) -> Acts<'a> {
+        let c = offset(ty);
+        let mut dy = Vec::with_capacity(n * nb);
+        let mut start = Vec::with_capacity(n * nb);
+        for row in qs.chunks_exact(ab).take(n) {
+            for b in as_blocks::<BlockQ8_0>(row) {
+                dy.push(f16_le(b.d));
+                start.push(-c * b.qs.iter().map(|&q| q as i32).sum::<i32>());
+            }
+        }
+        Acts {
+            qs,
+            ab,
+            dy,
+            start,
+            nb,
+        }
+    }
 }
 
 /// 8 interleaved weight rows: `w[b*256 + 32*g + 4*r + m]` is value `4g + m`
@@ -499,19 +513,13 @@ pub(super) fn matvec_with(
 ) {
     assert!(isa.handles(ty) && Isa::available().contains(&isa));
     let nb = cols / 32;
-    let c = offset(ty);
+    let all = Acts::new(ty, acts, ab, n, nb);
     for (t, act) in acts.chunks_exact(ab).take(n).enumerate() {
-        let y = as_blocks::<BlockQ8_0>(act);
-        let dy: Vec<f32> = y.iter().map(|b| f16_le(b.d)).collect();
-        let start: Vec<i32> = y
-            .iter()
-            .map(|b| -c * b.qs.iter().map(|&q| q as i32).sum::<i32>())
-            .collect();
         let o = &mut out[t * rows..t * rows + matvec_rows(rows)];
         let a = Row {
-            y,
-            dy: &dy,
-            start: &start,
+            y: as_blocks::<BlockQ8_0>(act),
+            dy: &all.dy[t * nb..(t + 1) * nb],
+            start: &all.start[t * nb..(t + 1) * nb],
             nb,
         };
         // SAFETY: `isa` is available (asserted above); rows are `rb` bytes
