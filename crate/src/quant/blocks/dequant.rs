@@ -1105,6 +1105,7 @@ pub(crate) mod simd {
                 TQ1_0 => tq1_0(x, y),
                 IQ4NL => iq4_nl(x, y),
                 IQ4XS => iq4_xs(x, y),
+                MXFP4 => mxfp4(x, y),
                 _ => return false,
             }
             true
@@ -1127,32 +1128,6 @@ pub(crate) mod simd {
             unsafe { v128_load(a.as_ptr() as *const v128) }
         }
 
-        /// 16 unsigned bytes as four vectors of i32 lanes, in order.
-        #[inline(always)]
-        fn widen_u8(q: v128) -> [v128; 4] {
-            let lo = u16x8_extend_low_u8x16(q);
-            let hi = u16x8_extend_high_u8x16(q);
-            [
-                u32x4_extend_low_u16x8(lo),
-                u32x4_extend_high_u16x8(lo),
-                u32x4_extend_low_u16x8(hi),
-                u32x4_extend_high_u16x8(hi),
-            ]
-        }
-
-        /// 16 signed bytes as four vectors of i32 lanes, in order.
-        #[inline(always)]
-        fn widen_i8(q: v128) -> [v128; 4] {
-            let lo = i16x8_extend_low_i8x16(q);
-            let hi = i16x8_extend_high_i8x16(q);
-            [
-                i32x4_extend_low_i16x8(lo),
-                i32x4_extend_high_i16x8(lo),
-                i32x4_extend_low_i16x8(hi),
-                i32x4_extend_high_i16x8(hi),
-            ]
-        }
-
         /// `f(lane as f32)` for 16 integer lanes, stored at `y[..16]`. `f`
         /// is the reference's per-element expression.
         #[inline(always)]
@@ -1161,13 +1136,6 @@ pub(crate) mod simd {
             for (o, p) in y.chunks_exact_mut(4).zip(lanes) {
                 store4(o, f(f32x4_convert_i32x4(p)));
             }
-        }
-
-        /// `(v >> shift) & mask` on each byte (a 16-bit shift: the mask
-        /// drops the bits that crossed from the neighbouring byte).
-        #[inline(always)]
-        fn shr_mask(v: v128, shift: u32, mask: u8) -> v128 {
-            v128_and(u16x8_shr(v, shift), u8x16_splat(mask))
         }
 
         /// `ggml_fp16_to_fp32_row`. A normal half's fields moved into
@@ -1308,79 +1276,163 @@ pub(crate) mod simd {
             }
         }
 
+        #[inline(never)]
         fn q4_1(x: &[u8], y: &mut [f32]) {
+            // Constants kept in locals: V8 would rebuild each one at every
+            // use inside the loop.
+            let [m4, zero] = core::hint::black_box([u8x16_splat(0xF), u8x16_splat(0)]);
             for (b, y) in as_blocks::<BlockQ4_1>(x).iter().zip(y.chunks_exact_mut(32)) {
-                let d = f32x4_splat(f16_le(b.d));
+                let d = f32x4_splat(f16_le(b.d) * TOP);
                 let m = f32x4_splat(f16_le(b.m));
                 let q = load16(&b.qs);
                 let (y0, y1) = y.split_at_mut(16);
                 // x0 * d + m, unfused, as the reference
                 let f = |f| f32x4_add(f32x4_mul(f, d), m);
-                store16(widen_u8(v128_and(q, u8x16_splat(0xF))), y0, f);
-                store16(widen_u8(shr_mask(q, 4, 0xF)), y1, f);
+                store16(top_byte(v128_and(q, m4), zero), y0, f);
+                store16(top_byte(v128_and(u16x8_shr(q, 4), m4), zero), y1, f);
             }
         }
 
+        #[inline(never)]
         fn q8_0(x: &[u8], y: &mut [f32]) {
+            let zero = core::hint::black_box(u8x16_splat(0));
             for (b, y) in as_blocks::<BlockQ8_0>(x).iter().zip(y.chunks_exact_mut(32)) {
-                let d = f32x4_splat(f16_le(b.d));
+                let d = f32x4_splat(f16_le(b.d) * TOP);
                 let qs: &[u8] = bytemuck::cast_slice(&b.qs);
                 let (y0, y1) = y.split_at_mut(16);
-                store16(widen_i8(load16(&qs[..16])), y0, |f| f32x4_mul(f, d));
-                store16(widen_i8(load16(&qs[16..])), y1, |f| f32x4_mul(f, d));
+                store16(top_byte(load16(&qs[..16]), zero), y0, |f| f32x4_mul(f, d));
+                store16(top_byte(load16(&qs[16..]), zero), y1, |f| f32x4_mul(f, d));
             }
         }
 
+        /// 16 bytes as four vectors of i32 lanes, in order, sign-extended.
+        #[inline(always)]
+        fn widen_i8(q: v128) -> [v128; 4] {
+            let lo = i16x8_extend_low_i8x16(q);
+            let hi = i16x8_extend_high_i8x16(q);
+            [
+                i32x4_extend_low_i16x8(lo),
+                i32x4_extend_high_i16x8(lo),
+                i32x4_extend_low_i16x8(hi),
+                i32x4_extend_high_i16x8(hi),
+            ]
+        }
+
+        /// Per-group multipliers `s * d` of a K-quant block as four vectors
+        /// of four groups, from its 16 small integer scales `s` (bytes,
+        /// signed): the reference's `d * s as f32`, then times `extra`.
+        #[inline(always)]
+        fn group_scales(s: v128, d: f32, extra: v128) -> [v128; 4] {
+            let d = f32x4_splat(d);
+            widen_i8(s).map(|s| f32x4_mul(f32x4_mul(d, f32x4_convert_i32x4(s)), extra))
+        }
+
+        /// Lane `L` of `v` in all four lanes.
+        #[inline(always)]
+        fn lane<const L: usize>(v: v128) -> v128 {
+            i32x4_shuffle::<L, L, L, L>(v, v)
+        }
+
+        /// Q2_K and Q3_K's walk over a block: for each 32-byte half `n` of
+        /// `qs` and each 2-bit field (shift 0, 2, 4, 6), its two 16-byte
+        /// halves give groups `8n + 2s` and `8n + 2s + 1` of 16 values.
+        /// `group(q, is, dl, ml)` gets the 16 bytes shifted so the field is
+        /// in bits 0..2 (higher bits unmasked), the group's index and its
+        /// splatted multipliers; the shifts are constants and the lanes
+        /// picked by constant shuffles, as V8 wants.
+        #[inline(always)]
+        fn k2_walk(
+            qs: &[u8; 64],
+            dl: [v128; 4],
+            ml: [v128; 4],
+            mut group: impl FnMut(v128, usize, v128, v128),
+        ) {
+            for n in 0..2 {
+                let mut q = [load16(&qs[32 * n..]), load16(&qs[32 * n + 16..])];
+                for sp in 0..2 {
+                    // groups 8n + 4sp + 0..4: the four lanes of one vector
+                    let (dv, mv) = (dl[2 * n + sp], ml[2 * n + sp]);
+                    let is = 8 * n + 4 * sp;
+                    group(q[0], is, lane::<0>(dv), lane::<0>(mv));
+                    group(q[1], is + 1, lane::<1>(dv), lane::<1>(mv));
+                    q = q.map(|q| u16x8_shr(q, 2));
+                    group(q[0], is + 2, lane::<2>(dv), lane::<2>(mv));
+                    group(q[1], is + 3, lane::<3>(dv), lane::<3>(mv));
+                    q = q.map(|q| u16x8_shr(q, 2));
+                }
+            }
+        }
+
+        #[inline(never)]
         fn q2_k(x: &[u8], y: &mut [f32]) {
+            // Constants kept in locals: V8 would rebuild each one at every
+            // use inside the loop.
+            let [m3, m15, zero, top, one] = core::hint::black_box([
+                u8x16_splat(3),
+                u8x16_splat(0xF),
+                u8x16_splat(0),
+                f32x4_splat(TOP),
+                f32x4_splat(1.0),
+            ]);
             for (b, y) in as_blocks::<BlockQ2K>(x)
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
             {
-                let d = f16_le(b.d);
-                let min = f16_le(b.dmin);
-                // output order: 32 bytes of qs, shift, 16-byte half
-                let mut is = 0;
-                for n in 0..2 {
-                    let q = [load16(&b.qs[32 * n..]), load16(&b.qs[32 * n + 16..])];
-                    for shift in [0, 2, 4, 6] {
-                        for q in q {
-                            let sc = b.scales[is];
-                            let dl = f32x4_splat(d * (sc & 0xF) as f32);
-                            let ml = f32x4_splat(min * (sc >> 4) as f32);
-                            let v = widen_u8(shr_mask(q, shift, 3));
-                            // dl * q - ml, unfused, as the reference
-                            store16(v, &mut y[16 * is..], |f| f32x4_sub(f32x4_mul(dl, f), ml));
-                            is += 1;
-                        }
-                    }
-                }
+                // dl = d * (sc & 0xF), ml = min * (sc >> 4), per group
+                let sc = load16(&b.scales);
+                let dl = group_scales(v128_and(sc, m15), f16_le(b.d), top);
+                let ml = group_scales(v128_and(u16x8_shr(sc, 4), m15), f16_le(b.dmin), one);
+                k2_walk(&b.qs, dl, ml, |q, is, dl, ml| {
+                    let v = top_byte(v128_and(q, m3), zero);
+                    // dl * q - ml, unfused, as the reference
+                    store16(v, &mut y[16 * is..], |f| f32x4_sub(f32x4_mul(dl, f), ml));
+                });
             }
         }
 
+        #[inline(never)]
         fn q3_k(x: &[u8], y: &mut [f32]) {
+            // Constants kept in locals: V8 would rebuild each one at every
+            // use inside the loop.
+            let [m3, c4, c32, zero, one, top] = core::hint::black_box([
+                u8x16_splat(3),
+                u8x16_splat(4),
+                u8x16_splat(32),
+                u8x16_splat(0),
+                u8x16_splat(1),
+                f32x4_splat(TOP),
+            ]);
             for (b, y) in as_blocks::<BlockQ3K>(x)
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
             {
-                let d_all = f16_le(b.d);
-                let scales = q3k_scales(&b.scales);
+                // dl = d * (scale - 32), per group
+                let sc = i8x16_sub(load16(&q3k_scales(&b.scales)), c32);
+                let dl = group_scales(sc, f16_le(b.d), top);
                 let hm = [load16(&b.hmask[..16]), load16(&b.hmask[16..])];
-                let mut is = 0;
-                for n in 0..2 {
-                    let q = [load16(&b.qs[32 * n..]), load16(&b.qs[32 * n + 16..])];
-                    for (s, shift) in [0, 2, 4, 6].into_iter().enumerate() {
-                        let m = u8x16_splat(1 << (4 * n + s));
-                        for (q, hm) in q.into_iter().zip(hm) {
-                            let dl = f32x4_splat(d_all * (scales[is] as i32 - 32) as f32);
-                            // minus 4 where the hmask bit is clear
-                            let clear = i8x16_eq(v128_and(hm, m), i8x16_splat(0));
-                            let v =
-                                i8x16_sub(shr_mask(q, shift, 3), v128_and(clear, i8x16_splat(4)));
-                            store16(widen_i8(v), &mut y[16 * is..], |f| f32x4_mul(dl, f));
-                            is += 1;
-                        }
+                // hmask bit 4n + s goes with group 8n + 2s (+1): a mask bit
+                // that moves up one place every two groups
+                let mut bit = one;
+                k2_walk(&b.qs, dl, dl, |q, is, dl, _| {
+                    // minus 4 where the hmask bit is clear
+                    let clear = i8x16_eq(v128_and(hm[is & 1], bit), zero);
+                    let v = i8x16_sub(v128_and(q, m3), v128_and(clear, c4));
+                    store16(top_byte(v, zero), &mut y[16 * is..], |f| f32x4_mul(dl, f));
+                    if is & 1 == 1 {
+                        bit = i8x16_add(bit, bit);
                     }
-                }
+                });
+            }
+        }
+
+        /// Bit `from` of each byte of `v` moved to bit `to`; the byte's
+        /// other bits are anything (callers mask).
+        #[inline(always)]
+        fn bit_to(v: v128, from: u32, to: u32) -> v128 {
+            if from >= to {
+                u16x8_shr(v, from - to)
+            } else {
+                u16x8_shl(v, to - from)
             }
         }
 
@@ -1430,18 +1482,12 @@ pub(crate) mod simd {
             }
         }
 
-        /// Bit `bit` of each byte moved to bit 4 (16 where it is set).
-        #[inline(always)]
-        fn bit_to_16(v: v128, bit: u32) -> v128 {
-            let moved = if bit >= 4 {
-                u16x8_shr(v, bit - 4)
-            } else {
-                u16x8_shl(v, 4 - bit)
-            };
-            v128_and(moved, u8x16_splat(0x10))
-        }
-
+        #[inline(never)]
         fn q5_k(x: &[u8], y: &mut [f32]) {
+            // Constants kept in locals: V8 would rebuild each one at every
+            // use inside the loop.
+            let [m4, c16, zero] =
+                core::hint::black_box([u8x16_splat(0xF), u8x16_splat(0x10), u8x16_splat(0)]);
             for (b, y) in as_blocks::<BlockQ5K>(x)
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
@@ -1451,21 +1497,25 @@ pub(crate) mod simd {
                 let (sc, mn) = k4_scales_mins(&b.scales);
                 let qh = [load16(&b.qh[..16]), load16(&b.qh[16..])];
                 for (j, y) in y.chunks_exact_mut(64).enumerate() {
-                    let d1 = f32x4_splat(d * sc[2 * j] as f32);
+                    let d1 = f32x4_splat(d * sc[2 * j] as f32 * TOP);
                     let m1 = f32x4_splat(min * mn[2 * j] as f32);
-                    let d2 = f32x4_splat(d * sc[2 * j + 1] as f32);
+                    let d2 = f32x4_splat(d * sc[2 * j + 1] as f32 * TOP);
                     let m2 = f32x4_splat(min * mn[2 * j + 1] as f32);
                     let (lo_out, hi_out) = y.split_at_mut(32);
+                    let bit = 2 * j as u32;
                     for (h, qh) in qh.into_iter().enumerate() {
                         let q = load16(&b.qs[32 * j + 16 * h..]);
-                        let lo =
-                            v128_or(v128_and(q, u8x16_splat(0xF)), bit_to_16(qh, 2 * j as u32));
-                        let hi = v128_or(shr_mask(q, 4, 0xF), bit_to_16(qh, 2 * j as u32 + 1));
+                        // the high bit moved to bit 4
+                        let lo = v128_or(v128_and(q, m4), v128_and(bit_to(qh, bit, 4), c16));
+                        let hi = v128_or(
+                            v128_and(u16x8_shr(q, 4), m4),
+                            v128_and(bit_to(qh, bit + 1, 4), c16),
+                        );
                         // d * q - m, unfused, as the reference
-                        store16(widen_u8(lo), &mut lo_out[16 * h..], |f| {
+                        store16(top_byte(lo, zero), &mut lo_out[16 * h..], |f| {
                             f32x4_sub(f32x4_mul(d1, f), m1)
                         });
-                        store16(widen_u8(hi), &mut hi_out[16 * h..], |f| {
+                        store16(top_byte(hi, zero), &mut hi_out[16 * h..], |f| {
                             f32x4_sub(f32x4_mul(d2, f), m2)
                         });
                     }
@@ -1533,28 +1583,45 @@ pub(crate) mod simd {
             ]
         }
 
-        /// 32 IQ4 values from 16 bytes of nibbles (low nibbles first):
-        /// `d * KVALUES_IQ4NL[q]`, the table looked up with a byte swizzle.
+        /// 32 values from 16 bytes of nibbles (low nibbles first) and a
+        /// 16-entry table of small integers: `table[q] * d`, the table looked
+        /// up with a byte swizzle. `d` comes scaled by [`TOP`] for
+        /// [`top_byte`] lanes.
         #[inline(always)]
-        fn iq4_32(qs: &[u8], d: v128, y: &mut [f32]) {
-            let table = load16(bytemuck::cast_ref::<[i8; 16], [u8; 16]>(&KVALUES_IQ4NL));
+        fn lut_32(table: v128, qs: &[u8], m4: v128, zero: v128, d: v128, y: &mut [f32]) {
             let q = load16(qs);
-            let lo = i8x16_swizzle(table, v128_and(q, u8x16_splat(0x0F)));
-            let hi = i8x16_swizzle(table, u8x16_shr(q, 4));
-            store16(widen_i8(lo), &mut y[..16], |f| f32x4_mul(d, f));
-            store16(widen_i8(hi), &mut y[16..32], |f| f32x4_mul(d, f));
+            let lo = i8x16_swizzle(table, v128_and(q, m4));
+            let hi = i8x16_swizzle(table, v128_and(u16x8_shr(q, 4), m4));
+            store16(top_byte(lo, zero), &mut y[..16], |f| f32x4_mul(d, f));
+            store16(top_byte(hi, zero), &mut y[16..32], |f| f32x4_mul(d, f));
         }
 
+        /// [`lut_32`]'s constants, kept in locals (V8 would rebuild each one
+        /// at every use inside the loop): the table, the nibble mask, zero.
+        #[inline(always)]
+        fn lut_consts(table: &[i8; 16]) -> [v128; 3] {
+            core::hint::black_box([
+                load16(bytemuck::cast_ref::<[i8; 16], [u8; 16]>(table)),
+                u8x16_splat(0x0F),
+                u8x16_splat(0),
+            ])
+        }
+
+        #[inline(never)]
         fn iq4_nl(x: &[u8], y: &mut [f32]) {
+            let [table, m4, zero] = lut_consts(&KVALUES_IQ4NL);
             for (b, y) in as_blocks::<BlockIq4Nl>(x)
                 .iter()
                 .zip(y.chunks_exact_mut(32))
             {
-                iq4_32(&b.qs, f32x4_splat(f16_le(b.d)), y);
+                let d = f32x4_splat(f16_le(b.d) * TOP);
+                lut_32(table, &b.qs, m4, zero, d, y);
             }
         }
 
+        #[inline(never)]
         fn iq4_xs(x: &[u8], y: &mut [f32]) {
+            let [table, m4, zero] = lut_consts(&KVALUES_IQ4NL);
             for (b, y) in as_blocks::<BlockIq4Xs>(x)
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
@@ -1565,9 +1632,31 @@ pub(crate) mod simd {
                         .zip(y.chunks_exact_mut(32))
                         .enumerate()
                 {
+                    // a half times an integer in -32..=31 is exact: zero or
+                    // at least 2^-24, as TOP needs
                     let dl = d * (iq4xs_scale(b, ib) - 32) as f32;
-                    iq4_32(qs, f32x4_splat(dl), y);
+                    lut_32(table, qs, m4, zero, f32x4_splat(dl * TOP), y);
                 }
+            }
+        }
+
+        /// MXFP4: `KVALUES_MXFP4[q] * d`, `d` a power of two. Scaled by
+        /// [`TOP`] it stays a normal float (so exact, and no slow subnormal
+        /// operand) down to 2^-102, exponent byte 26; blocks with smaller
+        /// scales take the reference.
+        #[inline(never)]
+        fn mxfp4(x: &[u8], y: &mut [f32]) {
+            let [table, m4, zero] = lut_consts(&KVALUES_MXFP4);
+            for (b, y) in as_blocks::<BlockMxfp4>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(32))
+            {
+                if b.e < 26 {
+                    reference::dequantize_row_mxfp4(bytemuck::bytes_of(b), y);
+                    continue;
+                }
+                let d = f32x4_splat(e8m0_to_f32_half(b.e) * TOP);
+                lut_32(table, &b.qs, m4, zero, d, y);
             }
         }
 

@@ -939,6 +939,31 @@ fn dequantize_fast_paths_match_reference() {
     }
 }
 
+/// MXFP4 with every exponent byte (the SIMD path takes the reference below
+/// 26, where the scale times 2^-24 would round) against the reference.
+#[test]
+fn mxfp4_dequantize_every_scale() {
+    let mut rng = Rng::new(10);
+    let bytes: Vec<u8> = (0..=255u8)
+        .flat_map(|e| {
+            let mut b = vec![e];
+            b.extend((0..16).map(|_| rng.next_u64() as u8));
+            b
+        })
+        .collect();
+    let got = dequantize(GgmlType::MXFP4, &bytes, 32).unwrap();
+    let mut want = vec![0f32; got.len()];
+    dq_ref::row_fn(GgmlType::MXFP4).unwrap()(&bytes, &mut want);
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(
+            a.to_bits(),
+            b.to_bits(),
+            "value {i} (exponent byte {}): {a} vs {b}",
+            i / 32
+        );
+    }
+}
+
 /// Every half (zeros, subnormals, infinities and NaN included) through the
 /// F16 dequantizer, whose fast paths treat those apart, against the scalar
 /// conversion, bit for bit: in order (vectors of one kind) and permuted
