@@ -18,7 +18,8 @@ from synth import weights  # noqa: E402
 
 
 def rate(fn, n_bytes: int, seconds: float) -> float:
-    """Median MB/s over repeated calls for about `seconds` (after one warm-up)."""
+    """MB/s of the fastest of repeated calls for about `seconds` (after one
+    warm-up): the call least slowed by other work on a shared machine."""
     fn()
     times = []
     deadline = time.perf_counter() + seconds
@@ -26,7 +27,7 @@ def rate(fn, n_bytes: int, seconds: float) -> float:
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return n_bytes / float(np.median(times)) / 1e6
+    return n_bytes / min(times) / 1e6
 
 
 def main() -> None:

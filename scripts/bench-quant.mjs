@@ -6,10 +6,12 @@
 // and prints native/libgguf and wasm/native ratios. All single-threaded;
 // libgguf is pinned to one core with taskset when available.
 //
-// The wasm and native passes alternate for --rounds rounds (default 3) and
-// each figure is the median of its rounds: on a shared machine the speed of
-// both drifts by tens of percent over minutes, and a ratio of two passes
-// taken minutes apart would measure the drift.
+// On a shared machine the speed of every side drifts by tens of percent
+// between runs a few milliseconds apart, and over minutes. So each pass
+// reports its fastest sample (the least disturbed; criterion's fastest
+// sample, the page's fastest run of ~50 ms, libgguf's fastest call), and the
+// wasm and native passes alternate for --rounds rounds (default 3), each
+// figure the median of its rounds.
 //
 // Usage: node scripts/bench-quant.mjs [--skip-build] [--rounds N] [--out bench/results/quant.md]
 import { spawnSync } from 'node:child_process';
@@ -59,9 +61,12 @@ function nativePass() {
   for (const t of types) {
     out[t] = {};
     for (const op of ['quantize', 'dequantize']) {
-      const f = join(root, 'target', 'criterion', t, op, 'new', 'estimates.json');
-      const est = JSON.parse(readFileSync(f, 'utf8'));
-      out[t][op] = BYTES / (est.median.point_estimate * 1e-9) / 1e6;
+      // criterion's fastest sample (ns per iteration), as the page and
+      // libgguf report theirs
+      const f = join(root, 'target', 'criterion', t, op, 'new', 'sample.json');
+      const { iters, times } = JSON.parse(readFileSync(f, 'utf8'));
+      const ns = Math.min(...times.map((ns, i) => ns / iters[i]));
+      out[t][op] = BYTES / (ns * 1e-9) / 1e6;
     }
   }
   return out;
@@ -107,7 +112,7 @@ for (const t of types) {
 const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
 const report = `Quantize / dequantize throughput, MB/s of f32 (64 x 4096 weight-like values), one thread.
 Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpu}.
-native: criterion median; libgguf: libgguf==0.2.2, median${hasTaskset ? ', pinned to one core' : ''}; wasm: Chromium ${chromeVersion} headless, simd build, median.\nwasm and native passes alternated ${rounds} times; each figure is the median of its ${rounds} passes, and wasm/native is the ratio of those medians${rounds > 1 ? ', with the lowest and highest ratio of a single round in brackets' : ''}.
+native: criterion, fastest sample; libgguf: libgguf==0.2.2, fastest call${hasTaskset ? ', pinned to one core' : ''}; wasm: Chromium ${chromeVersion} headless, simd build, fastest run.\nwasm and native passes alternated ${rounds} times; each figure is the median of its ${rounds} passes, and wasm/native is the ratio of those medians${rounds > 1 ? ', with the lowest and highest ratio of a single round in brackets' : ''}.
 
 ${lines.join('\n')}
 `;

@@ -36,7 +36,8 @@ fn quant(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // Short runs: 15 types x 2 operations; the medians are stable at this length.
+    // Short runs: 18 types x 2 operations. scripts/bench-quant.mjs reads the
+    // fastest sample of each and repeats the whole run (--rounds).
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1))

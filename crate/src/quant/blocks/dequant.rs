@@ -710,16 +710,18 @@ pub(crate) mod simd {
                 TQ1_0 => tq1_0(x, y),
                 IQ4NL => iq4_nl(x, y),
                 IQ4XS => iq4_xs(x, y),
+                MXFP4 => mxfp4(x, y),
                 _ => return false,
             }
             true
         }
 
-        /// 32 IQ4 values from 16 bytes of nibbles (low nibbles first):
-        /// `d * KVALUES_IQ4NL[q]`, the table looked up with a byte shuffle.
+        /// 32 values from 16 bytes of nibbles (low nibbles first) and a
+        /// 16-entry table of small integers: `d * table[q]`, the table looked
+        /// up with a byte shuffle.
         #[inline(always)]
-        unsafe fn iq4_32(qs: *const u8, d: __m256, y: *mut f32) {
-            let table = _mm_loadu_si128(KVALUES_IQ4NL.as_ptr() as *const __m128i);
+        unsafe fn lut_32(table: &[i8; 16], qs: *const u8, d: __m256, y: *mut f32) {
+            let table = _mm_loadu_si128(table.as_ptr() as *const __m128i);
             let m4 = _mm_set1_epi8(0x0F);
             let q = _mm_loadu_si128(qs as *const __m128i);
             let lo = _mm_shuffle_epi8(table, _mm_and_si128(q, m4));
@@ -739,7 +741,19 @@ pub(crate) mod simd {
                 .iter()
                 .zip(y.chunks_exact_mut(32))
             {
-                iq4_32(b.qs.as_ptr(), _mm256_set1_ps(f16_le(b.d)), y.as_mut_ptr());
+                let d = _mm256_set1_ps(f16_le(b.d));
+                lut_32(&KVALUES_IQ4NL, b.qs.as_ptr(), d, y.as_mut_ptr());
+            }
+        }
+
+        #[target_feature(enable = "avx2,f16c")]
+        unsafe fn mxfp4(x: &[u8], y: &mut [f32]) {
+            for (b, y) in as_blocks::<BlockMxfp4>(x)
+                .iter()
+                .zip(y.chunks_exact_mut(32))
+            {
+                let d = _mm256_set1_ps(e8m0_to_f32_half(b.e));
+                lut_32(&KVALUES_MXFP4, b.qs.as_ptr(), d, y.as_mut_ptr());
             }
         }
 
@@ -752,7 +766,8 @@ pub(crate) mod simd {
                 let d = f16_le(b.d);
                 for ib in 0..QK_K / 32 {
                     let dl = d * (iq4xs_scale(b, ib) - 32) as f32;
-                    iq4_32(
+                    lut_32(
+                        &KVALUES_IQ4NL,
                         b.qs.as_ptr().add(16 * ib),
                         _mm256_set1_ps(dl),
                         y.as_mut_ptr().add(32 * ib),
