@@ -6,29 +6,38 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use webquant::quant::{blocks, synth};
+use webquant::quant::blocks;
+use webquant::quant::synth::{self, Aligned};
 
 /// 64 rows of 4096 values: 1 MiB of f32, a typical weight row length.
 const ROWS: usize = 64;
 const ROW_LEN: usize = 4096;
 
 fn quant(c: &mut Criterion) {
-    let data = synth::weights(ROWS, ROW_LEN, 1);
+    let data = Aligned::from_slice(&synth::weights(ROWS, ROW_LEN, 1));
+    let data = data.as_slice();
     let bytes = (data.len() * 4) as u64;
     for &ty in blocks::QUANTIZABLE {
-        let packed = match blocks::quantize(ty, &data, ROW_LEN, None) {
-            Ok(p) => p,
+        let packed = match blocks::quantize(ty, data, ROW_LEN, None) {
+            Ok(p) => Aligned::from_slice(&p),
             Err(e) => panic!("{}: {e}", ty.name()),
         };
-        let mut out = vec![0f32; data.len()];
+        let mut out = Aligned::<f32>::zeroed(data.len());
         let mut g = c.benchmark_group(ty.name());
         g.throughput(Throughput::Bytes(bytes));
         g.bench_function("quantize", |b| {
-            let mut dst = vec![0u8; packed.len()];
-            b.iter(|| blocks::quantize_into(ty, black_box(&data), ROW_LEN, None, &mut dst))
+            let mut dst = Aligned::<u8>::zeroed(packed.as_slice().len());
+            b.iter(|| blocks::quantize_into(ty, black_box(data), ROW_LEN, None, dst.as_mut_slice()))
         });
         g.bench_function("dequantize", |b| {
-            b.iter(|| blocks::dequantize_into(ty, black_box(&packed), ROW_LEN, &mut out))
+            b.iter(|| {
+                blocks::dequantize_into(
+                    ty,
+                    black_box(packed.as_slice()),
+                    ROW_LEN,
+                    out.as_mut_slice(),
+                )
+            })
         });
         g.finish();
     }

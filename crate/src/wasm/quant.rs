@@ -3,6 +3,7 @@
 use wasm_bindgen::prelude::*;
 
 use super::{js_err, to_js};
+use crate::quant::synth::Aligned;
 use crate::quant::{blocks, GgmlType};
 
 /// Quantize `data` (whole rows of `rowLen` values) to the ggml type `type`
@@ -61,14 +62,15 @@ pub fn ggml_types() -> Result<JsValue, JsError> {
 
 /// The benchmark of `web/bench.html`: quantize / dequantize the same data as
 /// the native criterion benchmark (`quant::synth::weights`) inside wasm, so
-/// the timings measure the kernels, not copies across the JS boundary.
+/// the timings measure the kernels, not copies across the JS boundary. The
+/// buffers start on cache lines, as the native benchmark's do.
 #[wasm_bindgen(js_name = QuantBench)]
 pub struct QuantBench {
     ty: GgmlType,
     row_len: usize,
-    data: Vec<f32>,
-    packed: Vec<u8>,
-    out: Vec<f32>,
+    data: Aligned<f32>,
+    packed: Aligned<u8>,
+    out: Aligned<f32>,
 }
 
 #[wasm_bindgen(js_class = QuantBench)]
@@ -83,27 +85,26 @@ impl QuantBench {
         let ty = GgmlType::from_name(r#type).map_err(js_err)?;
         let data = crate::quant::synth::weights(rows, row_len, seed);
         let packed = blocks::quantize(ty, &data, row_len, None).map_err(js_err)?;
-        let out = vec![0.0; data.len()];
         Ok(QuantBench {
             ty,
             row_len,
-            data,
-            packed,
-            out,
+            out: Aligned::zeroed(data.len()),
+            data: Aligned::from_slice(&data),
+            packed: Aligned::from_slice(&packed),
         })
     }
 
     /// Bytes of f32 input per run (throughput is this over the time).
     #[wasm_bindgen(js_name = inputBytes)]
     pub fn input_bytes(&self) -> usize {
-        self.data.len() * 4
+        self.data.as_slice().len() * 4
     }
 
     /// Quantize the data `iters` times.
     pub fn quantize(&mut self, iters: u32) -> Result<(), JsError> {
         for _ in 0..iters {
-            blocks::quantize_into(self.ty, &self.data, self.row_len, None, &mut self.packed)
-                .map_err(js_err)?;
+            let (data, packed) = (self.data.as_slice(), self.packed.as_mut_slice());
+            blocks::quantize_into(self.ty, data, self.row_len, None, packed).map_err(js_err)?;
         }
         Ok(())
     }
@@ -111,8 +112,8 @@ impl QuantBench {
     /// Dequantize the packed data `iters` times.
     pub fn dequantize(&mut self, iters: u32) -> Result<(), JsError> {
         for _ in 0..iters {
-            blocks::dequantize_into(self.ty, &self.packed, self.row_len, &mut self.out)
-                .map_err(js_err)?;
+            let (packed, out) = (self.packed.as_slice(), self.out.as_mut_slice());
+            blocks::dequantize_into(self.ty, packed, self.row_len, out).map_err(js_err)?;
         }
         Ok(())
     }
