@@ -9,7 +9,7 @@
 // On a shared machine the speed of every side drifts by tens of percent
 // between runs a few milliseconds apart, and over minutes. So each pass
 // reports its fastest sample (the least disturbed; criterion's fastest
-// sample, the page's fastest run of ~50 ms, libgguf's fastest call), and the
+// sample, the page's fastest run of ~5 ms, libgguf's fastest call), and the
 // wasm and native passes alternate for --rounds rounds (default 3), each
 // figure the median of its rounds.
 //

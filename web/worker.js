@@ -583,9 +583,10 @@ const methods = {
         results[type] = {};
         for (const op of ['quantize', 'dequantize']) {
           b[op](1); // warm-up
-          // How many iterations take ~50 ms: double until a run is long
+          // How many iterations take ~5 ms: double until a run is long
           // enough for the browser's coarse clock (0.1 ms or worse), since
-          // one dequantize of 1 MiB takes well under that.
+          // one dequantize of 1 MiB takes well under that. Runs of 5 ms are
+          // as long as criterion's shortest samples natively.
           let n = 1;
           let t;
           let dt;
@@ -596,7 +597,7 @@ const methods = {
             if (dt >= 20 || n >= 1 << 20) break;
             n *= 2;
           }
-          const iters = Math.max(1, Math.round((50 * n) / Math.max(dt, 0.01)));
+          const iters = Math.max(1, Math.round((5 * n) / Math.max(dt, 0.01)));
           const samples = [];
           const end = performance.now() + seconds * 1000;
           while (performance.now() < end || samples.length < 5) {
