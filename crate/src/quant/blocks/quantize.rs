@@ -3825,15 +3825,8 @@ pub(crate) mod simd {
                 return reference::make_q3_quants(nmax, x, l_out);
             }
             let l_out = &mut l_out[..16];
-            let mut max = 0f32;
-            let mut amax = 0f32;
-            for &v in x {
-                let ax = v.abs();
-                if ax > amax {
-                    amax = ax;
-                    max = v;
-                }
-            }
+            // the reference's scan for the largest magnitude (first wins)
+            let (amax, max) = amax_and_max(x);
             if amax < GROUP_MAX_EPS {
                 l_out.fill(0);
                 return 0.0;
@@ -3843,53 +3836,56 @@ pub(crate) mod simd {
             let ww = xv.map(|v| f32x4_mul(v, v));
             let wx: [v128; 4] = core::array::from_fn(|h| f32x4_mul(ww[h], xv[h]));
             let iscale = f32x4_splat(-(nmax as f32) / max);
-            let mut l = [0i32; 16];
-            let (mut a, mut b) = ([0f32; 16], [0f32; 16]);
+            let rc = RoundClamp::new(-nmax, nmax - 1);
+            // the quants as floats (small integers), 4 to a row
+            let mut l = [[0f32; 4]; 4];
+            let (mut a, mut b) = ([[0f32; 4]; 4], [[0f32; 4]; 4]);
             for h in 0..4 {
-                let li = clamp_i32(nearest_int(f32x4_mul(iscale, xv[h])), -nmax, nmax - 1);
-                let lf = f32x4_convert_i32x4(li);
-                a[4 * h..4 * h + 4].copy_from_slice(&lanes(f32x4_mul(wx[h], lf)));
-                b[4 * h..4 * h + 4].copy_from_slice(&lanes(f32x4_mul(f32x4_mul(ww[h], lf), lf)));
-                l[4 * h..4 * h + 4].copy_from_slice(&ilanes(li));
+                let lf = f32x4_convert_i32x4(rc.apply(f32x4_mul(iscale, xv[h])));
+                vstore4(&mut a[h], f32x4_mul(wx[h], lf));
+                vstore4(&mut b[h], f32x4_mul(f32x4_mul(ww[h], lf), lf));
+                vstore4(&mut l[h], lf);
             }
             let mut sumlx = 0f32;
             let mut suml2 = 0f32;
             for i in 0..16 {
-                sumlx += a[i];
-                suml2 += b[i];
+                sumlx += a[i / 4][i % 4];
+                suml2 += b[i / 4][i % 4];
             }
             let zero = core::hint::black_box(f32x4_splat(0.0));
-            let rc = RoundClamp::new(-nmax, nmax - 1);
+            let (mut slx_a, mut sl2_a, mut new_a) =
+                ([[0f32; 4]; 4], [[0f32; 4]; 4], [[0f32; 4]; 4]);
             for _itry in 0..5 {
                 let mut n_changed = 0;
                 let mut from = 0usize;
                 'scan: loop {
-                    let (mut slx_a, mut sl2_a, mut new_a) = ([0f32; 16], [0f32; 16], [0i32; 16]);
                     let mut want = 0u32;
-                    for h in 0..4 {
-                        let cur = i32x4(l[4 * h], l[4 * h + 1], l[4 * h + 2], l[4 * h + 3]);
-                        let lf = f32x4_convert_i32x4(cur);
+                    // the rows before `from`'s are not looked at again
+                    for h in from / 4..4 {
+                        let lf = vload4(&l[h]);
                         // sumlx - w * x * l, suml2 - w * l * l
                         let slx = f32x4_sub(f32x4_splat(sumlx), f32x4_mul(wx[h], lf));
                         let sl2 =
                             f32x4_sub(f32x4_splat(suml2), f32x4_mul(f32x4_mul(ww[h], lf), lf));
-                        let new_l = rc.apply(f32x4_div(f32x4_mul(xv[h], sl2), slx));
-                        let moves = v128_andnot(f32x4_gt(slx, zero), i32x4_eq(new_l, cur));
+                        let nf =
+                            f32x4_convert_i32x4(rc.apply(f32x4_div(f32x4_mul(xv[h], sl2), slx)));
+                        let moves = v128_and(f32x4_gt(slx, zero), f32x4_ne(nf, lf));
                         want |= (i32x4_bitmask(moves) as u32) << (4 * h);
-                        slx_a[4 * h..4 * h + 4].copy_from_slice(&lanes(slx));
-                        sl2_a[4 * h..4 * h + 4].copy_from_slice(&lanes(sl2));
-                        new_a[4 * h..4 * h + 4].copy_from_slice(&ilanes(new_l));
+                        vstore4(&mut slx_a[h], slx);
+                        vstore4(&mut sl2_a[h], sl2);
+                        vstore4(&mut new_a[h], nf);
                     }
                     want &= !0u32 << from;
                     while want != 0 {
                         let i = want.trailing_zeros() as usize;
                         want &= want - 1;
+                        let (h, m) = (i / 4, i % 4);
                         let w = x[i] * x[i];
-                        let new_l = new_a[i];
-                        let slx = slx_a[i] + w * x[i] * new_l as f32;
-                        let sl2 = sl2_a[i] + w * new_l as f32 * new_l as f32;
+                        let new_l = new_a[h][m];
+                        let slx = slx_a[h][m] + w * x[i] * new_l;
+                        let sl2 = sl2_a[h][m] + w * new_l * new_l;
                         if sl2 > 0.0 && slx * slx * suml2 > sumlx * sumlx * sl2 {
-                            l[i] = new_l;
+                            l[h][m] = new_l;
                             sumlx = slx;
                             suml2 = sl2;
                             n_changed += 1;
@@ -3905,14 +3901,28 @@ pub(crate) mod simd {
                     break;
                 }
             }
-            for (o, &v) in l_out.iter_mut().zip(&l) {
-                *o = (v + nmax) as i8;
-            }
+            let off = f32x4_splat(nmax as f32);
+            let q: [v128; 4] =
+                core::array::from_fn(|h| i32x4_trunc_sat_f32x4(f32x4_add(vload4(&l[h]), off)));
+            let o: &mut [u8; 16] = bytemuck::cast_slice_mut(l_out).try_into().unwrap();
+            store16(o, pack_i8(q));
             if suml2 > 0.0 {
                 sumlx / suml2
             } else {
                 0.0
             }
+        }
+
+        #[inline(always)]
+        fn vload4(a: &[f32; 4]) -> v128 {
+            // SAFETY: `a` is 16 readable bytes; no alignment needed.
+            unsafe { v128_load(a.as_ptr() as *const v128) }
+        }
+
+        #[inline(always)]
+        fn vstore4(a: &mut [f32; 4], v: v128) {
+            // SAFETY: `a` is 16 writable bytes; no alignment needed.
+            unsafe { v128_store(a.as_mut_ptr() as *mut v128, v) }
         }
 
         /// `finish_q3_k`: requantize with the values in lanes, then split
