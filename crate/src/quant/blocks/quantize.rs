@@ -1286,16 +1286,12 @@ pub(crate) mod reference {
         qkx2: Qkx2,
         finish: impl Fn(&[f32], &mut BlockQ2K, &mut [u8; QK_K]),
     ) {
-        let q4scale = 15f32;
         for (x, y) in x.chunks_exact(QK_K).zip(y) {
             let mut l = [0u8; QK_K];
             let mut laux = [0u8; 16];
             let mut weights = [0f32; 16];
             let mut mins = [0f32; QK_K / 16];
             let mut scales = [0f32; QK_K / 16];
-            // as we are deducting the min, scales are always positive
-            let mut max_scale = 0f32;
-            let mut max_min = 0f32;
             for j in 0..QK_K / 16 {
                 let xs = &x[16 * j..16 * j + 16];
                 for (w, v) in weights.iter_mut().zip(xs) {
@@ -1314,34 +1310,47 @@ pub(crate) mod reference {
                 );
                 scales[j] = s;
                 mins[j] = m;
-                if s > max_scale {
-                    max_scale = s;
-                }
-                if m > max_min {
-                    max_min = m;
-                }
             }
-            if max_scale > 0.0 {
-                let iscale = q4scale / max_scale;
-                for j in 0..QK_K / 16 {
-                    y.scales[j] = nearest_int(iscale * scales[j]) as u8;
-                }
-                y.d = fp16(max_scale / q4scale);
-            } else {
-                y.scales = [0; 16];
-                y.d = fp16(0.0);
-            }
-            if max_min > 0.0 {
-                let iscale = q4scale / max_min;
-                for j in 0..QK_K / 16 {
-                    let q = nearest_int(iscale * mins[j]);
-                    y.scales[j] = (y.scales[j] as i32 | (q << 4)) as u8;
-                }
-                y.dmin = fp16(max_min / q4scale);
-            } else {
-                y.dmin = fp16(0.0);
-            }
+            q2_k_set_scales(&scales, &mins, y);
             finish(x, y, &mut l);
+        }
+    }
+
+    /// `quantize_row_q2_K_ref` after the scale search: the 16 sub-block
+    /// scales and mins to 4 bits against their maxima, `d` and `dmin`.
+    #[inline(always)]
+    pub(crate) fn q2_k_set_scales(scales: &[f32; 16], mins: &[f32; 16], y: &mut BlockQ2K) {
+        let q4scale = 15f32;
+        // as we are deducting the min, scales are always positive
+        let mut max_scale = 0f32;
+        let mut max_min = 0f32;
+        for j in 0..QK_K / 16 {
+            if scales[j] > max_scale {
+                max_scale = scales[j];
+            }
+            if mins[j] > max_min {
+                max_min = mins[j];
+            }
+        }
+        if max_scale > 0.0 {
+            let iscale = q4scale / max_scale;
+            for j in 0..QK_K / 16 {
+                y.scales[j] = nearest_int(iscale * scales[j]) as u8;
+            }
+            y.d = fp16(max_scale / q4scale);
+        } else {
+            y.scales = [0; 16];
+            y.d = fp16(0.0);
+        }
+        if max_min > 0.0 {
+            let iscale = q4scale / max_min;
+            for j in 0..QK_K / 16 {
+                let q = nearest_int(iscale * mins[j]);
+                y.scales[j] = (y.scales[j] as i32 | (q << 4)) as u8;
+            }
+            y.dmin = fp16(max_min / q4scale);
+        } else {
+            y.dmin = fp16(0.0);
         }
     }
 
@@ -1593,9 +1602,6 @@ pub(crate) mod reference {
         let mut weights = [0f32; 32];
         let mut mins = [0f32; QK_K / 32];
         let mut scales = [0f32; QK_K / 32];
-        // as we are deducting the min, scales are always positive
-        let mut max_scale = 0f32;
-        let mut max_min = 0f32;
         for j in 0..QK_K / 32 {
             let xs = &x[32 * j..32 * j + 32];
             let av_x = (sum_sq(xs) / 32.0).sqrt();
@@ -1615,11 +1621,27 @@ pub(crate) mod reference {
             );
             scales[j] = s;
             mins[j] = m;
-            if s > max_scale {
-                max_scale = s;
+        }
+        k4_set_scales(&scales, &mins, scales_out)
+    }
+
+    /// [`k4_ref_scales`] after the search: the 8 sub-block scales and mins
+    /// to 6 bits against their maxima, packed; returns `(d, dmin)`.
+    #[inline(always)]
+    pub(crate) fn k4_set_scales(
+        scales: &[f32; 8],
+        mins: &[f32; 8],
+        scales_out: &mut [u8; 12],
+    ) -> (f32, f32) {
+        // as we are deducting the min, scales are always positive
+        let mut max_scale = 0f32;
+        let mut max_min = 0f32;
+        for j in 0..QK_K / 32 {
+            if scales[j] > max_scale {
+                max_scale = scales[j];
             }
-            if m > max_min {
-                max_min = m;
+            if mins[j] > max_min {
+                max_min = mins[j];
             }
         }
         let inv_scale = if max_scale > 0.0 {
@@ -3153,8 +3175,8 @@ pub(crate) mod simd {
     pub(crate) mod wasm {
         use super::super::super::dequant::fp16_to_f32;
         use super::super::super::dequant::layout::{
-            BlockQ2K, BlockQ3K, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8K, BlockQ8_0,
-            BlockTq1_0, BlockTq2_0,
+            BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1,
+            BlockQ8K, BlockQ8_0, BlockTq1_0, BlockTq2_0,
         };
         use super::super::reference::{self, Iq4Kernels as _, GROUP_MAX_EPS};
         use super::super::{fp32_to_fp16, GgmlType};
@@ -3175,14 +3197,8 @@ pub(crate) mod simd {
                 GgmlType::TQ2_0 => tq2_0(x, bytemuck::cast_slice_mut(y)),
                 GgmlType::Q2K => q2_k(x, bytemuck::cast_slice_mut(y)),
                 GgmlType::Q3K => q3_k(x, bytemuck::cast_slice_mut(y)),
-                // SAFETY: the kernel has no requirements (simd128 is a
-                // compile-time feature).
-                GgmlType::Q4K => unsafe {
-                    reference::q4_k_ref_with(x, bytemuck::cast_slice_mut(y), make_qkx2_quants)
-                },
-                GgmlType::Q5K => unsafe {
-                    reference::q5_k_ref_with(x, bytemuck::cast_slice_mut(y), make_qkx2_quants)
-                },
+                GgmlType::Q4K => q4_k(x, bytemuck::cast_slice_mut(y)),
+                GgmlType::Q5K => q5_k(x, bytemuck::cast_slice_mut(y)),
                 GgmlType::IQ4NL => {
                     reference::quantize_iq4_nl_with(x, bytemuck::cast_slice_mut(y), None, &Iq4Wasm)
                 }
@@ -3763,173 +3779,6 @@ pub(crate) mod simd {
             )
         }
 
-        /// `make_qkx2_quants` (same arguments and results), as the AVX2
-        /// one: 8 candidate scales at a time (two vectors); a winner moves
-        /// `min`, so the candidates after it are evaluated again.
-        #[allow(clippy::too_many_arguments)]
-        pub(crate) fn make_qkx2_quants(
-            nmax: i32,
-            x: &[f32],
-            weights: &[f32],
-            l_out: &mut [u8],
-            laux: &mut [u8],
-            rmin: f32,
-            rdelta: f32,
-            nstep: i32,
-            use_mad: bool,
-        ) -> (f32, f32) {
-            const N: usize = 32;
-            let n = x.len();
-            if n > N || !n.is_multiple_of(4) {
-                return reference::make_qkx2_quants(
-                    nmax, x, weights, l_out, laux, rmin, rdelta, nstep, use_mad,
-                );
-            }
-            let weights = &weights[..n];
-            let l_out = &mut l_out[..n];
-            let mut min = x[0];
-            let mut max = x[0];
-            let mut sum_w = weights[0];
-            let mut sum_x = sum_w * x[0];
-            for i in 1..n {
-                if x[i] < min {
-                    min = x[i];
-                }
-                if x[i] > max {
-                    max = x[i];
-                }
-                let w = weights[i];
-                sum_w += w;
-                sum_x += w * x[i];
-            }
-            if min > 0.0 {
-                min = 0.0;
-            }
-            if max == min {
-                l_out.fill(0);
-                return (0.0, -min);
-            }
-            let err = |d: v128| {
-                if use_mad {
-                    f32x4_abs(d)
-                } else {
-                    f32x4_mul(d, d)
-                }
-            };
-            let iscale = nmax as f32 / (max - min);
-            let mut scale = 1.0 / iscale;
-            let mut terms = [0f32; N];
-            for k in 0..n / 4 {
-                let xv = load(x, k);
-                let l = nearest_int(f32x4_mul(
-                    f32x4_splat(iscale),
-                    f32x4_sub(xv, f32x4_splat(min)),
-                ));
-                let l = clamp_i32(l, 0, nmax);
-                for (o, q) in l_out[4 * k..4 * k + 4].iter_mut().zip(ilanes(l)) {
-                    *o = q as u8;
-                }
-                let diff = f32x4_sub(
-                    f32x4_add(
-                        f32x4_mul(f32x4_splat(scale), f32x4_convert_i32x4(l)),
-                        f32x4_splat(min),
-                    ),
-                    xv,
-                );
-                let t = f32x4_mul(load(weights, k), err(diff));
-                terms[4 * k..4 * k + 4].copy_from_slice(&lanes(t));
-            }
-            let mut best_error = 0f32;
-            for &t in &terms[..n] {
-                best_error += t;
-            }
-            if nstep < 1 {
-                return (scale, -min);
-            }
-            let zero = core::hint::black_box(f32x4_splat(0.0));
-            let rc = RoundClamp::new(0, nmax);
-            let mut lf = [[zero; 2]; N];
-            let mut is0 = 0i32;
-            'chunks: while is0 <= nstep {
-                let iscale: [v128; 2] = core::array::from_fn(|h| {
-                    let isv = f32x4_convert_i32x4(i32x4_add(
-                        i32x4_splat(is0 + 4 * h as i32),
-                        i32x4(0, 1, 2, 3),
-                    ));
-                    // (rmin + rdelta * is + nmax) / (max - min)
-                    f32x4_div(
-                        f32x4_add(
-                            f32x4_add(f32x4_splat(rmin), f32x4_mul(f32x4_splat(rdelta), isv)),
-                            f32x4_splat(nmax as f32),
-                        ),
-                        f32x4_splat(max - min),
-                    )
-                });
-                let (mut sum_l, mut sum_l2, mut sum_xl) = ([zero; 2], [zero; 2], [zero; 2]);
-                for i in 0..n {
-                    let xm = f32x4_splat(x[i] - min);
-                    let w = f32x4_splat(weights[i]);
-                    let xi = f32x4_splat(x[i]);
-                    for h in 0..2 {
-                        let l = rc.apply(f32x4_mul(iscale[h], xm));
-                        let lv = f32x4_convert_i32x4(l);
-                        lf[i][h] = lv;
-                        let wl = f32x4_mul(w, lv);
-                        sum_l[h] = f32x4_add(sum_l[h], wl);
-                        sum_l2[h] = f32x4_add(sum_l2[h], f32x4_mul(wl, lv));
-                        sum_xl[h] = f32x4_add(sum_xl[h], f32x4_mul(wl, xi));
-                    }
-                }
-                let (sw, sx) = (f32x4_splat(sum_w), f32x4_splat(sum_x));
-                let mut dd = [[0f32; 4]; 2];
-                let mut cur = [[0f32; 4]; 2];
-                let mut ts = [[0f32; 4]; 2];
-                let mut tm = [[0f32; 4]; 2];
-                for h in 0..2 {
-                    let d = f32x4_sub(f32x4_mul(sw, sum_l2[h]), f32x4_mul(sum_l[h], sum_l[h]));
-                    let mut this_scale = f32x4_div(
-                        f32x4_sub(f32x4_mul(sw, sum_xl[h]), f32x4_mul(sx, sum_l[h])),
-                        d,
-                    );
-                    let mut this_min = f32x4_div(
-                        f32x4_sub(f32x4_mul(sum_l2[h], sx), f32x4_mul(sum_l[h], sum_xl[h])),
-                        d,
-                    );
-                    let pos = f32x4_gt(this_min, zero);
-                    this_min = v128_andnot(this_min, pos);
-                    this_scale = v128_bitselect(f32x4_div(sum_xl[h], sum_l2[h]), this_scale, pos);
-                    let mut c = zero;
-                    for i in 0..n {
-                        let diff = f32x4_sub(
-                            f32x4_add(f32x4_mul(this_scale, lf[i][h]), this_min),
-                            f32x4_splat(x[i]),
-                        );
-                        c = f32x4_add(c, f32x4_mul(f32x4_splat(weights[i]), err(diff)));
-                    }
-                    dd[h] = lanes(d);
-                    cur[h] = lanes(c);
-                    ts[h] = lanes(this_scale);
-                    tm[h] = lanes(this_min);
-                }
-                let count = ((nstep - is0 + 1) as usize).min(8);
-                for k in 0..count {
-                    let (h, m) = (k / 4, k % 4);
-                    if dd[h][m] > 0.0 && cur[h][m] < best_error {
-                        for (o, v) in l_out.iter_mut().zip(&lf[..n]) {
-                            *o = lanes(v[h])[m] as u8;
-                        }
-                        best_error = cur[h][m];
-                        scale = ts[h][m];
-                        min = tm[h][m];
-                        is0 += k as i32 + 1;
-                        continue 'chunks;
-                    }
-                }
-                is0 += 8;
-            }
-            (scale, -min)
-        }
-
         /// `finish_q2_k`: requantize with the values in lanes, then pack.
         pub(crate) fn finish_q2_k(x: &[f32], y: &mut BlockQ2K, l: &mut [u8; QK_K]) {
             let (dd, dmin) = (f16(y.d), f16(y.dmin));
@@ -3976,15 +3825,8 @@ pub(crate) mod simd {
                 return reference::make_q3_quants(nmax, x, l_out);
             }
             let l_out = &mut l_out[..16];
-            let mut max = 0f32;
-            let mut amax = 0f32;
-            for &v in x {
-                let ax = v.abs();
-                if ax > amax {
-                    amax = ax;
-                    max = v;
-                }
-            }
+            // the reference's scan for the largest magnitude (first wins)
+            let (amax, max) = amax_and_max(x);
             if amax < GROUP_MAX_EPS {
                 l_out.fill(0);
                 return 0.0;
@@ -3994,53 +3836,56 @@ pub(crate) mod simd {
             let ww = xv.map(|v| f32x4_mul(v, v));
             let wx: [v128; 4] = core::array::from_fn(|h| f32x4_mul(ww[h], xv[h]));
             let iscale = f32x4_splat(-(nmax as f32) / max);
-            let mut l = [0i32; 16];
-            let (mut a, mut b) = ([0f32; 16], [0f32; 16]);
+            let rc = RoundClamp::new(-nmax, nmax - 1);
+            // the quants as floats (small integers), 4 to a row
+            let mut l = [[0f32; 4]; 4];
+            let (mut a, mut b) = ([[0f32; 4]; 4], [[0f32; 4]; 4]);
             for h in 0..4 {
-                let li = clamp_i32(nearest_int(f32x4_mul(iscale, xv[h])), -nmax, nmax - 1);
-                let lf = f32x4_convert_i32x4(li);
-                a[4 * h..4 * h + 4].copy_from_slice(&lanes(f32x4_mul(wx[h], lf)));
-                b[4 * h..4 * h + 4].copy_from_slice(&lanes(f32x4_mul(f32x4_mul(ww[h], lf), lf)));
-                l[4 * h..4 * h + 4].copy_from_slice(&ilanes(li));
+                let lf = f32x4_convert_i32x4(rc.apply(f32x4_mul(iscale, xv[h])));
+                vstore4(&mut a[h], f32x4_mul(wx[h], lf));
+                vstore4(&mut b[h], f32x4_mul(f32x4_mul(ww[h], lf), lf));
+                vstore4(&mut l[h], lf);
             }
             let mut sumlx = 0f32;
             let mut suml2 = 0f32;
             for i in 0..16 {
-                sumlx += a[i];
-                suml2 += b[i];
+                sumlx += a[i / 4][i % 4];
+                suml2 += b[i / 4][i % 4];
             }
             let zero = core::hint::black_box(f32x4_splat(0.0));
-            let rc = RoundClamp::new(-nmax, nmax - 1);
+            let (mut slx_a, mut sl2_a, mut new_a) =
+                ([[0f32; 4]; 4], [[0f32; 4]; 4], [[0f32; 4]; 4]);
             for _itry in 0..5 {
                 let mut n_changed = 0;
                 let mut from = 0usize;
                 'scan: loop {
-                    let (mut slx_a, mut sl2_a, mut new_a) = ([0f32; 16], [0f32; 16], [0i32; 16]);
                     let mut want = 0u32;
-                    for h in 0..4 {
-                        let cur = i32x4(l[4 * h], l[4 * h + 1], l[4 * h + 2], l[4 * h + 3]);
-                        let lf = f32x4_convert_i32x4(cur);
+                    // the rows before `from`'s are not looked at again
+                    for h in from / 4..4 {
+                        let lf = vload4(&l[h]);
                         // sumlx - w * x * l, suml2 - w * l * l
                         let slx = f32x4_sub(f32x4_splat(sumlx), f32x4_mul(wx[h], lf));
                         let sl2 =
                             f32x4_sub(f32x4_splat(suml2), f32x4_mul(f32x4_mul(ww[h], lf), lf));
-                        let new_l = rc.apply(f32x4_div(f32x4_mul(xv[h], sl2), slx));
-                        let moves = v128_andnot(f32x4_gt(slx, zero), i32x4_eq(new_l, cur));
+                        let nf =
+                            f32x4_convert_i32x4(rc.apply(f32x4_div(f32x4_mul(xv[h], sl2), slx)));
+                        let moves = v128_and(f32x4_gt(slx, zero), f32x4_ne(nf, lf));
                         want |= (i32x4_bitmask(moves) as u32) << (4 * h);
-                        slx_a[4 * h..4 * h + 4].copy_from_slice(&lanes(slx));
-                        sl2_a[4 * h..4 * h + 4].copy_from_slice(&lanes(sl2));
-                        new_a[4 * h..4 * h + 4].copy_from_slice(&ilanes(new_l));
+                        vstore4(&mut slx_a[h], slx);
+                        vstore4(&mut sl2_a[h], sl2);
+                        vstore4(&mut new_a[h], nf);
                     }
                     want &= !0u32 << from;
                     while want != 0 {
                         let i = want.trailing_zeros() as usize;
                         want &= want - 1;
+                        let (h, m) = (i / 4, i % 4);
                         let w = x[i] * x[i];
-                        let new_l = new_a[i];
-                        let slx = slx_a[i] + w * x[i] * new_l as f32;
-                        let sl2 = sl2_a[i] + w * new_l as f32 * new_l as f32;
+                        let new_l = new_a[h][m];
+                        let slx = slx_a[h][m] + w * x[i] * new_l;
+                        let sl2 = sl2_a[h][m] + w * new_l * new_l;
                         if sl2 > 0.0 && slx * slx * suml2 > sumlx * sumlx * sl2 {
-                            l[i] = new_l;
+                            l[h][m] = new_l;
                             sumlx = slx;
                             suml2 = sl2;
                             n_changed += 1;
@@ -4056,14 +3901,28 @@ pub(crate) mod simd {
                     break;
                 }
             }
-            for (o, &v) in l_out.iter_mut().zip(&l) {
-                *o = (v + nmax) as i8;
-            }
+            let off = f32x4_splat(nmax as f32);
+            let q: [v128; 4] =
+                core::array::from_fn(|h| i32x4_trunc_sat_f32x4(f32x4_add(vload4(&l[h]), off)));
+            let o: &mut [u8; 16] = bytemuck::cast_slice_mut(l_out).try_into().unwrap();
+            store16(o, pack_i8(q));
             if suml2 > 0.0 {
                 sumlx / suml2
             } else {
                 0.0
             }
+        }
+
+        #[inline(always)]
+        fn vload4(a: &[f32; 4]) -> v128 {
+            // SAFETY: `a` is 16 readable bytes; no alignment needed.
+            unsafe { v128_load(a.as_ptr() as *const v128) }
+        }
+
+        #[inline(always)]
+        fn vstore4(a: &mut [f32; 4], v: v128) {
+            // SAFETY: `a` is 16 writable bytes; no alignment needed.
+            unsafe { v128_store(a.as_mut_ptr() as *mut v128, v) }
         }
 
         /// `finish_q3_k`: requantize with the values in lanes, then split
@@ -4287,15 +4146,282 @@ pub(crate) mod simd {
             reference::Iq4Scalar.indices(values, id, &xs[i..n], &mut out[i..n]);
         }
 
-        fn q2_k(x: &[f32], y: &mut [BlockQ2K]) {
+        fn q3_k(x: &[f32], y: &mut [BlockQ3K]) {
             // SAFETY: the kernels have no requirements (simd128 is a
             // compile-time feature).
-            unsafe { reference::q2_k_ref_with(x, y, make_qkx2_quants, finish_q2_k) }
+            unsafe { reference::q3_k_ref_with(x, y, make_q3_quants, finish_q3_k) }
         }
 
-        fn q3_k(x: &[f32], y: &mut [BlockQ3K]) {
-            // SAFETY: as above.
-            unsafe { reference::q3_k_ref_with(x, y, make_q3_quants, finish_q3_k) }
+        // --------------------------------------------------------------
+        // Q2_K, Q4_K, Q5_K: `make_qkx2_quants` for four sub-blocks at
+        // once, one per lane. Each lane runs the reference's search for
+        // its own sub-block, candidate after candidate, with its own `min`
+        // and sums added up over the values in order; so no candidate is
+        // evaluated twice (candidates in lanes have to start again after
+        // every winner, as the winner moves `min`).
+        // --------------------------------------------------------------
+
+        /// Four blocks of `N` values (back to back in `x`) with block `j`
+        /// in lane `j`: `xt[i]` holds value `i` of each.
+        #[inline(always)]
+        fn transpose_in<const N: usize>(x: &[f32], xt: &mut [v128; N]) {
+            let x = &x[..4 * N];
+            for k in 0..N / 4 {
+                let a: [v128; 4] = core::array::from_fn(|j| load_at(x, N * j + 4 * k));
+                let t0 = i32x4_shuffle::<0, 4, 1, 5>(a[0], a[1]);
+                let t1 = i32x4_shuffle::<2, 6, 3, 7>(a[0], a[1]);
+                let t2 = i32x4_shuffle::<0, 4, 1, 5>(a[2], a[3]);
+                let t3 = i32x4_shuffle::<2, 6, 3, 7>(a[2], a[3]);
+                xt[4 * k] = i32x4_shuffle::<0, 1, 4, 5>(t0, t2);
+                xt[4 * k + 1] = i32x4_shuffle::<2, 3, 6, 7>(t0, t2);
+                xt[4 * k + 2] = i32x4_shuffle::<0, 1, 4, 5>(t1, t3);
+                xt[4 * k + 3] = i32x4_shuffle::<2, 3, 6, 7>(t1, t3);
+            }
+        }
+
+        /// The quants `lt` (small whole floats, block `j` in lane `j`) back
+        /// to bytes, block after block, into `l[..4 * N]`.
+        #[inline(always)]
+        fn transpose_out<const N: usize>(lt: &[v128; N], l: &mut [u8]) {
+            let l = &mut l[..4 * N];
+            for k in 0..N / 4 {
+                let q: [v128; 4] = core::array::from_fn(|r| i32x4_trunc_sat_f32x4(lt[4 * k + r]));
+                // byte 4r + j is value 4k + r of block j; gather by block
+                let b = pack_i8(q);
+                let b = i8x16_shuffle::<0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15>(b, b);
+                let w = ilanes(b);
+                for j in 0..4 {
+                    l[N * j + 4 * k..N * j + 4 * k + 4].copy_from_slice(&w[j].to_le_bytes());
+                }
+            }
+        }
+
+        /// `make_qkx2_quants` for four blocks of `N` values, block `j` in
+        /// lane `j` of `xt` and `wt` (`use_mad` is `MAD`). Returns the
+        /// lanes' `(scale, -min)`; the quants go to `lt` as floats.
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
+        fn qkx2_x4<const N: usize, const MAD: bool>(
+            nmax: i32,
+            xt: &[v128; N],
+            wt: &[v128; N],
+            lt: &mut [v128; N],
+            rmin: f32,
+            rdelta: f32,
+            nstep: i32,
+        ) -> (v128, v128) {
+            use core::hint::black_box as bb;
+            let zero = bb(f32x4_splat(0.0));
+            let abs_mask = bb(i32x4_splat(0x7fff_ffff));
+            let err = |d: v128| {
+                if MAD {
+                    v128_and(d, abs_mask)
+                } else {
+                    f32x4_mul(d, d)
+                }
+            };
+            let mut min = xt[0];
+            let mut max = xt[0];
+            let mut sum_w = wt[0];
+            let mut sum_x = f32x4_mul(sum_w, xt[0]);
+            for i in 1..N {
+                // `if x < min { min = x }`, `if x > max { max = x }`
+                min = f32x4_pmin(min, xt[i]);
+                max = f32x4_pmax(max, xt[i]);
+                sum_w = f32x4_add(sum_w, wt[i]);
+                sum_x = f32x4_add(sum_x, f32x4_mul(wt[i], xt[i]));
+            }
+            // if min > 0 { min = 0 }
+            min = v128_andnot(min, f32x4_gt(min, zero));
+            // `max == min` lanes return (0, -min) and zero quants; they
+            // run along on garbage and are put right at the end
+            let flat = f32x4_eq(max, min);
+            let min0 = min;
+            let rc = RoundClamp::new(0, nmax);
+            let iscale = f32x4_div(f32x4_splat(nmax as f32), f32x4_sub(max, min));
+            let mut scale = f32x4_div(f32x4_splat(1.0), iscale);
+            let mut best = zero;
+            for i in 0..N {
+                let l = f32x4_convert_i32x4(rc.apply(f32x4_mul(iscale, f32x4_sub(xt[i], min))));
+                lt[i] = l;
+                let diff = f32x4_sub(f32x4_add(f32x4_mul(scale, l), min), xt[i]);
+                best = f32x4_add(best, f32x4_mul(wt[i], err(diff)));
+            }
+            if nstep >= 1 {
+                let mut laux = [zero; N];
+                for is in 0..=nstep {
+                    let num = rmin + rdelta * is as f32 + nmax as f32;
+                    let iscale = f32x4_div(f32x4_splat(num), f32x4_sub(max, min));
+                    let (mut sum_l, mut sum_l2, mut sum_xl) = (zero, zero, zero);
+                    for i in 0..N {
+                        let l = rc.apply(f32x4_mul(iscale, f32x4_sub(xt[i], min)));
+                        let lf = f32x4_convert_i32x4(l);
+                        laux[i] = lf;
+                        let wl = f32x4_mul(wt[i], lf);
+                        sum_l = f32x4_add(sum_l, wl);
+                        sum_l2 = f32x4_add(sum_l2, f32x4_mul(wl, lf));
+                        sum_xl = f32x4_add(sum_xl, f32x4_mul(wl, xt[i]));
+                    }
+                    let dd = f32x4_sub(f32x4_mul(sum_w, sum_l2), f32x4_mul(sum_l, sum_l));
+                    let valid = f32x4_gt(dd, zero);
+                    if !v128_any_true(valid) {
+                        continue;
+                    }
+                    let mut this_scale = f32x4_div(
+                        f32x4_sub(f32x4_mul(sum_w, sum_xl), f32x4_mul(sum_x, sum_l)),
+                        dd,
+                    );
+                    let mut this_min = f32x4_div(
+                        f32x4_sub(f32x4_mul(sum_l2, sum_x), f32x4_mul(sum_l, sum_xl)),
+                        dd,
+                    );
+                    let pos = f32x4_gt(this_min, zero);
+                    this_min = v128_andnot(this_min, pos);
+                    this_scale = v128_bitselect(f32x4_div(sum_xl, sum_l2), this_scale, pos);
+                    let mut cur = zero;
+                    for i in 0..N {
+                        let diff =
+                            f32x4_sub(f32x4_add(f32x4_mul(this_scale, laux[i]), this_min), xt[i]);
+                        cur = f32x4_add(cur, f32x4_mul(wt[i], err(diff)));
+                    }
+                    let win = v128_and(valid, f32x4_lt(cur, best));
+                    if v128_any_true(win) {
+                        for i in 0..N {
+                            lt[i] = v128_bitselect(laux[i], lt[i], win);
+                        }
+                        best = v128_bitselect(cur, best, win);
+                        scale = v128_bitselect(this_scale, scale, win);
+                        min = v128_bitselect(this_min, min, win);
+                    }
+                }
+            }
+            for l in lt.iter_mut() {
+                *l = v128_andnot(*l, flat);
+            }
+            scale = v128_andnot(scale, flat);
+            min = v128_bitselect(min0, min, flat);
+            (scale, f32x4_neg(min))
+        }
+
+        #[inline(always)]
+        fn fp16(f: f32) -> [u8; 2] {
+            fp32_to_fp16(f).to_le_bytes()
+        }
+
+        /// `quantize_row_q4_K_ref` (`NMAX` 15) and `quantize_row_q5_K_ref`
+        /// (31): the scale search four sub-blocks at a time, then the
+        /// requantization with the values in lanes.
+        #[inline(always)]
+        fn k4_block<const NMAX: i32>(
+            x: &[f32],
+            d_out: &mut [u8; 2],
+            dmin_out: &mut [u8; 2],
+            scales_out: &mut [u8; 12],
+            l: &mut [u8; QK_K],
+        ) {
+            let x: &[f32; QK_K] = x.try_into().unwrap();
+            let (rmin, nstep) = if NMAX == 15 { (-1.0, 20) } else { (-0.5, 15) };
+            let mut scales = [0f32; 8];
+            let mut mins = [0f32; 8];
+            let zero = f32x4_splat(0.0);
+            for g in 0..2 {
+                let mut xt = [zero; 32];
+                transpose_in(&x[128 * g..], &mut xt);
+                // av_x = sqrtf(sum_x2 / 32); weights av_x + fabsf(x)
+                let mut s = zero;
+                for v in &xt {
+                    s = f32x4_add(s, f32x4_mul(*v, *v));
+                }
+                let av_x = f32x4_sqrt(f32x4_div(s, f32x4_splat(32.0)));
+                let wt: [v128; 32] = core::array::from_fn(|i| f32x4_add(av_x, f32x4_abs(xt[i])));
+                let mut lt = [zero; 32];
+                let (sc, m) = qkx2_x4::<32, false>(NMAX, &xt, &wt, &mut lt, rmin, 0.1, nstep);
+                scales[4 * g..4 * g + 4].copy_from_slice(&lanes(sc));
+                mins[4 * g..4 * g + 4].copy_from_slice(&lanes(m));
+                transpose_out(&lt, &mut l[128 * g..]);
+            }
+            let (d, dmin) = reference::k4_set_scales(&scales, &mins, scales_out);
+            *d_out = fp16(d);
+            *dmin_out = fp16(dmin);
+            // requantize against the stored scales
+            let (dd, dmin) = (f16(*d_out), f16(*dmin_out));
+            for j in 0..QK_K / 32 {
+                let (sc, m) = super::super::super::dequant::get_scale_min_k4(j, scales_out);
+                let d = dd * sc as f32;
+                if d == 0.0 {
+                    continue;
+                }
+                let dm = f32x4_splat(dmin * m as f32);
+                let d = f32x4_splat(d);
+                for h in 0..2 {
+                    let q: [v128; 4] = core::array::from_fn(|k| {
+                        let v = f32x4_div(f32x4_add(load(x, 8 * j + 4 * h + k), dm), d);
+                        clamp_i32(nearest_int(v), 0, NMAX)
+                    });
+                    store16(&mut l[32 * j + 16 * h..], pack_i8(q));
+                }
+            }
+        }
+
+        fn q4_k(x: &[f32], y: &mut [BlockQ4K]) {
+            for (x, y) in x.chunks_exact(QK_K).zip(y) {
+                let mut l = [0u8; QK_K];
+                k4_block::<15>(x, &mut y.d, &mut y.dmin, &mut y.scales, &mut l);
+                // two nibbles 32 apart per byte
+                for j in 0..4 {
+                    for h in 0..2 {
+                        let lo = load_bytes(&l[64 * j + 16 * h..]);
+                        let hi = load_bytes(&l[64 * j + 32 + 16 * h..]);
+                        store16(&mut y.qs[32 * j + 16 * h..], v128_or(lo, i8x16_shl(hi, 4)));
+                    }
+                }
+            }
+        }
+
+        fn q5_k(x: &[f32], y: &mut [BlockQ5K]) {
+            for (x, y) in x.chunks_exact(QK_K).zip(y) {
+                let mut l = [0u8; QK_K];
+                k4_block::<31>(x, &mut y.d, &mut y.dmin, &mut y.scales, &mut l);
+                // low nibbles as Q4_K; bit 4 of quant 64n + j goes to bit
+                // 2n of qh[j], of quant 64n + 32 + j to bit 2n + 1
+                let mut qh = [u8x16_splat(0); 2];
+                for n in 0..4 {
+                    for (h, qh) in qh.iter_mut().enumerate() {
+                        let a = load_bytes(&l[64 * n + 16 * h..]);
+                        let b = load_bytes(&l[64 * n + 32 + 16 * h..]);
+                        let ha = v128_and(u8x16_gt(a, u8x16_splat(15)), u8x16_splat(1 << (2 * n)));
+                        let hb = v128_and(u8x16_gt(b, u8x16_splat(15)), u8x16_splat(2 << (2 * n)));
+                        *qh = v128_or(*qh, v128_or(ha, hb));
+                        let m = u8x16_splat(15);
+                        let q = v128_or(v128_and(a, m), i8x16_shl(v128_and(b, m), 4));
+                        store16(&mut y.qs[32 * n + 16 * h..], q);
+                    }
+                }
+                store16(&mut y.qh[..16], qh[0]);
+                store16(&mut y.qh[16..], qh[1]);
+            }
+        }
+
+        fn q2_k(x: &[f32], y: &mut [BlockQ2K]) {
+            let zero = f32x4_splat(0.0);
+            for (x, y) in x.chunks_exact(QK_K).zip(y) {
+                let x: &[f32; QK_K] = x.try_into().unwrap();
+                let mut l = [0u8; QK_K];
+                let mut scales = [0f32; 16];
+                let mut mins = [0f32; 16];
+                for g in 0..4 {
+                    let mut xt = [zero; 16];
+                    transpose_in(&x[64 * g..], &mut xt);
+                    let wt: [v128; 16] = core::array::from_fn(|i| f32x4_abs(xt[i]));
+                    let mut lt = [zero; 16];
+                    let (sc, m) = qkx2_x4::<16, true>(3, &xt, &wt, &mut lt, -0.5, 0.1, 15);
+                    scales[4 * g..4 * g + 4].copy_from_slice(&lanes(sc));
+                    mins[4 * g..4 * g + 4].copy_from_slice(&lanes(m));
+                    transpose_out(&lt, &mut l[64 * g..]);
+                }
+                reference::q2_k_set_scales(&scales, &mins, y);
+                finish_q2_k(x, y, &mut l);
+            }
         }
     }
 }

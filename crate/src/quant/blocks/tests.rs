@@ -1159,12 +1159,50 @@ fn iq4_fast_indices_match_reference() {
     }
 }
 
+/// Rows whose 16-value sub-blocks differ in kind (zero, constant, all
+/// positive, all negative, one outlier, tiny, random), so the fast paths
+/// that run several sub-blocks side by side (one per lane) meet the
+/// special cases next to ordinary ones.
+fn mixed_rows(n: usize) -> Vec<Vec<f32>> {
+    let mut rng = Rng::new(11);
+    (0..4)
+        .map(|shift| {
+            (0..n)
+                .map(|i| {
+                    let (b, k) = (i / 16, i % 16);
+                    match (b * 5 + shift) % 9 {
+                        0 => 0.0,
+                        1 => -0.0,
+                        2 => 0.75,
+                        3 => -2.5,
+                        4 => rng.uniform() + 0.5,
+                        5 => -rng.uniform() - 0.1,
+                        6 => {
+                            if k == 5 {
+                                40.0
+                            } else {
+                                0.01 * rng.normal()
+                            }
+                        }
+                        7 => rng.normal() * 1e-20,
+                        _ => rng.normal(),
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn fast_quantizers_match_reference_on_edges() {
     let mut any = false;
     for ty in FAST {
         let n = QK_K * 2;
-        for row in edge_rows(n).into_iter().chain(tie_rows(n)) {
+        for row in edge_rows(n)
+            .into_iter()
+            .chain(tie_rows(n))
+            .chain(mixed_rows(n))
+        {
             any |= check_fast_row(ty, &row);
         }
     }
