@@ -1681,23 +1681,18 @@ pub(crate) mod simd {
         fn tq1_0(x: &[u8], y: &mut [f32]) {
             // Constants kept in locals: V8 would rebuild each one at every
             // use inside the loop.
-            let [flip, c86, c171, minus1, zero, even, three] = core::hint::black_box([
+            let [flip, c86, c171, minus1, zero, not_low] = core::hint::black_box([
                 u8x16_splat(0x80),
                 i8x16_splat((85 ^ 0x80) as u8 as i8),
                 i8x16_splat((170 ^ 0x80) as u8 as i8),
                 i8x16_splat(-1),
                 i8x16_splat(0),
-                u16x8_splat(0x00FF),
-                u16x8_splat(3),
+                u8x16_splat(0xFE),
             ]);
-            // t * 3 with bytes wrapping, as `uint8_t`: even and odd bytes
-            // apart in 16-bit multiplies (`t + t + t` on bytes becomes an
-            // i8x16 multiply that wasm lacks, emulated at length)
-            let times3 = |t: v128| {
-                let lo = v128_and(i16x8_mul(v128_and(t, even), three), even);
-                let hi = i16x8_mul(v128_andnot(t, even), three);
-                v128_or(lo, hi)
-            };
+            // t * 3 with bytes wrapping, as `uint8_t`: t + 2t, with 2t a
+            // 16-bit shift masked back into bytes (`t + t + t` would become
+            // an i8x16 multiply that wasm lacks, emulated at length)
+            let times3 = |t: v128| i8x16_add(t, v128_and(i16x8_shl(t, 1), not_low));
             // digit - 1 as -1, 0, 1: the unsigned compares as signed ones
             // on t ^ 0x80
             let trit = |t: v128| {
