@@ -3318,11 +3318,17 @@ pub(crate) mod simd {
         /// below `n + 0.5` up to `n + 1`.
         #[inline(always)]
         fn roundf(p: v128) -> v128 {
+            f32x4_trunc(round_up_half(p))
+        }
+
+        /// `p + copysign(0.5 - 2^-25, p)`: [`roundf`] before its truncation.
+        #[inline(always)]
+        fn round_up_half(p: v128) -> v128 {
             let half = v128_or(
                 v128_and(p, f32x4_splat(-0.0)),
                 f32x4_splat(f32::from_bits(0x3EFF_FFFF)),
             );
-            f32x4_trunc(f32x4_add(p, half))
+            f32x4_add(p, half)
         }
 
         /// C's float-to-int conversion as x86 does it: truncation, and
@@ -3368,10 +3374,21 @@ pub(crate) mod simd {
         /// `quantize_row_q8_0_ref`.
         fn q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
             for (x, y) in x.chunks_exact(32).zip(y) {
-                let d = amax(x) / 127.0;
+                let amax = amax(x);
+                let d = amax / 127.0;
                 let idf = if d != 0.0 { 1.0 / d } else { 0.0 };
                 let id = f32x4_splat(idf);
                 y.d = fp32_to_fp16(d).to_le_bytes();
+                let qs: &mut [u8; 32] = bytemuck::cast_mut(&mut y.qs);
+                // The usual block: every |x * id| rounds to at most
+                // amax * id < 127.5 (rounding is monotonic), so roundf gives
+                // -127..=127, converted by the magic number.
+                if amax * idf < 127.5 {
+                    let q = |k: usize| trunc_small(round_up_half(f32x4_mul(load(x, k), id)));
+                    store16(&mut qs[..16], i8_bytes([q(0), q(1), q(2), q(3)]));
+                    store16(&mut qs[16..], i8_bytes([q(4), q(5), q(6), q(7)]));
+                    continue;
+                }
                 // A finite `id` keeps |x * id| near 127 at most, where
                 // saturating and x86 conversions agree.
                 let in_range = idf.is_finite();
@@ -3383,7 +3400,6 @@ pub(crate) mod simd {
                         cvtt(r)
                     }
                 };
-                let qs: &mut [u8; 32] = bytemuck::cast_mut(&mut y.qs);
                 store16(&mut qs[..16], low_bytes([q(0), q(1), q(2), q(3)]));
                 store16(&mut qs[16..], low_bytes([q(4), q(5), q(6), q(7)]));
             }
