@@ -1316,22 +1316,29 @@ pub(crate) mod reference {
         }
     }
 
+    /// The largest sub-block scale and min, as the K-quants scan them (from
+    /// zero: as the min is deducted, scales are never negative).
+    #[inline(always)]
+    fn maxima(scales: &[f32], mins: &[f32]) -> (f32, f32) {
+        let mut max_scale = 0f32;
+        let mut max_min = 0f32;
+        for (&s, &m) in scales.iter().zip(mins) {
+            if s > max_scale {
+                max_scale = s;
+            }
+            if m > max_min {
+                max_min = m;
+            }
+        }
+        (max_scale, max_min)
+    }
+
     /// `quantize_row_q2_K_ref` after the scale search: the 16 sub-block
     /// scales and mins to 4 bits against their maxima, `d` and `dmin`.
     #[inline(always)]
     pub(crate) fn q2_k_set_scales(scales: &[f32; 16], mins: &[f32; 16], y: &mut BlockQ2K) {
         let q4scale = 15f32;
-        // as we are deducting the min, scales are always positive
-        let mut max_scale = 0f32;
-        let mut max_min = 0f32;
-        for j in 0..QK_K / 16 {
-            if scales[j] > max_scale {
-                max_scale = scales[j];
-            }
-            if mins[j] > max_min {
-                max_min = mins[j];
-            }
-        }
+        let (max_scale, max_min) = maxima(scales, mins);
         if max_scale > 0.0 {
             let iscale = q4scale / max_scale;
             for j in 0..QK_K / 16 {
@@ -1633,17 +1640,7 @@ pub(crate) mod reference {
         mins: &[f32; 8],
         scales_out: &mut [u8; 12],
     ) -> (f32, f32) {
-        // as we are deducting the min, scales are always positive
-        let mut max_scale = 0f32;
-        let mut max_min = 0f32;
-        for j in 0..QK_K / 32 {
-            if scales[j] > max_scale {
-                max_scale = scales[j];
-            }
-            if mins[j] > max_min {
-                max_min = mins[j];
-            }
-        }
+        let (max_scale, max_min) = maxima(scales, mins);
         let inv_scale = if max_scale > 0.0 {
             63.0 / max_scale
         } else {
