@@ -1463,23 +1463,23 @@ pub(crate) mod simd {
         fn q4_k(x: &[u8], y: &mut [f32]) {
             // Constants kept in locals: V8 would rebuild each one at every
             // use inside the loop.
-            let [m4, zero] = core::hint::black_box([u8x16_splat(0xF), u8x16_splat(0)]);
+            let [m4, zero, top] =
+                core::hint::black_box([u8x16_splat(0xF), u8x16_splat(0), f32x4_splat(TOP)]);
             for (b, y) in as_blocks::<BlockQ4K>(x)
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
             {
-                let d = f16_le(b.d);
-                let min = f16_le(b.dmin);
+                // the 8 sub-blocks' multipliers as vectors of four:
+                // d * sc (times TOP) and dmin * mn, as the reference's
                 let (sc, mn) = k4_scales_mins(&b.scales);
-                for (j, (q, y)) in
-                    b.qs.chunks_exact(32)
-                        .zip(y.chunks_exact_mut(64))
-                        .enumerate()
-                {
-                    let d1 = f32x4_splat(d * sc[2 * j] as f32 * TOP);
-                    let m1 = f32x4_splat(min * mn[2 * j] as f32);
-                    let d2 = f32x4_splat(d * sc[2 * j + 1] as f32 * TOP);
-                    let m2 = f32x4_splat(min * mn[2 * j + 1] as f32);
+                let both = u64x2(u64::from_le_bytes(sc), u64::from_le_bytes(mn));
+                let [s0, s1, m0, m1] = widen_i8(both).map(|v| f32x4_convert_i32x4(v));
+                let (d, min) = (f32x4_splat(f16_le(b.d)), f32x4_splat(f16_le(b.dmin)));
+                let dl = [s0, s1].map(|s| f32x4_mul(f32x4_mul(d, s), top));
+                let ml = [m0, m1].map(|m| f32x4_mul(min, m));
+                // 64 values of sub-blocks 2j (low nibbles of 32 bytes) and
+                // 2j + 1 (high nibbles)
+                let pair = |q: &[u8], y: &mut [f32], d1, m1, d2, m2| {
                     let (lo_out, hi_out) = y.split_at_mut(32);
                     for h in 0..2 {
                         let q = load16(&q[16 * h..]);
@@ -1493,6 +1493,31 @@ pub(crate) mod simd {
                             f32x4_sub(f32x4_mul(d2, f), m2)
                         });
                     }
+                };
+                for (k, (q, y)) in
+                    b.qs.chunks_exact(64)
+                        .zip(y.chunks_exact_mut(128))
+                        .enumerate()
+                {
+                    // sub-blocks 4k..4k + 4: the lanes of dl[k], ml[k]
+                    let (dv, mv) = (dl[k], ml[k]);
+                    let (y0, y1) = y.split_at_mut(64);
+                    pair(
+                        &q[..32],
+                        y0,
+                        lane::<0>(dv),
+                        lane::<0>(mv),
+                        lane::<1>(dv),
+                        lane::<1>(mv),
+                    );
+                    pair(
+                        &q[32..],
+                        y1,
+                        lane::<2>(dv),
+                        lane::<2>(mv),
+                        lane::<3>(dv),
+                        lane::<3>(mv),
+                    );
                 }
             }
         }
