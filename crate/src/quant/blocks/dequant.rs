@@ -1440,17 +1440,6 @@ pub(crate) mod simd {
             }
         }
 
-        /// Bit `from` of each byte of `v` moved to bit `to`; the byte's
-        /// other bits are anything (callers mask).
-        #[inline(always)]
-        fn bit_to(v: v128, from: u32, to: u32) -> v128 {
-            if from >= to {
-                u16x8_shr(v, from - to)
-            } else {
-                u16x8_shl(v, to - from)
-            }
-        }
-
         /// 2^-24: scales a block's multiplier for [`top_byte`] lanes
         /// (`q << 24`). The multipliers are halves times small integers,
         /// zero or at least 2^-24, so the scaled one is a normal float and
@@ -1458,6 +1447,25 @@ pub(crate) mod simd {
         /// as the reference's; an infinite or NaN `s` comes through as
         /// itself.
         const TOP: f32 = 1.0 / 16_777_216.0;
+
+        /// A Q4_K / Q5_K block's 8 sub-block multipliers as vectors of four:
+        /// `d * sc` (times `top`) and `dmin * mn`, as the reference's.
+        #[inline(always)]
+        fn k4_multipliers(
+            scales: &[u8; 12],
+            d: [u8; 2],
+            dmin: [u8; 2],
+            top: v128,
+        ) -> ([v128; 2], [v128; 2]) {
+            let (sc, mn) = k4_scales_mins(scales);
+            let both = u64x2(u64::from_le_bytes(sc), u64::from_le_bytes(mn));
+            let [s0, s1, m0, m1] = widen_i8(both).map(|v| f32x4_convert_i32x4(v));
+            let (d, dmin) = (f32x4_splat(f16_le(d)), f32x4_splat(f16_le(dmin)));
+            (
+                [s0, s1].map(|s| f32x4_mul(f32x4_mul(d, s), top)),
+                [m0, m1].map(|m| f32x4_mul(dmin, m)),
+            )
+        }
 
         #[inline(never)]
         fn q4_k(x: &[u8], y: &mut [f32]) {
@@ -1469,14 +1477,7 @@ pub(crate) mod simd {
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
             {
-                // the 8 sub-blocks' multipliers as vectors of four:
-                // d * sc (times TOP) and dmin * mn, as the reference's
-                let (sc, mn) = k4_scales_mins(&b.scales);
-                let both = u64x2(u64::from_le_bytes(sc), u64::from_le_bytes(mn));
-                let [s0, s1, m0, m1] = widen_i8(both).map(|v| f32x4_convert_i32x4(v));
-                let (d, min) = (f32x4_splat(f16_le(b.d)), f32x4_splat(f16_le(b.dmin)));
-                let dl = [s0, s1].map(|s| f32x4_mul(f32x4_mul(d, s), top));
-                let ml = [m0, m1].map(|m| f32x4_mul(min, m));
+                let (dl, ml) = k4_multipliers(&b.scales, b.d, b.dmin, top);
                 // 64 values of sub-blocks 2j (low nibbles of 32 bytes) and
                 // 2j + 1 (high nibbles)
                 let pair = |q: &[u8], y: &mut [f32], d1, m1, d2, m2| {
@@ -1526,30 +1527,31 @@ pub(crate) mod simd {
         fn q5_k(x: &[u8], y: &mut [f32]) {
             // Constants kept in locals: V8 would rebuild each one at every
             // use inside the loop.
-            let [m4, c16, zero] =
-                core::hint::black_box([u8x16_splat(0xF), u8x16_splat(0x10), u8x16_splat(0)]);
+            let [m4, c16, zero, top] = core::hint::black_box([
+                u8x16_splat(0xF),
+                u8x16_splat(0x10),
+                u8x16_splat(0),
+                f32x4_splat(TOP),
+            ]);
             for (b, y) in as_blocks::<BlockQ5K>(x)
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
             {
-                let d = f16_le(b.d);
-                let min = f16_le(b.dmin);
-                let (sc, mn) = k4_scales_mins(&b.scales);
-                let qh = [load16(&b.qh[..16]), load16(&b.qh[16..])];
-                for (j, y) in y.chunks_exact_mut(64).enumerate() {
-                    let d1 = f32x4_splat(d * sc[2 * j] as f32 * TOP);
-                    let m1 = f32x4_splat(min * mn[2 * j] as f32);
-                    let d2 = f32x4_splat(d * sc[2 * j + 1] as f32 * TOP);
-                    let m2 = f32x4_splat(min * mn[2 * j + 1] as f32);
+                let (dl, ml) = k4_multipliers(&b.scales, b.d, b.dmin, top);
+                // qh shifted right by 2j for sub-blocks 2j, 2j + 1: their
+                // high bits are bits 0 and 1 of each byte
+                let mut qh = [load16(&b.qh[..16]), load16(&b.qh[16..])];
+                // 64 values of sub-blocks 2j (low nibbles of 32 bytes) and
+                // 2j + 1 (high nibbles)
+                let mut pair = |q: &[u8], y: &mut [f32], d1, m1, d2, m2| {
                     let (lo_out, hi_out) = y.split_at_mut(32);
-                    let bit = 2 * j as u32;
                     for (h, qh) in qh.into_iter().enumerate() {
-                        let q = load16(&b.qs[32 * j + 16 * h..]);
+                        let q = load16(&q[16 * h..]);
                         // the high bit moved to bit 4
-                        let lo = v128_or(v128_and(q, m4), v128_and(bit_to(qh, bit, 4), c16));
+                        let lo = v128_or(v128_and(q, m4), v128_and(u16x8_shl(qh, 4), c16));
                         let hi = v128_or(
                             v128_and(u16x8_shr(q, 4), m4),
-                            v128_and(bit_to(qh, bit + 1, 4), c16),
+                            v128_and(u16x8_shl(qh, 3), c16),
                         );
                         // d * q - m, unfused, as the reference
                         store16(top_byte(lo, zero), &mut lo_out[16 * h..], |f| {
@@ -1559,6 +1561,32 @@ pub(crate) mod simd {
                             f32x4_sub(f32x4_mul(d2, f), m2)
                         });
                     }
+                    qh = qh.map(|qh| u16x8_shr(qh, 2));
+                };
+                for (k, (q, y)) in
+                    b.qs.chunks_exact(64)
+                        .zip(y.chunks_exact_mut(128))
+                        .enumerate()
+                {
+                    // sub-blocks 4k..4k + 4: the lanes of dl[k], ml[k]
+                    let (dv, mv) = (dl[k], ml[k]);
+                    let (y0, y1) = y.split_at_mut(64);
+                    pair(
+                        &q[..32],
+                        y0,
+                        lane::<0>(dv),
+                        lane::<0>(mv),
+                        lane::<1>(dv),
+                        lane::<1>(mv),
+                    );
+                    pair(
+                        &q[32..],
+                        y1,
+                        lane::<2>(dv),
+                        lane::<2>(mv),
+                        lane::<3>(dv),
+                        lane::<3>(mv),
+                    );
                 }
             }
         }
