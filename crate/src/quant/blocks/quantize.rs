@@ -3173,11 +3173,11 @@ pub(crate) mod simd {
 
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     pub(crate) mod wasm {
-        use super::super::super::dequant::fp16_to_f32;
         use super::super::super::dequant::layout::{
             BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1,
             BlockQ8K, BlockQ8_0, BlockTq1_0, BlockTq2_0,
         };
+        use super::super::super::dequant::{fp16_to_f32, KVALUES_IQ4NL};
         use super::super::reference::{self, Iq4Kernels as _, GROUP_MAX_EPS};
         use super::super::{fp32_to_fp16, GgmlType};
         use crate::quant::types::QK_K;
@@ -3966,34 +3966,92 @@ pub(crate) mod simd {
             pack_2bit(&low, &mut y.qs);
         }
 
-        /// IQ4_NL's 16 values as bytes (for `i8x16_swizzle`), and the
-        /// constants of the index search (kept in locals: V8 would rebuild
-        /// a constant at every use inside the loops).
+        /// `best_index_int8`'s answer for IQ4_NL's table as a count of the
+        /// midpoints `m_k = (values[k] + values[k + 1]) / 2` at or below
+        /// `x` (ties go up): `x - values[k] < values[k + 1] - x` holds
+        /// exactly when `x < m_k`, for every float (NaN: never, so 15;
+        /// checked for all 2^32 floats). With `t_k = 2 m_k` (an integer),
+        /// `x >= m_k` iff `floor(2x) >= t_k` (`2x` is exact), and
+        /// `floor(2x)` clamped to -256..=255 (NaN to 255) keeps every
+        /// comparison. That integer plus 256, `u` in 0..512, is split into
+        /// a bucket `u >> 5` and a rest `u & 31`; a bucket holds at most
+        /// two midpoints (they are at least 23 apart), so the count is the
+        /// bucket's `base` (midpoints below it) plus `rest >= c1`, `rest
+        /// >= c2` (the bucket's midpoints less its start; 32 for none):
+        /// three table look-ups instead of 15 comparisons.
         struct Iq4Table {
             bytes: v128,
-            /// `values[1..15]` in every byte
-            v: [v128; 14],
-            fifteen: v128,
-            one: v128,
+            base: v128,
+            /// `c1 - 1`, `c2 - 1` (for a greater-than)
+            c1: v128,
+            c2: v128,
+            m31: v128,
             lo: v128,
             hi: v128,
             magic: v128,
+            magic_bits: v128,
         }
 
-        impl Iq4Table {
-            #[inline(always)]
-            fn new(values: &[i8; 16]) -> Self {
-                use core::hint::black_box as bb;
-                let b: &[u8; 16] = bytemuck::cast_ref(values);
-                Iq4Table {
-                    bytes: bb(load_bytes(b)),
-                    v: core::array::from_fn(|k| bb(i8x16_splat(values[k + 1]))),
-                    fifteen: bb(i8x16_splat(15)),
-                    one: bb(i8x16_splat(1)),
-                    lo: bb(f32x4_splat(-128.0)),
-                    hi: bb(f32x4_splat(127.0)),
-                    magic: bb(f32x4_splat(12_582_912.0)),
+        /// `Iq4Table`'s `base`, `c1 - 1`, `c2 - 1` for a table of values.
+        const fn iq4_buckets(values: &[i8; 16]) -> [[i8; 16]; 3] {
+            let mut t = [[0i8, 31, 31]; 16];
+            let mut k = 0;
+            while k < 15 {
+                let u = values[k] as i32 + values[k + 1] as i32 + 256;
+                assert!(u > 0 && u < 512);
+                let b = (u >> 5) as usize;
+                let c = (u & 31) as i8;
+                if t[b][1] == 31 {
+                    t[b][1] = c - 1;
+                } else {
+                    assert!(t[b][2] == 31);
+                    t[b][2] = c - 1;
                 }
+                let mut bb = b + 1;
+                while bb < 16 {
+                    t[bb][0] += 1;
+                    bb += 1;
+                }
+                k += 1;
+            }
+            let mut out = [[0i8; 16]; 3];
+            let mut b = 0;
+            while b < 16 {
+                out[0][b] = t[b][0];
+                out[1][b] = t[b][1];
+                out[2][b] = t[b][2];
+                b += 1;
+            }
+            out
+        }
+
+        const IQ4NL_BUCKETS: [[i8; 16]; 3] = iq4_buckets(&KVALUES_IQ4NL);
+
+        impl Iq4Table {
+            /// `None` for a table other than IQ4_NL's.
+            #[inline(always)]
+            fn new(values: &[i8; 16]) -> Option<Self> {
+                use core::hint::black_box as bb;
+                if *values != KVALUES_IQ4NL {
+                    return None;
+                }
+                let b: &[u8; 16] = bytemuck::cast_ref(values);
+                let tab = |k: usize| {
+                    let t: &[u8; 16] = bytemuck::cast_ref(&IQ4NL_BUCKETS[k]);
+                    bb(load_bytes(t))
+                };
+                Some(Iq4Table {
+                    bytes: bb(load_bytes(b)),
+                    base: tab(0),
+                    c1: tab(1),
+                    c2: tab(2),
+                    m31: bb(i16x8_splat(31)),
+                    lo: bb(f32x4_splat(-256.0)),
+                    hi: bb(f32x4_splat(255.0)),
+                    magic: bb(f32x4_splat(12_582_912.0)),
+                    // the bits of 1.5 * 2^23, less 256
+                    magic_bits: bb(i32x4_splat(0x4b40_0000 - 256)),
+                })
             }
 
             /// `values[i]` as floats for 16 byte lanes `i` (0..16).
@@ -4011,45 +4069,25 @@ pub(crate) mod simd {
             }
 
             /// `best_index_int8` for 16 lanes (the indices as bytes, in
-            /// order) and the values it picks. The AVX2 count, `mu = 1 +
-            /// #{k in 1..15: !(x < values[k])}` = `15 - #{x < values[k]}`,
-            /// done on bytes: for an integer `v`, `x < v` iff `floor(x) <
-            /// v`, and `floor(x)` clamped to -128..=127 (NaN to 127, which
-            /// is below nothing, as NaN) keeps every comparison.
+            /// order) and the values it picks.
             #[inline(always)]
             fn best_index16(&self, x: [v128; 4]) -> (v128, [v128; 4]) {
-                // the clamped floor plus 1.5 * 2^23: its low byte is the
-                // integer
-                let c = x.map(|x| {
-                    f32x4_add(
-                        f32x4_pmax(self.lo, f32x4_pmin(self.hi, f32x4_floor(x))),
-                        self.magic,
-                    )
+                // u = clamp(floor(2x), -256, 255) + 256, via the bits of
+                // that plus 1.5 * 2^23
+                let u = x.map(|x| {
+                    let f = f32x4_floor(f32x4_add(x, x));
+                    let c = f32x4_pmax(self.lo, f32x4_pmin(self.hi, f));
+                    i32x4_sub(f32x4_add(c, self.magic), self.magic_bits)
                 });
-                let ab = i8x16_shuffle::<0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0>(
-                    c[0], c[1],
-                );
-                let cd = i8x16_shuffle::<0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0>(
-                    c[2], c[3],
-                );
-                let fl =
-                    i8x16_shuffle::<0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23>(ab, cd);
-                let mut mu = self.fifteen;
-                for v in &self.v {
-                    mu = i8x16_add(mu, i8x16_lt(fl, *v));
-                }
-                let below = self.get(i8x16_sub(mu, self.one));
-                let above = self.get(mu);
-                // x - values[mu - 1] < values[mu] - x: the lower one
-                let lower: [v128; 4] = core::array::from_fn(|h| {
-                    f32x4_lt(f32x4_sub(x[h], below[h]), f32x4_sub(above[h], x[h]))
-                });
-                let q = core::array::from_fn(|h| v128_bitselect(below[h], above[h], lower[h]));
-                let lower = i8x16_narrow_i16x8(
-                    i16x8_narrow_i32x4(lower[0], lower[1]),
-                    i16x8_narrow_i32x4(lower[2], lower[3]),
-                );
-                (i8x16_add(mu, lower), q)
+                let p0 = u16x8_narrow_i32x4(u[0], u[1]);
+                let p1 = u16x8_narrow_i32x4(u[2], u[3]);
+                let b = u8x16_narrow_i16x8(u16x8_shr(p0, 5), u16x8_shr(p1, 5));
+                let r = u8x16_narrow_i16x8(v128_and(p0, self.m31), v128_and(p1, self.m31));
+                let base = i8x16_swizzle(self.base, b);
+                let c1 = i8x16_swizzle(self.c1, b);
+                let c2 = i8x16_swizzle(self.c2, b);
+                let li = i8x16_sub(i8x16_sub(base, i8x16_gt(r, c1)), i8x16_gt(r, c2));
+                (li, self.get(li))
             }
         }
 
@@ -4086,12 +4124,12 @@ pub(crate) mod simd {
             ntry: i32,
         ) -> f32 {
             use reference::Iq4Scalar;
-            if ntry != 7 {
-                return Iq4Scalar.scale(xb, weight, lb, values, max, ntry);
-            }
+            let t = match Iq4Table::new(values) {
+                Some(t) if ntry == 7 => t,
+                _ => return Iq4Scalar.scale(xb, weight, lb, values, max, ntry),
+            };
             let xb = &xb[..32];
             let lb = &mut lb[..32];
-            let t = Iq4Table::new(values);
             // lane 0: id = 1 / d, d = -max / values[0]; lane k > 0: try
             // itry = k - 8, id = (itry + values[0]) / max
             let d0 = -max / values[0] as f32;
@@ -4134,7 +4172,9 @@ pub(crate) mod simd {
         }
 
         fn iq4_indices(values: &[i8; 16], id: f32, xs: &[f32], out: &mut [u8]) {
-            let t = Iq4Table::new(values);
+            let Some(t) = Iq4Table::new(values) else {
+                return reference::Iq4Scalar.indices(values, id, xs, out);
+            };
             let n = xs.len().min(out.len());
             let idv = f32x4_splat(id);
             let mut i = 0;
