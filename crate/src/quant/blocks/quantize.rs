@@ -1889,7 +1889,8 @@ pub(crate) mod reference {
     pub(crate) trait Iq4Kernels {
         /// One block's scale search (`xb`, `weight`: 32 values; `max` its
         /// signed largest magnitude, not tiny): the first pass's indices to
-        /// `lb`, returns the best `d`.
+        /// `lb` (with `ntry > 0` a kernel may leave `lb` alone: the caller
+        /// then writes the final indices over them), returns the best `d`.
         fn scale(
             &self,
             xb: &[f32],
@@ -4072,10 +4073,16 @@ pub(crate) mod simd {
             /// order) and the values it picks.
             #[inline(always)]
             fn best_index16(&self, x: [v128; 4]) -> (v128, [v128; 4]) {
+                self.best_index16_2x(x.map(|x| f32x4_add(x, x)))
+            }
+
+            /// [`Self::best_index16`] given `2x`.
+            #[inline(always)]
+            fn best_index16_2x(&self, x2: [v128; 4]) -> (v128, [v128; 4]) {
                 // u = clamp(floor(2x), -256, 255) + 256, via the bits of
                 // that plus 1.5 * 2^23
-                let u = x.map(|x| {
-                    let f = f32x4_floor(f32x4_add(x, x));
+                let u = x2.map(|x2| {
+                    let f = f32x4_floor(x2);
                     let c = f32x4_pmax(self.lo, f32x4_pmin(self.hi, f));
                     i32x4_sub(f32x4_add(c, self.magic), self.magic_bits)
                 });
@@ -4129,9 +4136,9 @@ pub(crate) mod simd {
                 _ => return Iq4Scalar.scale(xb, weight, lb, values, max, ntry),
             };
             let xb = &xb[..32];
-            let lb = &mut lb[..32];
             // lane 0: id = 1 / d, d = -max / values[0]; lane k > 0: try
-            // itry = k - 8, id = (itry + values[0]) / max
+            // itry = k - 8, id = (itry + values[0]) / max. The first pass's
+            // indices are not kept (the caller overwrites them, ntry > 0).
             let d0 = -max / values[0] as f32;
             let v0 = values[0] as i32;
             let mut id: [v128; 4] = core::array::from_fn(|h| {
@@ -4140,14 +4147,19 @@ pub(crate) mod simd {
                 f32x4_div(f32x4_convert_i32x4(tries), f32x4_splat(max))
             });
             id[0] = f32x4_replace_lane::<0>(id[0], 1.0 / d0);
+            // The search wants `2 * (id * x)`; `(2 * id) * x` is the same
+            // float: id is finite (max is not tiny) and |id * x| stays
+            // below 200, so only a result in the subnormal range can round
+            // differently, and there floor(2 * id * x) is 0 or -1 either
+            // way, both below and above the same midpoints (none at 0).
+            let id2 = id.map(|id| f32x4_add(id, id));
             let zero = f32x4_splat(0.0);
             let mut sumqx = [zero; 4];
             let mut sumq2 = [zero; 4];
             for j in 0..32 {
                 let xj = f32x4_splat(xb[j]);
                 let w = f32x4_splat(weight[j]);
-                let (li, q) = t.best_index16(id.map(|id| f32x4_mul(id, xj)));
-                lb[j] = u8x16_extract_lane::<0>(li);
+                let (_, q) = t.best_index16_2x(id2.map(|id2| f32x4_mul(id2, xj)));
                 for h in 0..4 {
                     let wq = f32x4_mul(w, q[h]);
                     sumqx[h] = f32x4_add(sumqx[h], f32x4_mul(wq, xj));
