@@ -3981,7 +3981,10 @@ pub(crate) mod simd {
         /// >= c2` (the bucket's midpoints less its start; 32 for none):
         /// three table look-ups instead of 15 comparisons.
         struct Iq4Table {
-            bytes: v128,
+            /// bytes 2 and 3 of the values as floats (bytes 0 and 1 are 0)
+            f2: v128,
+            f3: v128,
+            zero: v128,
             base: v128,
             /// `c1 - 1`, `c2 - 1` (for a greater-than)
             c1: v128,
@@ -4028,6 +4031,23 @@ pub(crate) mod simd {
 
         const IQ4NL_BUCKETS: [[i8; 16]; 3] = iq4_buckets(&KVALUES_IQ4NL);
 
+        /// Bytes 2 and 3 of the values as floats; bytes 0 and 1 are 0 (a
+        /// value of at most 8 significant bits).
+        const fn iq4_float_bytes(values: &[i8; 16]) -> [[u8; 16]; 2] {
+            let mut out = [[0u8; 16]; 2];
+            let mut k = 0;
+            while k < 16 {
+                let b = (values[k] as f32).to_bits();
+                assert!(b & 0xffff == 0);
+                out[0][k] = (b >> 16) as u8;
+                out[1][k] = (b >> 24) as u8;
+                k += 1;
+            }
+            out
+        }
+
+        const IQ4NL_FLOAT_BYTES: [[u8; 16]; 2] = iq4_float_bytes(&KVALUES_IQ4NL);
+
         impl Iq4Table {
             /// `None` for a table other than IQ4_NL's.
             #[inline(always)]
@@ -4036,13 +4056,14 @@ pub(crate) mod simd {
                 if *values != KVALUES_IQ4NL {
                     return None;
                 }
-                let b: &[u8; 16] = bytemuck::cast_ref(values);
                 let tab = |k: usize| {
                     let t: &[u8; 16] = bytemuck::cast_ref(&IQ4NL_BUCKETS[k]);
                     bb(load_bytes(t))
                 };
                 Some(Iq4Table {
-                    bytes: bb(load_bytes(b)),
+                    f2: bb(load_bytes(&IQ4NL_FLOAT_BYTES[0])),
+                    f3: bb(load_bytes(&IQ4NL_FLOAT_BYTES[1])),
+                    zero: bb(i32x4_splat(0)),
                     base: tab(0),
                     c1: tab(1),
                     c2: tab(2),
@@ -4058,15 +4079,20 @@ pub(crate) mod simd {
             /// `values[i]` as floats for 16 byte lanes `i` (0..16).
             #[inline(always)]
             fn get(&self, i: v128) -> [v128; 4] {
-                let v = i8x16_swizzle(self.bytes, i);
-                let (lo, hi) = (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v));
+                // the floats' upper halves, then interleaved with zeros
+                let (b2, b3) = (i8x16_swizzle(self.f2, i), i8x16_swizzle(self.f3, i));
+                let lo =
+                    i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(b2, b3);
+                let hi =
+                    i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(
+                        b2, b3,
+                    );
                 [
-                    i32x4_extend_low_i16x8(lo),
-                    i32x4_extend_high_i16x8(lo),
-                    i32x4_extend_low_i16x8(hi),
-                    i32x4_extend_high_i16x8(hi),
+                    i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(self.zero, lo),
+                    i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(self.zero, lo),
+                    i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(self.zero, hi),
+                    i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(self.zero, hi),
                 ]
-                .map(|v| f32x4_convert_i32x4(v))
             }
 
             /// `best_index_int8` for 16 lanes (the indices as bytes, in
