@@ -3977,9 +3977,9 @@ pub(crate) mod simd {
         /// comparison. That integer plus 256, `u` in 0..512, is split into
         /// a bucket `u >> 5` and a rest `u & 31`; a bucket holds at most
         /// two midpoints (they are at least 23 apart), so the count is the
-        /// bucket's `base` (midpoints below it) plus `rest >= c1`, `rest
-        /// >= c2` (the bucket's midpoints less its start; 32 for none):
-        /// three table look-ups instead of 15 comparisons.
+        /// bucket's `base` (midpoints below it) plus `rest >= c1` and
+        /// `rest >= c2` (the bucket's midpoints less its start; 32 for
+        /// none): three table look-ups instead of 15 comparisons.
         struct Iq4Table {
             /// bytes 2 and 3 of the values as floats (bytes 0 and 1 are 0)
             f2: v128,
