@@ -1886,7 +1886,8 @@ pub(crate) mod reference {
     pub(crate) trait Iq4Kernels {
         /// One block's scale search (`xb`, `weight`: 32 values; `max` its
         /// signed largest magnitude, not tiny): the first pass's indices to
-        /// `lb`, returns the best `d`.
+        /// `lb` (with `ntry > 0` a kernel may leave `lb` alone: the caller
+        /// then writes the final indices over them), returns the best `d`.
         fn scale(
             &self,
             xb: &[f32],
@@ -3170,11 +3171,11 @@ pub(crate) mod simd {
 
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     pub(crate) mod wasm {
-        use super::super::super::dequant::fp16_to_f32;
         use super::super::super::dequant::layout::{
             BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1,
             BlockQ8K, BlockQ8_0, BlockTq1_0, BlockTq2_0,
         };
+        use super::super::super::dequant::{fp16_to_f32, KVALUES_IQ4NL};
         use super::super::reference::{self, Iq4Kernels as _, GROUP_MAX_EPS};
         use super::super::{fp32_to_fp16, GgmlType};
         use crate::quant::types::QK_K;
@@ -3979,90 +3980,160 @@ pub(crate) mod simd {
             pack_2bit(&low, &mut y.qs);
         }
 
-        /// IQ4_NL's 16 values as bytes (for `i8x16_swizzle`), and the
-        /// constants of the index search (kept in locals: V8 would rebuild
-        /// a constant at every use inside the loops).
+        /// `best_index_int8`'s answer for IQ4_NL's table as a count of the
+        /// midpoints `m_k = (values[k] + values[k + 1]) / 2` at or below
+        /// `x` (ties go up): `x - values[k] < values[k + 1] - x` holds
+        /// exactly when `x < m_k`, for every float (NaN: never, so 15;
+        /// checked for all 2^32 floats). With `t_k = 2 m_k` (an integer),
+        /// `x >= m_k` iff `floor(2x) >= t_k` (`2x` is exact), and
+        /// `floor(2x)` clamped to -256..=255 (NaN to 255) keeps every
+        /// comparison. That integer plus 256, `u` in 0..512, is split into
+        /// a bucket `u >> 5` and a rest `u & 31`; a bucket holds at most
+        /// two midpoints (they are at least 23 apart), so the count is the
+        /// bucket's `base` (midpoints below it) plus `rest >= c1` and
+        /// `rest >= c2` (the bucket's midpoints less its start; 32 for
+        /// none): three table look-ups instead of 15 comparisons.
         struct Iq4Table {
-            bytes: v128,
-            /// `values[1..15]` in every byte
-            v: [v128; 14],
-            fifteen: v128,
-            one: v128,
+            /// bytes 2 and 3 of the values as floats (bytes 0 and 1 are 0)
+            f2: v128,
+            f3: v128,
+            zero: v128,
+            base: v128,
+            /// `c1 - 1`, `c2 - 1` (for a greater-than)
+            c1: v128,
+            c2: v128,
+            m31: v128,
             lo: v128,
             hi: v128,
             magic: v128,
+            magic_bits: v128,
         }
 
-        impl Iq4Table {
-            #[inline(always)]
-            fn new(values: &[i8; 16]) -> Self {
-                use core::hint::black_box as bb;
-                let b: &[u8; 16] = bytemuck::cast_ref(values);
-                Iq4Table {
-                    bytes: bb(load_bytes(b)),
-                    v: core::array::from_fn(|k| bb(i8x16_splat(values[k + 1]))),
-                    fifteen: bb(i8x16_splat(15)),
-                    one: bb(i8x16_splat(1)),
-                    lo: bb(f32x4_splat(-128.0)),
-                    hi: bb(f32x4_splat(127.0)),
-                    magic: bb(f32x4_splat(12_582_912.0)),
+        /// `Iq4Table`'s `base`, `c1 - 1`, `c2 - 1` for a table of values.
+        const fn iq4_buckets(values: &[i8; 16]) -> [[i8; 16]; 3] {
+            let mut t = [[0i8, 31, 31]; 16];
+            let mut k = 0;
+            while k < 15 {
+                let u = values[k] as i32 + values[k + 1] as i32 + 256;
+                assert!(u > 0 && u < 512);
+                let b = (u >> 5) as usize;
+                let c = (u & 31) as i8;
+                if t[b][1] == 31 {
+                    t[b][1] = c - 1;
+                } else {
+                    assert!(t[b][2] == 31);
+                    t[b][2] = c - 1;
                 }
+                let mut bb = b + 1;
+                while bb < 16 {
+                    t[bb][0] += 1;
+                    bb += 1;
+                }
+                k += 1;
+            }
+            let mut out = [[0i8; 16]; 3];
+            let mut b = 0;
+            while b < 16 {
+                out[0][b] = t[b][0];
+                out[1][b] = t[b][1];
+                out[2][b] = t[b][2];
+                b += 1;
+            }
+            out
+        }
+
+        const IQ4NL_BUCKETS: [[i8; 16]; 3] = iq4_buckets(&KVALUES_IQ4NL);
+
+        /// Bytes 2 and 3 of the values as floats; bytes 0 and 1 are 0 (a
+        /// value of at most 8 significant bits).
+        const fn iq4_float_bytes(values: &[i8; 16]) -> [[u8; 16]; 2] {
+            let mut out = [[0u8; 16]; 2];
+            let mut k = 0;
+            while k < 16 {
+                let b = (values[k] as f32).to_bits();
+                assert!(b & 0xffff == 0);
+                out[0][k] = (b >> 16) as u8;
+                out[1][k] = (b >> 24) as u8;
+                k += 1;
+            }
+            out
+        }
+
+        const IQ4NL_FLOAT_BYTES: [[u8; 16]; 2] = iq4_float_bytes(&KVALUES_IQ4NL);
+
+        impl Iq4Table {
+            /// `None` for a table other than IQ4_NL's.
+            #[inline(always)]
+            fn new(values: &[i8; 16]) -> Option<Self> {
+                use core::hint::black_box as bb;
+                if *values != KVALUES_IQ4NL {
+                    return None;
+                }
+                let tab = |k: usize| {
+                    let t: &[u8; 16] = bytemuck::cast_ref(&IQ4NL_BUCKETS[k]);
+                    bb(load_bytes(t))
+                };
+                Some(Iq4Table {
+                    f2: bb(load_bytes(&IQ4NL_FLOAT_BYTES[0])),
+                    f3: bb(load_bytes(&IQ4NL_FLOAT_BYTES[1])),
+                    zero: bb(i32x4_splat(0)),
+                    base: tab(0),
+                    c1: tab(1),
+                    c2: tab(2),
+                    m31: bb(i16x8_splat(31)),
+                    lo: bb(f32x4_splat(-256.0)),
+                    hi: bb(f32x4_splat(255.0)),
+                    magic: bb(f32x4_splat(12_582_912.0)),
+                    // the bits of 1.5 * 2^23, less 256
+                    magic_bits: bb(i32x4_splat(0x4b40_0000 - 256)),
+                })
             }
 
             /// `values[i]` as floats for 16 byte lanes `i` (0..16).
             #[inline(always)]
             fn get(&self, i: v128) -> [v128; 4] {
-                let v = i8x16_swizzle(self.bytes, i);
-                let (lo, hi) = (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v));
+                // the floats' upper halves, then interleaved with zeros
+                let (b2, b3) = (i8x16_swizzle(self.f2, i), i8x16_swizzle(self.f3, i));
+                let lo =
+                    i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(b2, b3);
+                let hi =
+                    i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(
+                        b2, b3,
+                    );
                 [
-                    i32x4_extend_low_i16x8(lo),
-                    i32x4_extend_high_i16x8(lo),
-                    i32x4_extend_low_i16x8(hi),
-                    i32x4_extend_high_i16x8(hi),
+                    i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(self.zero, lo),
+                    i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(self.zero, lo),
+                    i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(self.zero, hi),
+                    i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(self.zero, hi),
                 ]
-                .map(|v| f32x4_convert_i32x4(v))
             }
 
             /// `best_index_int8` for 16 lanes (the indices as bytes, in
-            /// order) and the values it picks. The AVX2 count, `mu = 1 +
-            /// #{k in 1..15: !(x < values[k])}` = `15 - #{x < values[k]}`,
-            /// done on bytes: for an integer `v`, `x < v` iff `floor(x) <
-            /// v`, and `floor(x)` clamped to -128..=127 (NaN to 127, which
-            /// is below nothing, as NaN) keeps every comparison.
+            /// order) and the values it picks.
             #[inline(always)]
             fn best_index16(&self, x: [v128; 4]) -> (v128, [v128; 4]) {
-                // the clamped floor plus 1.5 * 2^23: its low byte is the
-                // integer
-                let c = x.map(|x| {
-                    f32x4_add(
-                        f32x4_pmax(self.lo, f32x4_pmin(self.hi, f32x4_floor(x))),
-                        self.magic,
-                    )
+                self.best_index16_2x(x.map(|x| f32x4_add(x, x)))
+            }
+
+            /// [`Self::best_index16`] given `2x`.
+            #[inline(always)]
+            fn best_index16_2x(&self, x2: [v128; 4]) -> (v128, [v128; 4]) {
+                // u = clamp(floor(2x), -256, 255) + 256, via the bits of
+                // that plus 1.5 * 2^23
+                let u = x2.map(|x2| {
+                    let f = f32x4_floor(x2);
+                    let c = f32x4_pmax(self.lo, f32x4_pmin(self.hi, f));
+                    i32x4_sub(f32x4_add(c, self.magic), self.magic_bits)
                 });
-                let ab = i8x16_shuffle::<0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0>(
-                    c[0], c[1],
-                );
-                let cd = i8x16_shuffle::<0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0>(
-                    c[2], c[3],
-                );
-                let fl =
-                    i8x16_shuffle::<0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23>(ab, cd);
-                let mut mu = self.fifteen;
-                for v in &self.v {
-                    mu = i8x16_add(mu, i8x16_lt(fl, *v));
-                }
-                let below = self.get(i8x16_sub(mu, self.one));
-                let above = self.get(mu);
-                // x - values[mu - 1] < values[mu] - x: the lower one
-                let lower: [v128; 4] = core::array::from_fn(|h| {
-                    f32x4_lt(f32x4_sub(x[h], below[h]), f32x4_sub(above[h], x[h]))
-                });
-                let q = core::array::from_fn(|h| v128_bitselect(below[h], above[h], lower[h]));
-                let lower = i8x16_narrow_i16x8(
-                    i16x8_narrow_i32x4(lower[0], lower[1]),
-                    i16x8_narrow_i32x4(lower[2], lower[3]),
-                );
-                (i8x16_add(mu, lower), q)
+                let p0 = u16x8_narrow_i32x4(u[0], u[1]);
+                let p1 = u16x8_narrow_i32x4(u[2], u[3]);
+                let b = u8x16_narrow_i16x8(u16x8_shr(p0, 5), u16x8_shr(p1, 5));
+                let r = u8x16_narrow_i16x8(v128_and(p0, self.m31), v128_and(p1, self.m31));
+                let base = i8x16_swizzle(self.base, b);
+                let c1 = i8x16_swizzle(self.c1, b);
+                let c2 = i8x16_swizzle(self.c2, b);
+                let li = i8x16_sub(i8x16_sub(base, i8x16_gt(r, c1)), i8x16_gt(r, c2));
+                (li, self.get(li))
             }
         }
 
@@ -4099,14 +4170,14 @@ pub(crate) mod simd {
             ntry: i32,
         ) -> f32 {
             use reference::Iq4Scalar;
-            if ntry != 7 {
-                return Iq4Scalar.scale(xb, weight, lb, values, max, ntry);
-            }
+            let t = match Iq4Table::new(values) {
+                Some(t) if ntry == 7 => t,
+                _ => return Iq4Scalar.scale(xb, weight, lb, values, max, ntry),
+            };
             let xb = &xb[..32];
-            let lb = &mut lb[..32];
-            let t = Iq4Table::new(values);
             // lane 0: id = 1 / d, d = -max / values[0]; lane k > 0: try
-            // itry = k - 8, id = (itry + values[0]) / max
+            // itry = k - 8, id = (itry + values[0]) / max. The first pass's
+            // indices are not kept (the caller overwrites them, ntry > 0).
             let d0 = -max / values[0] as f32;
             let v0 = values[0] as i32;
             let mut id: [v128; 4] = core::array::from_fn(|h| {
@@ -4115,14 +4186,19 @@ pub(crate) mod simd {
                 f32x4_div(f32x4_convert_i32x4(tries), f32x4_splat(max))
             });
             id[0] = f32x4_replace_lane::<0>(id[0], 1.0 / d0);
+            // The search wants `2 * (id * x)`; `(2 * id) * x` is the same
+            // float: id is finite (max is not tiny) and |id * x| stays
+            // below 200, so only a result in the subnormal range can round
+            // differently, and there floor(2 * id * x) is 0 or -1 either
+            // way, both below and above the same midpoints (none at 0).
+            let id2 = id.map(|id| f32x4_add(id, id));
             let zero = f32x4_splat(0.0);
             let mut sumqx = [zero; 4];
             let mut sumq2 = [zero; 4];
             for j in 0..32 {
                 let xj = f32x4_splat(xb[j]);
                 let w = f32x4_splat(weight[j]);
-                let (li, q) = t.best_index16(id.map(|id| f32x4_mul(id, xj)));
-                lb[j] = u8x16_extract_lane::<0>(li);
+                let (_, q) = t.best_index16_2x(id2.map(|id2| f32x4_mul(id2, xj)));
                 for h in 0..4 {
                     let wq = f32x4_mul(w, q[h]);
                     sumqx[h] = f32x4_add(sumqx[h], f32x4_mul(wq, xj));
@@ -4147,7 +4223,9 @@ pub(crate) mod simd {
         }
 
         fn iq4_indices(values: &[i8; 16], id: f32, xs: &[f32], out: &mut [u8]) {
-            let t = Iq4Table::new(values);
+            let Some(t) = Iq4Table::new(values) else {
+                return reference::Iq4Scalar.indices(values, id, xs, out);
+            };
             let n = xs.len().min(out.len());
             let idv = f32x4_splat(id);
             let mut i = 0;

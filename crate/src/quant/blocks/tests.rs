@@ -1106,10 +1106,12 @@ fn tie_rows(n: usize) -> Vec<Vec<f32>> {
     ]
 }
 
-/// The AVX2 IQ4 index search (a count of table entries) against
+/// The AVX2 and wasm IQ4 index searches (a count of table entries; a
+/// count of midpoints by buckets of `floor(2x)`) against
 /// `best_index_int8`'s binary search where they could part: the entries
 /// and the midpoints between them (ties go up) and their neighbours, both
-/// ends and beyond, signed zeros, infinities and NaN.
+/// ends and beyond, the wasm buckets' and clamp's edges, signed zeros,
+/// infinities, NaN, and a sweep of bit patterns.
 #[cfg(any(
     target_arch = "x86_64",
     all(target_arch = "wasm32", target_feature = "simd128")
@@ -1146,6 +1148,15 @@ fn iq4_fast_indices_match_reference() {
             xs.extend([v, v.next_up(), v.next_down()]);
         }
     }
+    // The wasm search's buckets (16 wide, from -128) and clamp bounds of
+    // `floor(2x)`, and a sweep over bit patterns of all exponents.
+    for b in 0..=17 {
+        let v = 16.0 * b as f32 - 128.5;
+        for v in [v, v + 0.5, v + 0.25] {
+            xs.extend([v, v.next_up(), v.next_down()]);
+        }
+    }
+    xs.extend((0..u32::MAX).step_by(65_521).map(f32::from_bits));
     // Lengths that leave a tail after the 16-lane steps, too.
     for len in [xs.len(), xs.len() - 5] {
         for id in [1.0f32, -1.0, 0.5, 3.0, 1e-3, f32::INFINITY] {
