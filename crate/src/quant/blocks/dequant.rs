@@ -1467,6 +1467,44 @@ pub(crate) mod simd {
             )
         }
 
+        /// Q4_K and Q5_K's walk over a block: four times 64 values,
+        /// sub-blocks 2j (from the low nibbles of 32 bytes) and 2j + 1 (the
+        /// high nibbles), each `d * q - m`. `quants(q, h)` turns half `h`
+        /// (0, 1) of the 32 bytes into the two sub-blocks' quants; it is
+        /// called in order. The multipliers come from vectors by constant
+        /// lane shuffles.
+        #[inline(always)]
+        fn k4_walk(
+            qs: &[u8; 128],
+            y: &mut [f32],
+            (dl, ml): ([v128; 2], [v128; 2]),
+            zero: v128,
+            mut quants: impl FnMut(v128, usize) -> [v128; 2],
+        ) {
+            let mut pair = |q: &[u8], y: &mut [f32], d1, m1, d2, m2| {
+                let (lo_out, hi_out) = y.split_at_mut(32);
+                for h in 0..2 {
+                    let [lo, hi] = quants(load16(&q[16 * h..]), h);
+                    // d * q - m, unfused, as the reference
+                    store16(top_byte(lo, zero), &mut lo_out[16 * h..], |f| {
+                        f32x4_sub(f32x4_mul(d1, f), m1)
+                    });
+                    store16(top_byte(hi, zero), &mut hi_out[16 * h..], |f| {
+                        f32x4_sub(f32x4_mul(d2, f), m2)
+                    });
+                }
+            };
+            for (k, (q, y)) in qs.chunks_exact(64).zip(y.chunks_exact_mut(128)).enumerate() {
+                // sub-blocks 4k..4k + 4: the lanes of dl[k], ml[k]
+                let (dv, mv) = (dl[k], ml[k]);
+                let (y0, y1) = y.split_at_mut(64);
+                let (d0, m0, d1, m1) = (lane::<0>(dv), lane::<0>(mv), lane::<1>(dv), lane::<1>(mv));
+                pair(&q[..32], y0, d0, m0, d1, m1);
+                let (d2, m2, d3, m3) = (lane::<2>(dv), lane::<2>(mv), lane::<3>(dv), lane::<3>(mv));
+                pair(&q[32..], y1, d2, m2, d3, m3);
+            }
+        }
+
         #[inline(never)]
         fn q4_k(x: &[u8], y: &mut [f32]) {
             // Constants kept in locals: V8 would rebuild each one at every
@@ -1477,49 +1515,10 @@ pub(crate) mod simd {
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
             {
-                let (dl, ml) = k4_multipliers(&b.scales, b.d, b.dmin, top);
-                // 64 values of sub-blocks 2j (low nibbles of 32 bytes) and
-                // 2j + 1 (high nibbles)
-                let pair = |q: &[u8], y: &mut [f32], d1, m1, d2, m2| {
-                    let (lo_out, hi_out) = y.split_at_mut(32);
-                    for h in 0..2 {
-                        let q = load16(&q[16 * h..]);
-                        let lo = v128_and(q, m4);
-                        let hi = v128_and(u16x8_shr(q, 4), m4);
-                        // d * q - m, unfused, as the reference
-                        store16(top_byte(lo, zero), &mut lo_out[16 * h..], |f| {
-                            f32x4_sub(f32x4_mul(d1, f), m1)
-                        });
-                        store16(top_byte(hi, zero), &mut hi_out[16 * h..], |f| {
-                            f32x4_sub(f32x4_mul(d2, f), m2)
-                        });
-                    }
-                };
-                for (k, (q, y)) in
-                    b.qs.chunks_exact(64)
-                        .zip(y.chunks_exact_mut(128))
-                        .enumerate()
-                {
-                    // sub-blocks 4k..4k + 4: the lanes of dl[k], ml[k]
-                    let (dv, mv) = (dl[k], ml[k]);
-                    let (y0, y1) = y.split_at_mut(64);
-                    pair(
-                        &q[..32],
-                        y0,
-                        lane::<0>(dv),
-                        lane::<0>(mv),
-                        lane::<1>(dv),
-                        lane::<1>(mv),
-                    );
-                    pair(
-                        &q[32..],
-                        y1,
-                        lane::<2>(dv),
-                        lane::<2>(mv),
-                        lane::<3>(dv),
-                        lane::<3>(mv),
-                    );
-                }
+                let scales = k4_multipliers(&b.scales, b.d, b.dmin, top);
+                k4_walk(&b.qs, y, scales, zero, |q, _| {
+                    [v128_and(q, m4), v128_and(u16x8_shr(q, 4), m4)]
+                });
             }
         }
 
@@ -1537,57 +1536,24 @@ pub(crate) mod simd {
                 .iter()
                 .zip(y.chunks_exact_mut(QK_K))
             {
-                let (dl, ml) = k4_multipliers(&b.scales, b.d, b.dmin, top);
+                let scales = k4_multipliers(&b.scales, b.d, b.dmin, top);
                 // qh shifted right by 2j for sub-blocks 2j, 2j + 1: their
                 // high bits are bits 0 and 1 of each byte
                 let mut qh = [load16(&b.qh[..16]), load16(&b.qh[16..])];
-                // 64 values of sub-blocks 2j (low nibbles of 32 bytes) and
-                // 2j + 1 (high nibbles)
-                let mut pair = |q: &[u8], y: &mut [f32], d1, m1, d2, m2| {
-                    let (lo_out, hi_out) = y.split_at_mut(32);
-                    for (h, qh) in qh.into_iter().enumerate() {
-                        let q = load16(&q[16 * h..]);
-                        // the high bit moved to bit 4
-                        let lo = v128_or(v128_and(q, m4), v128_and(u16x8_shl(qh, 4), c16));
-                        let hi = v128_or(
+                k4_walk(&b.qs, y, scales, zero, |q, h| {
+                    // the high bits moved to bit 4
+                    let quants = [
+                        v128_or(v128_and(q, m4), v128_and(u16x8_shl(qh[h], 4), c16)),
+                        v128_or(
                             v128_and(u16x8_shr(q, 4), m4),
-                            v128_and(u16x8_shl(qh, 3), c16),
-                        );
-                        // d * q - m, unfused, as the reference
-                        store16(top_byte(lo, zero), &mut lo_out[16 * h..], |f| {
-                            f32x4_sub(f32x4_mul(d1, f), m1)
-                        });
-                        store16(top_byte(hi, zero), &mut hi_out[16 * h..], |f| {
-                            f32x4_sub(f32x4_mul(d2, f), m2)
-                        });
+                            v128_and(u16x8_shl(qh[h], 3), c16),
+                        ),
+                    ];
+                    if h == 1 {
+                        qh = qh.map(|qh| u16x8_shr(qh, 2));
                     }
-                    qh = qh.map(|qh| u16x8_shr(qh, 2));
-                };
-                for (k, (q, y)) in
-                    b.qs.chunks_exact(64)
-                        .zip(y.chunks_exact_mut(128))
-                        .enumerate()
-                {
-                    // sub-blocks 4k..4k + 4: the lanes of dl[k], ml[k]
-                    let (dv, mv) = (dl[k], ml[k]);
-                    let (y0, y1) = y.split_at_mut(64);
-                    pair(
-                        &q[..32],
-                        y0,
-                        lane::<0>(dv),
-                        lane::<0>(mv),
-                        lane::<1>(dv),
-                        lane::<1>(mv),
-                    );
-                    pair(
-                        &q[32..],
-                        y1,
-                        lane::<2>(dv),
-                        lane::<2>(mv),
-                        lane::<3>(dv),
-                        lane::<3>(mv),
-                    );
-                }
+                    quants
+                });
             }
         }
 
