@@ -502,9 +502,11 @@ pub fn matmul_prepared(
     // Batches of a few tokens and more: the tiled kernels; below that,
     // unpacking a weight panel costs more than it saves.
     #[cfg(target_arch = "x86_64")]
-    if n >= GEMM_MIN_BATCH && x8::supports(ty) {
+    let x8_isa = x8::Isa::best(ty);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = x8_isa.filter(|_| n >= GEMM_MIN_BATCH) {
         // Bit-identical to `f`.
-        x8::matmul(ty, weights, rows, cols, rb, act, ab, n, out);
+        x8::matmul(isa, ty, weights, rows, cols, rb, act, ab, n, out);
         return Ok(());
     }
     #[cfg(target_arch = "x86_64")]
@@ -517,8 +519,8 @@ pub fn matmul_prepared(
     #[allow(unused_mut)]
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if x8::supports(ty) {
-        x8::matvec(ty, weights, rows, cols, rb, act, ab, n, out);
+    if let Some(isa) = x8_isa {
+        x8::matvec(isa, ty, weights, rows, cols, rb, act, ab, n, out);
         done = x8::matvec_rows(rows);
     }
     // Four inputs at a time through a multi-row kernel where there is one

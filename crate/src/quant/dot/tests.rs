@@ -864,7 +864,7 @@ fn half_dots_match_the_reference_on_special_values() {
 /// float sums are in another order (`x8`, bit-identical, comes first).
 fn uses_gemm(ty: GgmlType, n: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
-    return n >= GEMM_MIN_BATCH && !x8::supports(ty) && gemm::supports(ty);
+    return n >= GEMM_MIN_BATCH && x8::Isa::best(ty).is_none() && gemm::supports(ty);
     #[allow(unreachable_code)]
     {
         let _ = (ty, n);
@@ -959,9 +959,9 @@ fn x8_cases(cases: fn(GgmlType, TileCheck)) {
                 // The repacking kernel on all rows, the 8-row matvec on
                 // whole groups of 8.
                 let mut out = vec![f32::NAN; rows * n];
-                x8::matmul_with(isa, ty, w, rows, cols, rb, acts, ab, n, &mut out);
+                x8::matmul(isa, ty, w, rows, cols, rb, acts, ab, n, &mut out);
                 let mut out_mv = vec![f32::NAN; rows * n];
-                x8::matvec_with(isa, ty, w, rows, cols, rb, acts, ab, n, &mut out_mv);
+                x8::matvec(isa, ty, w, rows, cols, rb, acts, ab, n, &mut out_mv);
                 for t in 0..n {
                     let a = &acts[t * ab..(t + 1) * ab];
                     for r in 0..rows {

@@ -70,36 +70,12 @@ impl Isa {
     }
 }
 
-/// Whether [`matmul`] takes `ty` on this CPU.
-pub(super) fn supports(ty: GgmlType) -> bool {
-    Isa::best(ty).is_some()
-}
-
 /// `out[t * rows + r] = W[r] · act[t]` for `n` Q8_0 activation rows (`ab`
 /// bytes each, concatenated in `acts`); `weights` holds `rows` rows of `rb`
-/// bytes. The caller checked lengths and [`supports`].
+/// bytes. The caller checked lengths and chose `isa` ([`Isa::best`]: it
+/// handles `ty` and this CPU has it).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn matmul(
-    ty: GgmlType,
-    weights: &[u8],
-    rows: usize,
-    cols: usize,
-    rb: usize,
-    acts: &[u8],
-    ab: usize,
-    n: usize,
-    out: &mut [f32],
-) {
-    match Isa::best(ty) {
-        Some(isa) => matmul_with(isa, ty, weights, rows, cols, rb, acts, ab, n, out),
-        None => unreachable!("x8::supports excludes {ty}"),
-    }
-}
-
-/// [`matmul`] with a chosen instruction set (`isa.handles(ty)` and this CPU
-/// has it).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn matmul_with(
     isa: Isa,
     ty: GgmlType,
     weights: &[u8],
@@ -481,25 +457,6 @@ pub(super) fn matvec_rows(rows: usize) -> usize {
 /// it saves. Same preconditions as [`matmul`].
 #[allow(clippy::too_many_arguments)]
 pub(super) fn matvec(
-    ty: GgmlType,
-    weights: &[u8],
-    rows: usize,
-    cols: usize,
-    rb: usize,
-    acts: &[u8],
-    ab: usize,
-    n: usize,
-    out: &mut [f32],
-) {
-    match Isa::best(ty) {
-        Some(isa) => matvec_with(isa, ty, weights, rows, cols, rb, acts, ab, n, out),
-        None => unreachable!("x8::supports excludes {ty}"),
-    }
-}
-
-/// [`matvec`] with a chosen instruction set.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn matvec_with(
     isa: Isa,
     ty: GgmlType,
     weights: &[u8],
