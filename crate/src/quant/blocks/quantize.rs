@@ -859,6 +859,32 @@ pub(crate) mod reference {
         }
     }
 
+    /// The scan that opens `make_qkx2_quants` / `make_qkx3_quants`: the
+    /// minimum (raised to 0 if positive), the maximum, `sum(w)` and
+    /// `sum(w * x)`, in the reference's order.
+    #[inline(always)]
+    pub(crate) fn weighted_range(x: &[f32], weights: &[f32]) -> (f32, f32, f32, f32) {
+        let mut min = x[0];
+        let mut max = x[0];
+        let mut sum_w = weights[0];
+        let mut sum_x = sum_w * x[0];
+        for i in 1..x.len() {
+            if x[i] < min {
+                min = x[i];
+            }
+            if x[i] > max {
+                max = x[i];
+            }
+            let w = weights[i];
+            sum_w += w;
+            sum_x += w * x[i];
+        }
+        if min > 0.0 {
+            min = 0.0;
+        }
+        (min, max, sum_w, sum_x)
+    }
+
     /// `make_qkx2_quants`: asymmetric quants `L` in `0..=nmax` with a min;
     /// starts from `nmax / (max - min)` and tries `nstep + 1` scales
     /// `(rmin + rdelta * is + nmax) / (max - min)`, solving the weighted
@@ -878,24 +904,7 @@ pub(crate) mod reference {
         let n = x.len();
         let l_out = &mut l_out[..n];
         let laux = &mut laux[..n];
-        let mut min = x[0];
-        let mut max = x[0];
-        let mut sum_w = weights[0];
-        let mut sum_x = sum_w * x[0];
-        for i in 1..n {
-            if x[i] < min {
-                min = x[i];
-            }
-            if x[i] > max {
-                max = x[i];
-            }
-            let w = weights[i];
-            sum_w += w;
-            sum_x += w * x[i];
-        }
-        if min > 0.0 {
-            min = 0.0;
-        }
+        let (mut min, max, sum_w, sum_x) = weighted_range(x, weights);
         if max == min {
             l_out.fill(0);
             return (0.0, -min);
@@ -966,24 +975,7 @@ pub(crate) mod reference {
         let n = x.len();
         let l_out = &mut l_out[..n];
         let laux = &mut laux[..n];
-        let mut min = x[0];
-        let mut max = x[0];
-        let mut sum_w = weights[0];
-        let mut sum_x = sum_w * x[0];
-        for i in 1..n {
-            if x[i] < min {
-                min = x[i];
-            }
-            if x[i] > max {
-                max = x[i];
-            }
-            let w = weights[i];
-            sum_w += w;
-            sum_x += w * x[i];
-        }
-        if min > 0.0 {
-            min = 0.0;
-        }
+        let (mut min, max, sum_w, sum_x) = weighted_range(x, weights);
         if max <= min {
             l_out.fill(0);
             return (0.0, -min);
@@ -2646,24 +2638,7 @@ pub(crate) mod simd {
             }
             let weights = &weights[..n];
             let l_out = &mut l_out[..n];
-            let mut min = x[0];
-            let mut max = x[0];
-            let mut sum_w = weights[0];
-            let mut sum_x = sum_w * x[0];
-            for i in 1..n {
-                if x[i] < min {
-                    min = x[i];
-                }
-                if x[i] > max {
-                    max = x[i];
-                }
-                let w = weights[i];
-                sum_w += w;
-                sum_x += w * x[i];
-            }
-            if min > 0.0 {
-                min = 0.0;
-            }
+            let (mut min, max, sum_w, sum_x) = reference::weighted_range(x, weights);
             if max == min {
                 l_out.fill(0);
                 return (0.0, -min);
