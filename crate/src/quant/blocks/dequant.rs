@@ -1335,11 +1335,11 @@ pub(crate) mod simd {
 
         /// Per-group multipliers `s * d` of a K-quant block as four vectors
         /// of four groups, from its 16 small integer scales `s` (bytes,
-        /// signed): the reference's `d * s as f32`, then times `extra`.
+        /// signed): the reference's `d * s as f32`.
         #[inline(always)]
-        fn group_scales(s: v128, d: f32, extra: v128) -> [v128; 4] {
+        fn group_scales(s: v128, d: f32) -> [v128; 4] {
             let d = f32x4_splat(d);
-            widen_i8(s).map(|s| f32x4_mul(f32x4_mul(d, f32x4_convert_i32x4(s)), extra))
+            widen_i8(s).map(|s| f32x4_mul(d, f32x4_convert_i32x4(s)))
         }
 
         /// Lane `L` of `v` in all four lanes.
@@ -1382,12 +1382,11 @@ pub(crate) mod simd {
         fn q2_k(x: &[u8], y: &mut [f32]) {
             // Constants kept in locals: V8 would rebuild each one at every
             // use inside the loop.
-            let [m3, m15, zero, top, one] = core::hint::black_box([
+            let [m3, m15, zero, top] = core::hint::black_box([
                 u8x16_splat(3),
                 u8x16_splat(0xF),
                 u8x16_splat(0),
                 f32x4_splat(TOP),
-                f32x4_splat(1.0),
             ]);
             for (b, y) in as_blocks::<BlockQ2K>(x)
                 .iter()
@@ -1395,8 +1394,8 @@ pub(crate) mod simd {
             {
                 // dl = d * (sc & 0xF), ml = min * (sc >> 4), per group
                 let sc = load16(&b.scales);
-                let dl = group_scales(v128_and(sc, m15), f16_le(b.d), top);
-                let ml = group_scales(v128_and(u16x8_shr(sc, 4), m15), f16_le(b.dmin), one);
+                let dl = group_scales(v128_and(sc, m15), f16_le(b.d)).map(|v| f32x4_mul(v, top));
+                let ml = group_scales(v128_and(u16x8_shr(sc, 4), m15), f16_le(b.dmin));
                 k2_walk(&b.qs, dl, ml, |q, is, dl, ml| {
                     let v = top_byte(v128_and(q, m3), zero);
                     // dl * q - ml, unfused, as the reference
@@ -1423,7 +1422,7 @@ pub(crate) mod simd {
             {
                 // dl = d * (scale - 32), per group
                 let sc = i8x16_sub(load16(&q3k_scales(&b.scales)), c32);
-                let dl = group_scales(sc, f16_le(b.d), top);
+                let dl = group_scales(sc, f16_le(b.d)).map(|v| f32x4_mul(v, top));
                 let hm = [load16(&b.hmask[..16]), load16(&b.hmask[16..])];
                 // hmask bit 4n + s goes with group 8n + 2s (+1): a mask bit
                 // that moves up one place every two groups
