@@ -6,6 +6,7 @@
 //! metrics) → `io` (GGUF, llama2.c) → `model` → `gpu`; `wasm` is the only
 //! module that knows JavaScript.
 
+pub mod cpu;
 pub mod error;
 pub mod formats;
 pub mod gpu;

@@ -4,10 +4,11 @@
 //! dot-product / scale sanity. Plus the fast paths against the scalar
 //! references, and every way the input can be wrong.
 
-use super::dequant::{self, reference as dq_ref};
-use super::quantize::{self, fp32_to_bf16, fp32_to_fp16, quantize, quantize_into, uses_importance};
-use super::{dequantize, dequantize_into};
+use super::{fast_quantize_row, reference_dequantize, reference_quantize_row};
 use crate::error::Error;
+use crate::quant::blocks::{dequantize, dequantize_into, quantize, quantize_into, uses_importance};
+use crate::quant::layout::{self as dequant, fp32_to_bf16, fp32_to_fp16};
+use crate::quant::reference;
 use crate::quant::types::{GgmlType, QK_K};
 use proptest::prelude::*;
 #[cfg(target_arch = "wasm32")]
@@ -202,7 +203,7 @@ fn quantize_matches_ggml_bytes() {
         // The scalar reference too, in case a fast path answered above.
         let mut r = vec![0u8; got.len()];
         for (x, y) in x.chunks(COLS).zip(r.chunks_mut(row_bytes)) {
-            quantize::reference::quantize_row(v.ty, x, y, None);
+            reference_quantize_row(v.ty, x, y);
         }
         if let Some(d) = first_byte_diff(v.ty, &r, v.bin, row_bytes) {
             failures.push(format!("reference: {d}"));
@@ -249,7 +250,7 @@ fn dequantize_matches_ggml_floats() {
             }
             // The scalar reference too, in case a fast path answered above.
             let mut r = vec![0f32; ROWS * COLS];
-            dq_ref::row_fn(v.ty).unwrap()(bin, &mut r);
+            reference_dequantize(v.ty).unwrap()(bin, &mut r);
             if let Some(d) = first_bits_diff(&r, &f32s(deq), COLS) {
                 failures.push(format!("{} reference {what}{d}", v.ty));
             }
@@ -357,7 +358,7 @@ fn float_types_match_ggml_conversions() {
 
 #[test]
 fn nearest_int_rounds_half_to_even() {
-    use quantize::reference::nearest_int;
+    use reference::nearest_int;
     for (v, want) in [
         (0.5, 0),
         (1.5, 2),
@@ -928,7 +929,7 @@ fn dequantize_fast_paths_match_reference() {
             let bytes: Vec<u8> = (0..row_bytes * 2).map(|_| rng.next_u64() as u8).collect();
             let got = dequantize(ty, &bytes, n).unwrap();
             let mut want = vec![0f32; 2 * n];
-            dq_ref::row_fn(ty).unwrap()(&bytes, &mut want);
+            reference_dequantize(ty).unwrap()(&bytes, &mut want);
             for (i, (a, b)) in got.iter().zip(&want).enumerate() {
                 assert!(
                     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
@@ -953,7 +954,7 @@ fn mxfp4_dequantize_every_scale() {
         .collect();
     let got = dequantize(GgmlType::MXFP4, &bytes, 32).unwrap();
     let mut want = vec![0f32; got.len()];
-    dq_ref::row_fn(GgmlType::MXFP4).unwrap()(&bytes, &mut want);
+    reference_dequantize(GgmlType::MXFP4).unwrap()(&bytes, &mut want);
     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
         assert_eq!(
             a.to_bits(),
@@ -988,7 +989,7 @@ fn q8_k_sums_and_scale() {
     let mut rng = Rng::new(9);
     let x = rng.normals(QK_K * 3);
     let q = quantize(GgmlType::Q8K, &x, QK_K, None).unwrap();
-    let blocks: &[dequant::layout::BlockQ8K] = bytemuck::cast_slice(&q);
+    let blocks: &[dequant::BlockQ8K] = bytemuck::cast_slice(&q);
     for (b, x) in blocks.iter().zip(x.chunks(QK_K)) {
         for j in 0..16 {
             let s: i32 = b.qs[16 * j..16 * j + 16].iter().map(|&q| q as i32).sum();
@@ -1044,11 +1045,11 @@ fn tq1_ceil_div_by_multiply_is_exact() {
 fn check_fast_row(ty: GgmlType, x: &[f32]) -> bool {
     let row_bytes = ty.row_size(x.len()).unwrap();
     let mut fast = vec![0x5Au8; row_bytes];
-    if !quantize::simd::quantize_row(ty, x, &mut fast) {
+    if !fast_quantize_row(ty, x, &mut fast) {
         return false;
     }
     let mut reference = vec![0u8; row_bytes];
-    quantize::reference::quantize_row(ty, x, &mut reference, None);
+    reference_quantize_row(ty, x, &mut reference);
     if let Some(d) = first_byte_diff(ty, &fast, &reference, row_bytes) {
         panic!("fast path differs from reference: {d}; input {x:?}");
     }
@@ -1118,16 +1119,16 @@ fn tie_rows(n: usize) -> Vec<Vec<f32>> {
 ))]
 #[test]
 fn iq4_fast_indices_match_reference() {
-    use quantize::reference::{Iq4Kernels, Iq4Scalar};
+    use reference::{Iq4Kernels, Iq4Scalar};
     #[cfg(target_arch = "x86_64")]
     let fast_k = {
-        if !crate::quant::dot::has_avx2() {
+        if !crate::cpu::has_avx2() {
             return;
         }
-        quantize::simd::avx2::Iq4Avx2
+        crate::quant::x86::quantize::Iq4Avx2
     };
     #[cfg(target_arch = "wasm32")]
-    let fast_k = quantize::simd::wasm::Iq4Wasm;
+    let fast_k = crate::quant::wasm::kquants::Iq4Wasm;
     let kv = &dequant::KVALUES_IQ4NL;
     let mut xs = vec![
         0.0,
@@ -1218,7 +1219,7 @@ fn fast_quantizers_match_reference_on_edges() {
         }
     }
     #[cfg(target_arch = "x86_64")]
-    assert_eq!(any, crate::quant::dot::has_avx2());
+    assert_eq!(any, crate::cpu::has_avx2());
     let _ = any;
 }
 
@@ -1233,7 +1234,7 @@ fn fast_quantizers_match_reference_on_random_rows() {
                 check_fast_row(ty, &x);
                 // Also through the public API, which picks the fast path.
                 let mut want = vec![0u8; ty.row_size(n).unwrap()];
-                quantize::reference::quantize_row(ty, &x, &mut want, None);
+                reference_quantize_row(ty, &x, &mut want);
                 assert_eq!(quantize(ty, &x, n, None).unwrap(), want, "{ty}");
             }
         }
