@@ -70,19 +70,6 @@ pub fn supports(ty: GgmlType) -> bool {
     dequant_source(ty).is_some()
 }
 
-#[cfg(test)]
-mod table_tests {
-    use super::*;
-
-    #[test]
-    fn every_gpu_type_has_its_shader_and_no_other() {
-        for t in &crate::quant::traits::TABLE {
-            let shader = TYPE_SHADERS.iter().any(|(name, ..)| *name == t.name);
-            assert_eq!(shader, t.gpu, "{}", t.name);
-        }
-    }
-}
-
 fn unsupported(ty: GgmlType) -> Error {
     Error::Unsupported {
         ty: ty.name(),
@@ -541,5 +528,18 @@ impl CopyKernel {
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| gpu_err(format!("waiting for the GPU failed ({e})")))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[test]
+    fn every_gpu_type_has_its_shader_and_no_other() {
+        for t in &crate::quant::traits::TABLE {
+            let shader = TYPE_SHADERS.iter().any(|(name, ..)| *name == t.name);
+            assert_eq!(shader, t.gpu, "{}", t.name);
+        }
     }
 }

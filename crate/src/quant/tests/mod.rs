@@ -3,6 +3,7 @@
 
 mod blocks;
 mod dot;
+mod fast_paths;
 
 use crate::quant::traits::{traits, DequantizeFn, VecDot};
 use crate::quant::types::GgmlType;

@@ -5,7 +5,7 @@
 
 use super::quantize::*;
 use crate::quant::layout::*;
-use crate::quant::reference::{self, Iq4Kernels as _};
+use crate::quant::reference::{self, Iq4Kernels as _, GROUP_MAX_EPS};
 use core::arch::wasm32::*;
 
 /// `finish_q2_k`: requantize with the values in lanes, then pack.
@@ -663,7 +663,7 @@ fn k4_block<const NMAX: i32>(
     // requantize against the stored scales
     let (dd, dmin) = (f16(*d_out), f16(*dmin_out));
     for j in 0..QK_K / 32 {
-        let (sc, m) = super::super::super::dequant::get_scale_min_k4(j, scales_out);
+        let (sc, m) = get_scale_min_k4(j, scales_out);
         let d = dd * sc as f32;
         if d == 0.0 {
             continue;

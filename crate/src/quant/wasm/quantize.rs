@@ -5,7 +5,7 @@
 //! reference pins ([`reference::f32_to_i32_x86`]).
 
 use crate::quant::layout::*;
-use crate::quant::reference::{self, GROUP_MAX_EPS};
+use crate::quant::reference;
 use core::arch::wasm32::*;
 
 /// `x[i..i + 4]` as one vector.
@@ -166,7 +166,7 @@ pub(crate) fn quantize_row_bf16(x: &[f32], y: &mut [u8]) {
     }
     let done = x.len() / 8 * 8;
     for (o, &v) in y[2 * done..].chunks_exact_mut(2).zip(&x[done..]) {
-        o.copy_from_slice(&super::super::fp32_to_bf16(v).to_le_bytes());
+        o.copy_from_slice(&fp32_to_bf16(v).to_le_bytes());
     }
 }
 
@@ -538,7 +538,7 @@ pub(super) struct RoundClamp {
 
 impl RoundClamp {
     #[inline(always)]
-    fn new(lo: i32, hi: i32) -> Self {
+    pub(super) fn new(lo: i32, hi: i32) -> Self {
         use core::hint::black_box as bb;
         RoundClamp {
             magic: bb(f32x4_splat(12_582_912.0)),
@@ -550,7 +550,7 @@ impl RoundClamp {
     }
 
     #[inline(always)]
-    fn apply(&self, v: v128) -> v128 {
+    pub(super) fn apply(&self, v: v128) -> v128 {
         let v = f32x4_add(v, self.magic);
         let n = i32x4_sub(v128_and(v, self.mask), self.off);
         i32x4_min(i32x4_max(n, self.lo), self.hi)
