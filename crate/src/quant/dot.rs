@@ -21,7 +21,7 @@
 //! `quant::traits`; types without a fast path use the reference.
 
 use crate::error::{Error, Result};
-use crate::quant::traits::{traits, VecDot};
+use crate::quant::traits::{traits, Rows8, VecDot};
 use crate::quant::types::GgmlType;
 
 pub use crate::quant::act::{quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_K};
@@ -251,6 +251,17 @@ pub fn matvec(
     Ok(())
 }
 
+/// The eight-row kernel variant for `ty` on this CPU, if any.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn x8_isa(ty: GgmlType) -> Option<crate::quant::x86::x8::Isa> {
+    use crate::quant::x86::x8::Isa;
+    match traits(ty).simd().rows8 {
+        Rows8::None => None,
+        Rows8::Any => Isa::best(false),
+        Rows8::Vnni => Isa::best(true),
+    }
+}
+
 /// Smallest batch that goes through the repacking kernels (`x8`, `gemm`).
 #[cfg(target_arch = "x86_64")]
 pub(crate) const GEMM_MIN_BATCH: usize = 4;
@@ -409,7 +420,7 @@ pub fn matmul_prepared(
     // Batches of a few tokens and more: the tiled kernels; below that,
     // unpacking a weight panel costs more than it saves.
     #[cfg(target_arch = "x86_64")]
-    let x8_isa = crate::quant::x86::x8::Isa::best(traits(ty).simd().rows8);
+    let x8_isa = x8_isa(ty);
     #[cfg(target_arch = "x86_64")]
     if let Some(isa) = x8_isa.filter(|_| n >= GEMM_MIN_BATCH) {
         // Bit-identical to `f`.
@@ -419,7 +430,18 @@ pub fn matmul_prepared(
     #[cfg(target_arch = "x86_64")]
     if n >= GEMM_MIN_BATCH && traits(ty).simd().gemm {
         // Not bit-identical to `f`, see `gemm`.
-        crate::quant::x86::gemm::matmul(ty, weights, rows, cols, rb, act, ab, n, out);
+        crate::quant::x86::gemm::matmul(
+            ty,
+            vec_dot_type(ty),
+            weights,
+            rows,
+            cols,
+            rb,
+            act,
+            ab,
+            n,
+            out,
+        );
         return Ok(());
     }
     // Eight rows at a time (bit-identical to `f`), where there is a kernel.

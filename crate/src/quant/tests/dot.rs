@@ -874,7 +874,7 @@ fn half_dots_match_the_reference_on_special_values() {
 fn uses_gemm(ty: GgmlType, n: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     return n >= GEMM_MIN_BATCH
-        && x8::Isa::best(crate::quant::traits::traits(ty).x86.rows8).is_none()
+        && x8_isa(ty).is_none()
         && crate::quant::traits::traits(ty).simd().gemm;
     #[allow(unreachable_code)]
     {
@@ -910,7 +910,18 @@ fn check_gemm(ty: GgmlType, w: &[u8], acts: &[u8], rows: usize, cols: usize, n: 
     let rb = ty.row_size(cols).unwrap();
     let ab = act_row_size(ty, cols).unwrap();
     let mut out = vec![f32::NAN; rows * n];
-    gemm::matmul(ty, w, rows, cols, rb, acts, ab, n, &mut out);
+    gemm::matmul(
+        ty,
+        vec_dot_type(ty),
+        w,
+        rows,
+        cols,
+        rb,
+        acts,
+        ab,
+        n,
+        &mut out,
+    );
     for t in 0..n {
         let a = &acts[t * ab..(t + 1) * ab];
         for r in 0..rows {
@@ -965,7 +976,7 @@ fn x8_cases(cases: fn(GgmlType, TileCheck)) {
     for &isa in x8::Isa::available() {
         for ty in types
             .into_iter()
-            .filter(|&ty| isa.handles(crate::quant::traits::traits(ty).x86.rows8))
+            .filter(|&ty| isa.handles(ty == GgmlType::Q8_0))
         {
             cases(ty, &|ty, w, acts, rows, cols, n, what| {
                 let rb = ty.row_size(cols).unwrap();

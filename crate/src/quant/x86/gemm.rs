@@ -162,12 +162,13 @@ const RM: usize = 4;
 const RN: usize = 3;
 
 /// `out[t * rows + r] = W[r] · act[t]` for `n` activation rows already
-/// quantized to `vec_dot_type(ty)` (`ab` bytes each, concatenated in
+/// quantized to `vt`, the type's `vec_dot_type` (`ab` bytes each, concatenated in
 /// `acts`); `weights` holds `rows` rows of `rb` bytes. The caller checked
 /// lengths and [`supports`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(
     ty: GgmlType,
+    vt: GgmlType,
     weights: &[u8],
     rows: usize,
     cols: usize,
@@ -177,7 +178,6 @@ pub(crate) fn matmul(
     n: usize,
     out: &mut [f32],
 ) {
-    let vt = crate::quant::dot::vec_dot_type(ty);
     let mut a = Panel::default();
     for row in acts.chunks_exact(ab).take(n) {
         a.push_acts(vt, row);

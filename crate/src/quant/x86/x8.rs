@@ -17,7 +17,6 @@
 
 use super::dot::hsum_8x8;
 use crate::quant::layout::*;
-use crate::quant::traits::Rows8;
 use crate::quant::types::GgmlType;
 use core::arch::x86_64::*;
 
@@ -34,13 +33,13 @@ pub(crate) enum Isa {
 }
 
 impl Isa {
-    /// The best this CPU has for a type with eight-row kernels `rows8`
-    /// (its row in `quant::traits`), if any.
-    pub(crate) fn best(rows8: Rows8) -> Option<Isa> {
+    /// The best this CPU has, for a type whose row in `quant::traits`
+    /// says whether its eight-row kernel needs VNNI.
+    pub(crate) fn best(needs_vnni: bool) -> Option<Isa> {
         Isa::available()
             .iter()
             .copied()
-            .find(|isa| isa.handles(rows8))
+            .find(|isa| isa.handles(needs_vnni))
     }
 
     /// Every variant this CPU can run, best first (the tests run them all).
@@ -63,13 +62,10 @@ impl Isa {
         })
     }
 
-    pub(crate) fn handles(self, rows8: Rows8) -> bool {
-        match (self, rows8) {
-            (_, Rows8::None) => false,
-            (_, Rows8::Any) => true,
-            (Isa::AvxVnni | Isa::Avx512Vnni, Rows8::Vnni) => true,
-            (Isa::Avx2, Rows8::Vnni) => false,
-        }
+    /// Whether this variant is exact for a type that `needs_vnni` (8-bit
+    /// weights would saturate `maddubs`).
+    pub(crate) fn handles(self, needs_vnni: bool) -> bool {
+        !needs_vnni || self != Isa::Avx2
     }
 }
 
@@ -90,9 +86,8 @@ pub(crate) fn matmul(
     n: usize,
     out: &mut [f32],
 ) {
-    assert!(
-        isa.handles(crate::quant::traits::traits(ty).x86.rows8) && Isa::available().contains(&isa)
-    );
+    // Q8_0's bytes would saturate `maddubs`: only VNNI is exact for it.
+    assert!(isa.handles(ty == GgmlType::Q8_0) && Isa::available().contains(&isa));
     let nb = cols / 32;
     let a = Acts::new(ty, acts, ab, n, nb);
     // SAFETY: `isa` is available on this CPU (asserted above); the slices
@@ -473,9 +468,8 @@ pub(crate) fn matvec(
     n: usize,
     out: &mut [f32],
 ) {
-    assert!(
-        isa.handles(crate::quant::traits::traits(ty).x86.rows8) && Isa::available().contains(&isa)
-    );
+    // Q8_0's bytes would saturate `maddubs`: only VNNI is exact for it.
+    assert!(isa.handles(ty == GgmlType::Q8_0) && Isa::available().contains(&isa));
     let nb = cols / 32;
     let all = Acts::new(ty, acts, ab, n, nb);
     for (t, act) in acts.chunks_exact(ab).take(n).enumerate() {
