@@ -9,7 +9,7 @@
 //! eight f32 lanes per (row, token), summed across lanes at the end. Mins
 //! (Q4_K, Q5_K) are one more `madd` against Q8_K's `bsums`.
 //!
-//! Not bit-identical to [`super::reference`]: the reference adds block
+//! Not bit-identical to [`crate::quant::reference`]: the reference adds block
 //! terms one by one in f32 (k-quants: per `k mod 8` lane), this kernel
 //! adds them per lane with FMA and sums the lanes last. The integer sums
 //! are exact in both, so the difference is float summation order only; the

@@ -1,5 +1,5 @@
 //! Batched matmul for the 32-value formats Q4_0, Q5_0 and Q8_0 (x86_64),
-//! eight weight rows per vector, bit-identical to [`super::reference`].
+//! eight weight rows per vector, bit-identical to [`crate::quant::reference`].
 //!
 //! The weights of 8 rows are interleaved per block in groups of 4 values
 //! (`[group 0..8][row 0..8][4 bytes]`, as llama.cpp's repacked `q4_0_8x8`
