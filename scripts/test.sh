@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # README command 2: every test. Installs what is missing, then runs, in order:
-# formatting and lints, native tests, GGUF interop with llama.cpp's Python
-# reader, wasm tests (Node, with and without SIMD; the GPU ones in Chromium),
-# the release web build, and the end-to-end tests in headless Chromium.
+# the web page's unit tests (Node), formatting and lints, native tests, GGUF
+# interop with llama.cpp's Python reader, wasm tests (Node, with and without
+# SIMD; the GPU ones in Chromium), the release web build, and the end-to-end
+# tests in headless Chromium.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 setup_test
@@ -11,6 +12,9 @@ cd "$ROOT"
 T0=$SECONDS
 # Each heading says how long the run has taken so far (CI's time budget).
 step() { printf '\n\033[1m== %s\033[0m (at %d s)\n' "$*" "$((SECONDS - T0))"; }
+
+step "web unit tests (node --test web/test/)"
+node --test web/test/
 
 step "cargo fmt --check"
 cargo fmt --all --check

@@ -1,48 +1,29 @@
 // The benchmark page: runs `benchQuant` in the worker and shows the table.
 // `window.webquantBench.run(types, seconds)` lets scripts drive it.
-import { WorkerClient, CancelledError } from './client.js';
+import { WorkerClient } from './client.js';
+import { $, row } from './dom.js';
 import { hasWasmSimd } from './features.js';
+import { runJob } from './job.js';
 
-const $ = (sel) => document.querySelector(sel);
 const client = new WorkerClient(new URL('./worker.js', import.meta.url));
 
-async function run(types, seconds = 1) {
-  const bar = $('#bench-progress');
-  bar.hidden = false;
-  $('#bench-cancel').hidden = false;
-  $('#bench-run').disabled = true;
-  const req = client.request('benchQuant', { types, seconds }, {
-    onProgress: ({ done, total, label }) => {
-      bar.max = total;
-      bar.value = done;
-      $('#bench-status').textContent = `${done} / ${total}: ${label}`;
+function run(types, seconds = 1) {
+  return runJob(client, 'benchQuant', { types, seconds }, {
+    status: $('#bench-status'),
+    bar: $('#bench-progress'),
+    barFrom: 'keep',
+    cancel: $('#bench-cancel'),
+    busy: (on) => {
+      $('#bench-run').disabled = on;
     },
+    done: (results) => {
+      const tbody = $('#bench-table tbody');
+      tbody.replaceChildren();
+      for (const [type, r] of Object.entries(results)) row(tbody, [[type], [r.quantize.toFixed(1), 'num'], [r.dequantize.toFixed(1), 'num']]);
+      return 'Done.';
+    },
+    rethrow: true,
   });
-  $('#bench-cancel').onclick = () => req.cancel();
-  try {
-    const results = await req.promise;
-    const tbody = $('#bench-table tbody');
-    tbody.replaceChildren();
-    for (const [type, r] of Object.entries(results)) {
-      const tr = document.createElement('tr');
-      for (const [v, cls] of [[type], [r.quantize.toFixed(1), 'num'], [r.dequantize.toFixed(1), 'num']]) {
-        const td = document.createElement('td');
-        td.textContent = v;
-        if (cls) td.className = cls;
-        tr.append(td);
-      }
-      tbody.append(tr);
-    }
-    $('#bench-status').textContent = 'Done.';
-    return results;
-  } catch (err) {
-    $('#bench-status').textContent = err instanceof CancelledError ? 'Cancelled.' : `Failed: ${err.message}`;
-    throw err;
-  } finally {
-    bar.hidden = true;
-    $('#bench-cancel').hidden = true;
-    $('#bench-run').disabled = false;
-  }
 }
 
 async function main() {

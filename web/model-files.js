@@ -134,3 +134,14 @@ export async function droppedFiles(dataTransfer) {
   }
   return { files: out, folder };
 }
+
+// What an import of `picked` (sortModelFiles's 'hf' or 'llama2c') reads, for
+// the page ("model.safetensors + config.json + tokenizer.json"), and the
+// model's name (the worker prefers the name in config.json, _name_or_path).
+export function importSources(picked) {
+  const sources = picked.kind === 'hf'
+    ? [picked.weights, picked.config, picked.tokenizer, picked.tokenizerConfig].filter(Boolean)
+    : [picked.checkpoint, picked.tokenizer];
+  const name = picked.kind === 'hf' ? picked.folder ?? stem(picked.weights.name) : stem(picked.checkpoint.name);
+  return { what: sources.map((f) => f.name).join(' + '), name };
+}

@@ -4,9 +4,10 @@
 // library's dequantize() on the page.
 import uPlot from './vendor/uPlot.esm.js';
 import { WorkerClient } from './client.js';
+import { $, row, showFacts } from './dom.js';
 import { hasWasmSimd } from './features.js';
+import { f16, hex, parseNumber, parseValues } from './parse.js';
 
-const $ = (sel) => document.querySelector(sel);
 const fmt = (x, digits = 4) => (x == null ? '–' : Number.isInteger(x) ? String(x) : Number(x).toFixed(digits));
 const FORMATS = ['fp32', 'fp16', 'bf16', 'tf32', 'fp8_e4m3', 'fp8_e5m2', 'fp4_e2m1', 'int8'];
 const CALIBRATIONS = [
@@ -18,28 +19,6 @@ const CALIBRATIONS = [
 
 let client;
 const teach = (fn, ...args) => client.call('teach', { fn, args });
-
-function row(tbody, cells) {
-  const tr = document.createElement('tr');
-  for (const [text, cls] of cells) {
-    const td = document.createElement('td');
-    if (text instanceof Node) td.append(text);
-    else td.textContent = text;
-    if (cls) td.className = cls;
-    tr.append(td);
-  }
-  tbody.append(tr);
-  return tr;
-}
-
-function parseValues(text) {
-  const parts = text.split(/[\s,;]+/).filter(Boolean);
-  const values = parts.map(Number);
-  const bad = parts.findIndex((p, i) => !Number.isFinite(values[i]));
-  if (parts.length === 0) throw new Error('type at least one number');
-  if (bad >= 0) throw new Error(`"${parts[bad]}" (value ${bad + 1}) is not a finite number`);
-  return new Float32Array(values);
-}
 
 function config(calibration = { method: 'minMax' }) {
   return {
@@ -72,24 +51,14 @@ async function renderSteps() {
   const q = await teach('teachQuantize', x, 1, x.length, config());
   if (gen !== latest.steps) return;
   const g = q.groups[0];
-  const dl = $('#params');
-  dl.replaceChildren();
-  const facts = [
+  showFacts($('#params'), [
     ['Integer grid', `${q.qmin} … ${q.qmax}`, 'p-grid'],
     ['Range', `[${fmt(g.lo)}, ${fmt(g.hi)}]`, 'p-range'],
     ['Scale Δ', `${fmt(g.scale, 6)} (x ≈ (q − zero point) · Δ)`, 'p-scale'],
     ['Zero point', String(g.zeroPoint), 'p-zero'],
     ['MSE', fmt(q.stats.mse, 6), 'p-mse'],
     ['SQNR', q.stats.sqnrDb == null ? 'exact' : `${fmt(q.stats.sqnrDb, 2)} dB`, 'p-sqnr'],
-  ];
-  for (const [k, v, id] of facts) {
-    const dt = document.createElement('dt');
-    dt.textContent = k;
-    const dd = document.createElement('dd');
-    dd.id = id;
-    dd.textContent = v;
-    dl.append(dt, dd);
-  }
+  ]);
   const tbody = $('#step-table tbody');
   tbody.replaceChildren();
   x.forEach((v, i) => {
@@ -177,15 +146,6 @@ async function renderCalibration() {
 }
 
 // --- 3. number formats -----------------------------------------------------
-function parseNumber(text) {
-  const t = text.trim().toLowerCase();
-  if (/^[-+]?inf(inity)?$/.test(t)) return t.startsWith('-') ? -Infinity : Infinity;
-  if (t === 'nan') return NaN;
-  const v = Number(t);
-  if (t === '' || Number.isNaN(v)) throw new Error(`"${text}" is not a number`);
-  return v;
-}
-
 async function renderFormats() {
   const gen = ++latest.formats;
   const err = $('#formats-error');
@@ -220,17 +180,7 @@ async function renderFormats() {
 }
 
 // --- 4. blocks -------------------------------------------------------------
-function f16(lo, hi) {
-  const h = lo | (hi << 8);
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
 const f32 = Math.fround;
-const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ');
 
 // One weight row for the block explorer: smooth values with a few spikes.
 const blockRow = () => Float32Array.from({ length: 256 }, (_, i) => 0.8 * Math.sin(i * 0.37) + (i % 17 === 0 ? 1.5 : 0));

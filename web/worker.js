@@ -227,6 +227,34 @@ function calibOptions(calib) {
   return o;
 }
 
+// Run a GGUF writer (wq.Quantizer or wq.Importer) to its end, one tensor
+// per step with progress (`extra` added) and cancel. Its output is taken
+// after every step, so wasm memory holds about one tensor; `beforeFinish(w)`
+// reads what must be read before finish() consumes it. Returns the file as a
+// Blob of those parts, each step's report and what beforeFinish returned.
+// The writer is freed when it does not finish.
+async function writeAll(w, ctx, extra, beforeFinish) {
+  let finished = false;
+  try {
+    const total = w.total();
+    const parts = [w.takeOutput()];
+    const reports = [];
+    for (let i = 0; i < total; i++) {
+      await ctx.checkpoint();
+      const r = w.step();
+      reports.push(r);
+      parts.push(w.takeOutput());
+      ctx.progress(i + 1, total, r.name, extra);
+    }
+    const before = beforeFinish?.(w);
+    finished = true;
+    parts.push(w.finish()); // consumes w
+    return { blob: new Blob(parts, { type: 'application/octet-stream' }), reports, before };
+  } finally {
+    if (!finished) w.free();
+  }
+}
+
 // llama-imatrix over the calibration text, a block of a chunk per step:
 // the importance matrix file (GGUF) as bytes.
 async function buildImatrix(m, calib, ctx) {
@@ -372,23 +400,8 @@ const methods = {
     } else {
       throw new Error(`unknown import kind ${kind}`);
     }
-    let finished = false;
-    try {
-      const total = imp.total();
-      const parts = [imp.takeOutput()];
-      for (let i = 0; i < total; i++) {
-        await ctx.checkpoint();
-        const r = imp.step();
-        parts.push(imp.takeOutput());
-        ctx.progress(i + 1, total, r.name);
-      }
-      finished = true;
-      parts.push(imp.finish()); // consumes imp
-      const info = openModel(new Blob(parts, { type: 'application/octet-stream' }));
-      return { info, type };
-    } finally {
-      if (!finished) imp.free();
-    }
+    const { blob } = await writeAll(imp, ctx);
+    return { info: openModel(blob), type };
   },
 
   // Quantize the open model to a preset or type, one tensor per step, by
@@ -409,28 +422,10 @@ const methods = {
     else if (method === 'gptq') return { ...(await quantizeGptq(m, { type, pure, calib, gptq }, ctx)), label };
     else if (method !== 'rtn') throw new Error(`unknown quantization method ${method}`);
     const q = new wq.Quantizer(m, type, pure, imatrix ?? undefined);
-    let finished = false;
-    try {
-      const total = q.total();
-      const parts = [q.takeOutput()];
-      const reports = [];
-      for (let i = 0; i < total; i++) {
-        await ctx.checkpoint();
-        const r = q.step();
-        reports.push(r);
-        parts.push(q.takeOutput());
-        ctx.progress(i + 1, total, r.name, { phase: 'write' });
-      }
-      const totals = q.totals();
-      finished = true;
-      parts.push(q.finish()); // consumes q
-      const blob = new Blob(parts, { type: 'application/octet-stream' });
-      const kept = addVariant(label, blob);
-      const imatrixBlob = imatrix && new Blob([imatrix], { type: 'application/octet-stream' });
-      return { reports, totals, blob, label, kept, imatrix: imatrixBlob };
-    } finally {
-      if (!finished) q.free();
-    }
+    const { blob, reports, before: totals } = await writeAll(q, ctx, { phase: 'write' }, (w) => w.totals());
+    const kept = addVariant(label, blob);
+    const imatrixBlob = imatrix && new Blob([imatrix], { type: 'application/octet-stream' });
+    return { reports, totals, blob, label, kept, imatrix: imatrixBlob };
   },
 
   // Side-by-side generation (generateBoth) with variant `label` (the
@@ -544,9 +539,6 @@ const methods = {
     return rows;
   },
 
-  // Quantize / dequantize throughput per type (MB/s of f32 input), timed
-  // around calls that loop inside wasm. Each type: median of runs of about
-  // 50 ms, for `seconds` per operation.
   // Model speed as `webquant bench` measures it natively: a prompt of
   // nPrompt fixed tokens in one batch (pp) and nGen tokens one at a time
   // (tg), tokens per second averaged over `reps` runs.
@@ -574,6 +566,9 @@ const methods = {
     }
   },
 
+  // Quantize / dequantize throughput per type (MB/s of f32 input), timed
+  // around calls that loop inside wasm. Each type: median of runs of about
+  // 50 ms, for `seconds` per operation.
   async benchQuant({ types, rows = 64, rowLen = 4096, seconds = 1 }, ctx) {
     const results = {};
     for (const [i, type] of types.entries()) {
