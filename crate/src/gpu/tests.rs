@@ -268,6 +268,7 @@ fn gpu_matmul_fewer_tokens_than_its_buffers_and_many_rows() {
 #[test]
 fn gpu_matvec_splits_tensors_larger_than_a_binding() {
     // A 256-byte binding limit: 7 rows of Q4_0 x 64 (36 bytes) a buffer.
+    ctx(); // without an adapter, fail saying what to install
     let small = pollster::block_on(GpuContext::new(GpuOptions {
         max_binding_bytes: Some(256),
     }))
