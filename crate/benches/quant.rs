@@ -17,7 +17,7 @@ fn quant(c: &mut Criterion) {
     let data = Aligned::from_slice(&synth::weights(ROWS, ROW_LEN, 1));
     let data = data.as_slice();
     let bytes = (data.len() * 4) as u64;
-    for &ty in blocks::QUANTIZABLE {
+    for ty in blocks::quantizable() {
         let packed = match blocks::quantize(ty, data, ROW_LEN, None) {
             Ok(p) => Aligned::from_slice(&p),
             Err(e) => panic!("{}: {e}", ty.name()),

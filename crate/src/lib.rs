@@ -9,6 +9,7 @@
 //! module that knows JavaScript) → the CLI (`src/bin/webquant.rs`). The
 //! order is defined, and checked, in `scripts/check-layers.mjs`.
 
+pub mod cpu;
 pub mod error;
 pub mod formats;
 pub mod gpu;

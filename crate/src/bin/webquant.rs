@@ -995,7 +995,7 @@ fn gpu_bench(a: &Args) -> Result<()> {
          type   GPU ms   GFLOP/s  vs {tokens} matvecs\n"
     );
     let flop = 2.0 * (rows * cols * tokens) as f64;
-    for ty in GPU_TYPES {
+    for &ty in GPU_TYPES.iter() {
         let data = match ty {
             GgmlType::F32 => bytemuck::cast_slice(&src).to_vec(),
             _ => webquant::quant::blocks::quantize(ty, &src, cols, None)?,

@@ -26,46 +26,48 @@ const MAX_GROUPS: u32 = 65535;
 /// Tokens a matmul.wgsl workgroup multiplies (NT there).
 pub(crate) const MATMUL_TILE: u32 = 8;
 
-/// The types the GPU kernels read.
-pub const GPU_TYPES: [GgmlType; 12] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::Q8_0,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q2K,
-    GgmlType::Q3K,
-    GgmlType::Q4K,
-    GgmlType::Q5K,
-    GgmlType::Q6K,
+/// The types the GPU kernels read: those marked `gpu` in `quant::traits`.
+pub static GPU_TYPES: std::sync::LazyLock<Vec<GgmlType>> = std::sync::LazyLock::new(|| {
+    crate::quant::traits::TABLE
+        .iter()
+        .filter(|t| t.gpu)
+        .map(|t| t.ty)
+        .collect()
+});
+
+/// Each GPU type's `dequant` (32 weights of a row into `W`), by its ggml
+/// name, and whether it needs the shared k-quant scale unpacking.
+const TYPE_SHADERS: &[(&str, bool, &str)] = &[
+    ("f32", false, include_str!("shaders/types/f32.wgsl")),
+    ("f16", false, include_str!("shaders/types/f16.wgsl")),
+    ("q8_0", false, include_str!("shaders/types/q8_0.wgsl")),
+    ("q4_0", false, include_str!("shaders/types/q4_0.wgsl")),
+    ("q4_1", false, include_str!("shaders/types/q4_1.wgsl")),
+    ("q5_0", false, include_str!("shaders/types/q5_0.wgsl")),
+    ("q5_1", false, include_str!("shaders/types/q5_1.wgsl")),
+    ("q2_K", false, include_str!("shaders/types/q2_k.wgsl")),
+    ("q3_K", false, include_str!("shaders/types/q3_k.wgsl")),
+    ("q4_K", true, include_str!("shaders/types/q4_k.wgsl")),
+    ("q5_K", true, include_str!("shaders/types/q5_k.wgsl")),
+    ("q6_K", false, include_str!("shaders/types/q6_k.wgsl")),
 ];
 
-/// The type's `dequant` (32 weights of a row into `W`), or `None`.
+/// The type's `dequant` WGSL, or `None` where the GPU does not read it.
 fn dequant_source(ty: GgmlType) -> Option<String> {
-    use GgmlType::*;
-    let src = match ty {
-        F32 => include_str!("shaders/types/f32.wgsl").to_string(),
-        F16 => include_str!("shaders/types/f16.wgsl").to_string(),
-        Q8_0 => include_str!("shaders/types/q8_0.wgsl").to_string(),
-        Q4_0 => include_str!("shaders/types/q4_0.wgsl").to_string(),
-        Q4_1 => include_str!("shaders/types/q4_1.wgsl").to_string(),
-        Q5_0 => include_str!("shaders/types/q5_0.wgsl").to_string(),
-        Q5_1 => include_str!("shaders/types/q5_1.wgsl").to_string(),
-        Q2K => include_str!("shaders/types/q2_k.wgsl").to_string(),
-        Q3K => include_str!("shaders/types/q3_k.wgsl").to_string(),
-        Q4K => format!("{KSCALE}\n{}", include_str!("shaders/types/q4_k.wgsl")),
-        Q5K => format!("{KSCALE}\n{}", include_str!("shaders/types/q5_k.wgsl")),
-        Q6K => include_str!("shaders/types/q6_k.wgsl").to_string(),
-        _ => return None,
-    };
-    Some(src)
+    if !crate::quant::traits::traits(ty).gpu {
+        return None;
+    }
+    let &(_, kscale, src) = TYPE_SHADERS.iter().find(|(name, ..)| *name == ty.name())?;
+    Some(if kscale {
+        format!("{KSCALE}\n{src}")
+    } else {
+        src.to_string()
+    })
 }
 
 /// Whether the GPU kernels read `ty`.
 pub fn supports(ty: GgmlType) -> bool {
-    GPU_TYPES.contains(&ty)
+    dequant_source(ty).is_some()
 }
 
 fn unsupported(ty: GgmlType) -> Error {
@@ -526,5 +528,18 @@ impl CopyKernel {
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| gpu_err(format!("waiting for the GPU failed ({e})")))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[test]
+    fn every_gpu_type_has_its_shader_and_no_other() {
+        for t in &crate::quant::traits::TABLE {
+            let shader = TYPE_SHADERS.iter().any(|(name, ..)| *name == t.name);
+            assert_eq!(shader, t.gpu, "{}", t.name);
+        }
     }
 }

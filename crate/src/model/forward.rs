@@ -516,7 +516,7 @@ fn attention(
     n: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if crate::quant::dot::has_avx2() {
+    if crate::cpu::has_avx2() {
         // SAFETY: AVX2 is present, checked above.
         unsafe { attention_avx2(sh, q, keys, values, att, out, pos, n) };
         return;

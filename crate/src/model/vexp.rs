@@ -10,7 +10,7 @@ use libm::expf;
 /// `x[i] = expf(x[i])`.
 pub(crate) fn exp_in_place(x: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::quant::dot::has_avx2() {
+    if crate::cpu::has_avx2() {
         // SAFETY: AVX2 is present, checked above.
         unsafe { avx2::exp_in_place(x) };
         return;

@@ -21,7 +21,7 @@
 //! block's columns are then not reached together.
 
 use crate::error::{Error, Result};
-use crate::quant::blocks::dequant::{f16_le, get_scale_min_k4};
+use crate::quant::layout::{f16_le, get_scale_min_k4};
 use crate::quant::{blocks, GgmlType};
 
 /// The formats GPTQ can round to.

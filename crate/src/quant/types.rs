@@ -1,5 +1,5 @@
-//! ggml's tensor types: ids as in `ggml.h` (and GGUF), names as ggml writes
-//! them, block sizes and bytes per block.
+//! ggml's tensor types: ids as in `ggml.h` (and GGUF). Names, block sizes
+//! and bytes per block are in each type's row of `quant::traits`.
 
 use crate::error::{Error, Result};
 
@@ -64,32 +64,7 @@ impl GgmlType {
 
     /// The name ggml writes (`ggml_type_name`).
     pub fn name(self) -> &'static str {
-        use GgmlType::*;
-        match self {
-            F32 => "f32",
-            F16 => "f16",
-            Q4_0 => "q4_0",
-            Q4_1 => "q4_1",
-            Q5_0 => "q5_0",
-            Q5_1 => "q5_1",
-            Q8_0 => "q8_0",
-            Q8_1 => "q8_1",
-            Q2K => "q2_K",
-            Q3K => "q3_K",
-            Q4K => "q4_K",
-            Q5K => "q5_K",
-            Q6K => "q6_K",
-            Q8K => "q8_K",
-            IQ4NL => "iq4_nl",
-            IQ4XS => "iq4_xs",
-            I8 => "i8",
-            I16 => "i16",
-            I32 => "i32",
-            BF16 => "bf16",
-            TQ1_0 => "tq1_0",
-            TQ2_0 => "tq2_0",
-            MXFP4 => "mxfp4",
-        }
+        crate::quant::traits::traits(self).name
     }
 
     /// Parse a ggml type name, case-insensitively (`q4_k`, `Q4_K`, `q4_K`).
@@ -116,39 +91,12 @@ impl GgmlType {
 
     /// Values per block.
     pub fn block_size(self) -> usize {
-        use GgmlType::*;
-        match self {
-            F32 | F16 | BF16 | I8 | I16 | I32 => 1,
-            Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q8_1 | IQ4NL | MXFP4 => 32,
-            Q2K | Q3K | Q4K | Q5K | Q6K | Q8K | IQ4XS | TQ1_0 | TQ2_0 => QK_K,
-        }
+        crate::quant::traits::traits(self).block_size
     }
 
     /// Bytes per block (`ggml_type_size`).
     pub fn type_size(self) -> usize {
-        use GgmlType::*;
-        match self {
-            F32 | I32 => 4,
-            F16 | BF16 | I16 => 2,
-            I8 => 1,
-            Q4_0 => 18,
-            Q4_1 => 20,
-            Q5_0 => 22,
-            Q5_1 => 24,
-            Q8_0 => 34,
-            Q8_1 => 36,
-            Q2K => 84,
-            Q3K => 110,
-            Q4K => 144,
-            Q5K => 176,
-            Q6K => 210,
-            Q8K => 292,
-            IQ4NL => 18,
-            IQ4XS => 136,
-            TQ1_0 => 54,
-            TQ2_0 => 66,
-            MXFP4 => 17,
-        }
+        crate::quant::traits::traits(self).type_size
     }
 
     /// Bytes of one row of `n` values; an error if `n` is not a whole number of blocks.

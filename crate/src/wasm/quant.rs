@@ -46,9 +46,9 @@ pub fn ggml_types() -> Result<JsValue, JsError> {
         uses_importance: bool,
         gptq: bool,
     }
-    let list: Vec<TypeInfo> = blocks::QUANTIZABLE
-        .iter()
-        .map(|&ty| TypeInfo {
+    let list: Vec<TypeInfo> = blocks::quantizable()
+        .into_iter()
+        .map(|ty| TypeInfo {
             name: ty.name(),
             block_size: ty.block_size(),
             type_size: ty.type_size(),

@@ -2,7 +2,7 @@
 //! functions do them: weights stay packed, activations are quantized on the
 //! fly to Q8_0 / Q8_1 / Q8_K ([`vec_dot_type`]).
 //!
-//! [`reference`] ports ggml's generic (scalar) `ggml_vec_dot_*_generic`
+//! `quant::reference` ports ggml's generic (scalar) `ggml_vec_dot_*_generic`
 //! functions exactly. The SIMD paths (x86_64 AVX2, wasm32 simd128) compute
 //! the same exact integer sums and then repeat the reference's float
 //! operations in the same order (per block, or per `k mod 8` lane for the
@@ -10,118 +10,37 @@
 //! reference. Only the F32/F16 paths differ: both sum f32 products in f64,
 //! the SIMD ones in a different order (see the tests for the bound).
 //!
-//! On x86_64, Q4_0, Q5_0 and Q8_0 run eight weight rows per vector (`x8`,
+//! On x86_64, Q4_0, Q5_0 and Q8_0 run eight weight rows per vector (`quant::x86::x8`,
 //! with VNNI where the CPU has it; Q8_0 needs it): bit-identical to the
 //! reference, for one token and for prompts. Prompts (`matmul` of 4 or more
 //! inputs) of Q4_K, Q5_K, Q6_K (and Q8_0 without VNNI) take the tiled
-//! kernel of `gemm`: same integer sums, float sums in another order, held
+//! kernel of `quant::x86::gemm`: same integer sums, float sums in another order, held
 //! to a stated bound in the tests.
 //!
-//! Fast paths: AVX2 for F32, F16, Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K; simd128 for
-//! F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K. Other types use the reference.
+//! Which type has which kernel on which instruction set is the table in
+//! `quant::traits`; types without a fast path use the reference.
 
 use crate::error::{Error, Result};
+use crate::quant::traits::{traits, VecDot};
 use crate::quant::types::GgmlType;
 
-mod act;
-#[cfg(target_arch = "x86_64")]
-mod avx2;
-#[cfg(target_arch = "x86_64")]
-mod gemm;
-pub(crate) mod reference;
-#[cfg(test)]
-mod tests;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod wasm;
-#[cfg(target_arch = "x86_64")]
-mod x8;
-
-pub use act::{quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_K};
-
-/// Whether this CPU has AVX2, FMA and F16C (the x86 fast paths need all
-/// three). `is_x86_feature_detected!` caches its answer, so this is cheap.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-pub fn has_avx2() -> bool {
-    std::is_x86_feature_detected!("avx2")
-        && std::is_x86_feature_detected!("fma")
-        && std::is_x86_feature_detected!("f16c")
-}
-
-/// Dot product of whole weight blocks with whole activation blocks.
-type QuantDot = fn(&[u8], &[u8]) -> f32;
-/// Dot product of a float weight row (raw little-endian bytes) with f32
-/// activations.
-type FloatDot = fn(&[u8], &[f32]) -> f32;
-
-#[derive(Clone, Copy)]
-enum Kernel {
-    Quant(QuantDot),
-    Float(FloatDot),
-}
+pub use crate::quant::act::{quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_K};
 
 /// The type activations are converted to before a dot product with
-/// weights of type `ty`, as ggml's `type_traits_cpu[ty].vec_dot_type`:
-/// Q8_0 for Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4; Q8_1 for Q4_1, Q5_1; Q8_K for
-/// the k-quants, IQ4_XS, TQ1_0, TQ2_0.
-///
-/// F32, F16 and BF16 weights take F32 activations (ggml rounds activations
-/// to F16/BF16 for those; webquant keeps f32). Types without a dot product
-/// (Q8_1, Q8_K, I8, I16, I32) also give F32, as ggml's zeroed entry does;
-/// [`vec_dot`] rejects them.
+/// weights of type `ty`, as ggml's `type_traits_cpu[ty].vec_dot_type`
+/// (see [`TypeTraits::vec_dot_type`](crate::quant::traits::TypeTraits)).
 pub fn vec_dot_type(ty: GgmlType) -> GgmlType {
-    use GgmlType::*;
-    match ty {
-        Q4_0 | Q5_0 | Q8_0 | IQ4NL | MXFP4 => Q8_0,
-        Q4_1 | Q5_1 => Q8_1,
-        Q2K | Q3K | Q4K | Q5K | Q6K | IQ4XS | TQ1_0 | TQ2_0 => Q8K,
-        F32 | F16 | BF16 | Q8_1 | Q8K | I8 | I16 | I32 => F32,
-    }
-}
-
-/// The scalar reference kernel for `ty`, `None` where there is no dot product.
-fn reference_kernel(ty: GgmlType) -> Option<Kernel> {
-    use reference::*;
-    use GgmlType::*;
-    Some(match ty {
-        F32 => Kernel::Float(vec_dot_f32),
-        F16 => Kernel::Float(vec_dot_f16),
-        BF16 => Kernel::Float(vec_dot_bf16),
-        Q4_0 => Kernel::Quant(vec_dot_q4_0_q8_0),
-        Q4_1 => Kernel::Quant(vec_dot_q4_1_q8_1),
-        Q5_0 => Kernel::Quant(vec_dot_q5_0_q8_0),
-        Q5_1 => Kernel::Quant(vec_dot_q5_1_q8_1),
-        Q8_0 => Kernel::Quant(vec_dot_q8_0_q8_0),
-        MXFP4 => Kernel::Quant(vec_dot_mxfp4_q8_0),
-        IQ4NL => Kernel::Quant(vec_dot_iq4_nl_q8_0),
-        Q2K => Kernel::Quant(vec_dot_q2_k_q8_k),
-        Q3K => Kernel::Quant(vec_dot_q3_k_q8_k),
-        Q4K => Kernel::Quant(vec_dot_q4_k_q8_k),
-        Q5K => Kernel::Quant(vec_dot_q5_k_q8_k),
-        Q6K => Kernel::Quant(vec_dot_q6_k_q8_k),
-        IQ4XS => Kernel::Quant(vec_dot_iq4_xs_q8_k),
-        TQ1_0 => Kernel::Quant(vec_dot_tq1_0_q8_k),
-        TQ2_0 => Kernel::Quant(vec_dot_tq2_0_q8_k),
-        Q8_1 | Q8K | I8 | I16 | I32 => return None,
-    })
+    traits(ty).vec_dot_type
 }
 
 /// The fastest kernel for `ty` on this machine, or an error naming the
 /// type if it has no dot product.
-fn kernel(ty: GgmlType) -> Result<Kernel> {
-    let reference = reference_kernel(ty).ok_or(Error::Unsupported {
+fn kernel(ty: GgmlType) -> Result<VecDot> {
+    let t = traits(ty);
+    t.simd().vec_dot.or(t.vec_dot).ok_or(Error::Unsupported {
         ty: ty.name(),
         what: "dot product",
-    })?;
-    #[cfg(target_arch = "x86_64")]
-    if let Some(k) = avx2::kernel(ty) {
-        return Ok(k);
-    }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if let Some(k) = wasm::kernel(ty) {
-        return Ok(k);
-    }
-    Ok(reference)
+    })
 }
 
 fn bad_length(ty: GgmlType, detail: String) -> Error {
@@ -169,7 +88,7 @@ fn check_weights(ty: GgmlType, weights: &[u8], rows: usize, cols: usize) -> Resu
 }
 
 /// Bytes of `n` activations prepared for weights of type `ty`.
-fn act_row_size(ty: GgmlType, n: usize) -> Result<usize> {
+pub(crate) fn act_row_size(ty: GgmlType, n: usize) -> Result<usize> {
     match vec_dot_type(ty) {
         GgmlType::F32 => n
             .checked_mul(4)
@@ -246,8 +165,8 @@ pub fn vec_dot(ty: GgmlType, weights_row: &[u8], act: &[u8], n: usize) -> Result
         ));
     }
     Ok(match k {
-        Kernel::Quant(f) => f(weights_row, act),
-        Kernel::Float(f) => match bytemuck::try_cast_slice::<u8, f32>(act) {
+        VecDot::Quant(f) => f(weights_row, act),
+        VecDot::Float(f) => match bytemuck::try_cast_slice::<u8, f32>(act) {
             Ok(y) => f(weights_row, y),
             // Unaligned bytes: copy once.
             Err(_) => {
@@ -316,13 +235,13 @@ pub fn matvec(
         return Ok(());
     }
     match k {
-        Kernel::Quant(f) => {
+        VecDot::Quant(f) => {
             let act = quantize_activations(ty, x)?;
             for (o, w) in out.iter_mut().zip(weights.chunks_exact(rb)) {
                 *o = f(w, &act);
             }
         }
-        Kernel::Float(f) => {
+        VecDot::Float(f) => {
             check_finite(ty, x)?;
             for (o, w) in out.iter_mut().zip(weights.chunks_exact(rb)) {
                 *o = f(w, x);
@@ -330,18 +249,6 @@ pub fn matvec(
         }
     }
     Ok(())
-}
-
-/// One weight row against 4 activation rows (bit-identical to 4 [`QuantDot`]s).
-type QuantDot4 = fn(&[u8], [&[u8]; 4]) -> [f32; 4];
-
-/// The 4-input kernel for `ty` on this machine, if there is one.
-#[allow(unreachable_code)]
-fn kernel4(ty: GgmlType) -> Option<QuantDot4> {
-    #[cfg(target_arch = "x86_64")]
-    return avx2::kernel4(ty);
-    let _ = ty;
-    None
 }
 
 /// Smallest batch that goes through the repacking kernels (`x8`, `gemm`).
@@ -384,11 +291,11 @@ pub fn matmul(
         return Ok(());
     }
     match k {
-        Kernel::Quant(_) => {
+        VecDot::Quant(_) => {
             let p = prepare(ty, x, cols, n)?;
             matmul_prepared(ty, weights, rows, cols, &p, out)?;
         }
-        Kernel::Float(f) => {
+        VecDot::Float(f) => {
             check_finite(ty, x)?;
             for (r, w) in weights.chunks_exact(rb).enumerate() {
                 for (t, xi) in x.chunks_exact(cols).enumerate() {
@@ -420,7 +327,7 @@ impl Prepared {
 /// Whether weights of type `ty` read [`Prepared`] inputs (the quantized
 /// types with a dot product; float weights read f32).
 pub fn takes_prepared(ty: GgmlType) -> bool {
-    matches!(kernel(ty), Ok(Kernel::Quant(_)))
+    matches!(kernel(ty), Ok(VecDot::Quant(_)))
 }
 
 /// Quantize `n` rows of `cols` inputs for weights of type `ty`.
@@ -469,8 +376,8 @@ pub fn matmul_prepared(
     out: &mut [f32],
 ) -> Result<()> {
     let f = match kernel(ty)? {
-        Kernel::Quant(f) => f,
-        Kernel::Float(_) => {
+        VecDot::Quant(f) => f,
+        VecDot::Float(_) => {
             return Err(Error::Unsupported {
                 ty: ty.name(),
                 what: "quantized activations",
@@ -502,17 +409,17 @@ pub fn matmul_prepared(
     // Batches of a few tokens and more: the tiled kernels; below that,
     // unpacking a weight panel costs more than it saves.
     #[cfg(target_arch = "x86_64")]
-    let x8_isa = x8::Isa::best(ty);
+    let x8_isa = crate::quant::x86::x8::Isa::best(traits(ty).simd().rows8);
     #[cfg(target_arch = "x86_64")]
     if let Some(isa) = x8_isa.filter(|_| n >= GEMM_MIN_BATCH) {
         // Bit-identical to `f`.
-        x8::matmul(isa, ty, weights, rows, cols, rb, act, ab, n, out);
+        crate::quant::x86::x8::matmul(isa, ty, weights, rows, cols, rb, act, ab, n, out);
         return Ok(());
     }
     #[cfg(target_arch = "x86_64")]
-    if n >= GEMM_MIN_BATCH && gemm::supports(ty) {
+    if n >= GEMM_MIN_BATCH && traits(ty).simd().gemm {
         // Not bit-identical to `f`, see `gemm`.
-        gemm::matmul(ty, weights, rows, cols, rb, act, ab, n, out);
+        crate::quant::x86::gemm::matmul(ty, weights, rows, cols, rb, act, ab, n, out);
         return Ok(());
     }
     // Eight rows at a time (bit-identical to `f`), where there is a kernel.
@@ -520,13 +427,13 @@ pub fn matmul_prepared(
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if let Some(isa) = x8_isa {
-        x8::matvec(isa, ty, weights, rows, cols, rb, act, ab, n, out);
-        done = x8::matvec_rows(rows);
+        crate::quant::x86::x8::matvec(isa, ty, weights, rows, cols, rb, act, ab, n, out);
+        done = crate::quant::x86::x8::matvec_rows(rows);
     }
     // Four inputs at a time through a multi-row kernel where there is one
     // (bit-identical to `f`), the rest one by one.
     let acts: Vec<&[u8]> = act.chunks_exact(ab).collect();
-    let k4 = kernel4(ty);
+    let k4 = traits(ty).simd().vec_dot4;
     let groups = if k4.is_some() { n / 4 } else { 0 };
     for (r, w) in weights.chunks_exact(rb).enumerate().skip(done) {
         if let Some(f4) = k4 {

@@ -18,16 +18,9 @@
 //! see `tests::dot_bound`): each lane adds at most `n/32` block terms, each
 //! term rounded once (`dw*da`) and once in the FMA, plus 3 lane additions.
 
-use crate::quant::blocks::dequant::layout::*;
-use crate::quant::blocks::dequant::{as_blocks, f16_le, k4_scales_mins};
+use crate::quant::layout::*;
 use crate::quant::types::GgmlType;
 use core::arch::x86_64::*;
-
-/// Weight types the tiled kernel reads (activations Q8_0 or Q8_K).
-pub(super) fn supports(ty: GgmlType) -> bool {
-    use GgmlType::*;
-    super::has_avx2() && matches!(ty, Q4_0 | Q5_0 | Q8_0 | Q4K | Q5K | Q6K)
-}
 
 /// Rows of i16 effective quants with per-block scales (and, for the
 /// k-quants with mins, 16 i16 mins per block, one per 16 values, and the
@@ -173,7 +166,7 @@ const RN: usize = 3;
 /// `acts`); `weights` holds `rows` rows of `rb` bytes. The caller checked
 /// lengths and [`supports`].
 #[allow(clippy::too_many_arguments)]
-pub(super) fn matmul(
+pub(crate) fn matmul(
     ty: GgmlType,
     weights: &[u8],
     rows: usize,
@@ -184,7 +177,7 @@ pub(super) fn matmul(
     n: usize,
     out: &mut [f32],
 ) {
-    let vt = super::vec_dot_type(ty);
+    let vt = crate::quant::dot::vec_dot_type(ty);
     let mut a = Panel::default();
     for row in acts.chunks_exact(ab).take(n) {
         a.push_acts(vt, row);

@@ -1,33 +1,11 @@
-//! wasm32 simd128 dot products, bit-identical to [`super::reference`] for
+//! wasm32 simd128 dot products, bit-identical to [`crate::quant::reference`] for
 //! the quantized types (same design as the AVX2 ones: exact integer sums,
 //! then the reference's float steps in its order). simd128 has no
 //! `maddubs`; its widening `extmul` keeps lane `i` of an 8-value half at
 //! position `k ≡ i (mod 8)`, which is exactly the k-quant lane layout.
 
-use super::Kernel;
-use crate::quant::blocks::dequant::layout::*;
-use crate::quant::blocks::dequant::{as_blocks, bf16_to_f32, f16_le, fp16_to_f32, k4_scales_mins};
-use crate::quant::types::GgmlType;
+use crate::quant::layout::*;
 use core::arch::wasm32::*;
-
-/// simd128 kernels for the types that have one.
-pub(super) fn kernel(ty: GgmlType) -> Option<Kernel> {
-    use GgmlType::*;
-    Some(match ty {
-        F32 => Kernel::Float(f32_dot),
-        F16 => Kernel::Float(f16_dot),
-        BF16 => Kernel::Float(bf16_dot),
-        Q4_0 => Kernel::Quant(q4_0),
-        Q4_1 => Kernel::Quant(q4_1),
-        Q5_0 => Kernel::Quant(q5_0),
-        Q5_1 => Kernel::Quant(q5_1),
-        Q8_0 => Kernel::Quant(q8_0),
-        Q4K => Kernel::Quant(q4_k),
-        Q5K => Kernel::Quant(q5_k),
-        Q6K => Kernel::Quant(q6_k),
-        _ => return None,
-    })
-}
 
 /// 16 bytes from the front of `p`.
 #[inline(always)]
@@ -53,7 +31,7 @@ fn dot16_i16(x: v128, y: v128) -> v128 {
 }
 
 /// `ggml_vec_dot_q4_0_q8_0`.
-fn q4_0(vx: &[u8], vy: &[u8]) -> f32 {
+pub(crate) fn vec_dot_q4_0_q8_0(vx: &[u8], vy: &[u8]) -> f32 {
     let mut sumf = 0.0f32;
     for (x, y) in as_blocks::<BlockQ4_0>(vx)
         .iter()
@@ -104,7 +82,7 @@ fn q5_high_bits(qh: [u8; 4]) -> (v128, v128) {
 }
 
 /// `ggml_vec_dot_q4_1_q8_1`.
-fn q4_1(vx: &[u8], vy: &[u8]) -> f32 {
+pub(crate) fn vec_dot_q4_1_q8_1(vx: &[u8], vy: &[u8]) -> f32 {
     let mut sumf = 0.0f32;
     for (x, y) in as_blocks::<BlockQ4_1>(vx)
         .iter()
@@ -118,7 +96,7 @@ fn q4_1(vx: &[u8], vy: &[u8]) -> f32 {
 }
 
 /// `ggml_vec_dot_q5_0_q8_0`.
-fn q5_0(vx: &[u8], vy: &[u8]) -> f32 {
+pub(crate) fn vec_dot_q5_0_q8_0(vx: &[u8], vy: &[u8]) -> f32 {
     let mut sumf = 0.0f32;
     for (x, y) in as_blocks::<BlockQ5_0>(vx)
         .iter()
@@ -135,7 +113,7 @@ fn q5_0(vx: &[u8], vy: &[u8]) -> f32 {
 }
 
 /// `ggml_vec_dot_q5_1_q8_1`.
-fn q5_1(vx: &[u8], vy: &[u8]) -> f32 {
+pub(crate) fn vec_dot_q5_1_q8_1(vx: &[u8], vy: &[u8]) -> f32 {
     let mut sumf = 0.0f32;
     for (x, y) in as_blocks::<BlockQ5_1>(vx)
         .iter()
@@ -152,7 +130,7 @@ fn q5_1(vx: &[u8], vy: &[u8]) -> f32 {
 }
 
 /// `ggml_vec_dot_q8_0_q8_0`.
-fn q8_0(vx: &[u8], vy: &[u8]) -> f32 {
+pub(crate) fn vec_dot_q8_0_q8_0(vx: &[u8], vy: &[u8]) -> f32 {
     let mut sumf = 0.0f32;
     for (x, y) in as_blocks::<BlockQ8_0>(vx)
         .iter()
@@ -209,7 +187,7 @@ fn finish(sumf: f32, sums: [v128; 2]) -> f32 {
 }
 
 /// `ggml_vec_dot_q4_K_q8_K`.
-fn q4_k(vx: &[u8], vy: &[u8]) -> f32 {
+pub(crate) fn vec_dot_q4_k_q8_k(vx: &[u8], vy: &[u8]) -> f32 {
     let m4 = u8x16_splat(0x0F);
     k_quant_4bit(
         as_blocks::<BlockQ4K>(vx)
@@ -221,7 +199,7 @@ fn q4_k(vx: &[u8], vy: &[u8]) -> f32 {
 }
 
 /// `ggml_vec_dot_q5_K_q8_K`.
-fn q5_k(vx: &[u8], vy: &[u8]) -> f32 {
+pub(crate) fn vec_dot_q5_k_q8_k(vx: &[u8], vy: &[u8]) -> f32 {
     let m4 = u8x16_splat(0x0F);
     let k16 = u8x16_splat(16);
     k_quant_4bit(
@@ -296,7 +274,7 @@ fn k_quant_4bit<'a>(
 }
 
 /// `ggml_vec_dot_q6_K_q8_K`.
-fn q6_k(vx: &[u8], vy: &[u8]) -> f32 {
+pub(crate) fn vec_dot_q6_k_q8_k(vx: &[u8], vy: &[u8]) -> f32 {
     let mut sums = [f32x4_splat(0.0); 2];
     let m4 = u8x16_splat(0x0F);
     let m3 = u8x16_splat(3);
@@ -343,7 +321,7 @@ fn q6_k(vx: &[u8], vy: &[u8]) -> f32 {
 
 /// `ggml_vec_dot_f32` with the scalar branch's f64 sum: f32 products,
 /// added in f64 over 4 f64x2 accumulators.
-fn f32_dot(vx: &[u8], y: &[f32]) -> f32 {
+pub(crate) fn vec_dot_f32(vx: &[u8], y: &[f32]) -> f32 {
     let n = (vx.len() / 4).min(y.len());
     let yb: &[u8] = bytemuck::cast_slice(y);
     let mut acc = [f64x2_splat(0.0); 4];
@@ -402,7 +380,7 @@ fn halves_high(h: v128) -> [v128; 2] {
 /// reference (in another order). Halves become f32 as the simd128
 /// dequantizer converts them (exactly: fields moved, times 2^112); a group
 /// of 8 holding an infinity or NaN takes the scalar conversion.
-fn f16_dot(vx: &[u8], y: &[f32]) -> f32 {
+pub(crate) fn vec_dot_f16(vx: &[u8], y: &[f32]) -> f32 {
     let n = (vx.len() / 2).min(y.len());
     let yb: &[u8] = bytemuck::cast_slice(y);
     let scale = f32x4_splat(f32::from_bits(0x7780_0000)); // 0x1.0p+112f
@@ -441,7 +419,7 @@ fn f16_dot(vx: &[u8], y: &[f32]) -> f32 {
 
 /// BF16 weights times f32 activations, as [`f16_dot`]; a bfloat16 is the
 /// high half of its f32, infinities and NaNs included.
-fn bf16_dot(vx: &[u8], y: &[f32]) -> f32 {
+pub(crate) fn vec_dot_bf16(vx: &[u8], y: &[f32]) -> f32 {
     let n = (vx.len() / 2).min(y.len());
     let yb: &[u8] = bytemuck::cast_slice(y);
     let mut acc = [f64x2_splat(0.0); 4];

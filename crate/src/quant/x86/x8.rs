@@ -15,15 +15,15 @@
 //! unsigned values `q + c` (Q4_0: the nibble, `c = 8`; Q5_0: `c = 16`;
 //! Q8_0: `q + 128`) and each block sum starts at `-c * Σa`.
 
-use super::avx2::hsum_8x8;
-use crate::quant::blocks::dequant::layout::*;
-use crate::quant::blocks::dequant::{as_blocks, f16_le};
+use super::dot::hsum_8x8;
+use crate::quant::layout::*;
+use crate::quant::traits::Rows8;
 use crate::quant::types::GgmlType;
 use core::arch::x86_64::*;
 
 /// How 4 unsigned × signed byte products are added into i32 lanes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Isa {
+pub(crate) enum Isa {
     /// `vpdpbusd` (AVX-VNNI, VEX encoded).
     AvxVnni,
     /// `vpdpbusd` on 256-bit vectors (AVX512-VNNI with AVX512VL).
@@ -34,26 +34,28 @@ pub(super) enum Isa {
 }
 
 impl Isa {
-    /// The best this CPU has for `ty`, if any.
-    pub(super) fn best(ty: GgmlType) -> Option<Isa> {
-        Isa::available().iter().copied().find(|isa| isa.handles(ty))
+    /// The best this CPU has for a type with eight-row kernels `rows8`
+    /// (its row in `quant::traits`), if any.
+    pub(crate) fn best(rows8: Rows8) -> Option<Isa> {
+        Isa::available()
+            .iter()
+            .copied()
+            .find(|isa| isa.handles(rows8))
     }
 
     /// Every variant this CPU can run, best first (the tests run them all).
     /// Detected once: every matmul asks.
-    pub(super) fn available() -> &'static [Isa] {
+    pub(crate) fn available() -> &'static [Isa] {
         static AVAILABLE: std::sync::OnceLock<Vec<Isa>> = std::sync::OnceLock::new();
         AVAILABLE.get_or_init(|| {
             let mut v = Vec::new();
-            if !super::has_avx2() {
+            if !crate::cpu::has_avx2() {
                 return v;
             }
-            if std::is_x86_feature_detected!("avxvnni") {
+            if crate::cpu::has_avxvnni() {
                 v.push(Isa::AvxVnni);
             }
-            if std::is_x86_feature_detected!("avx512vnni")
-                && std::is_x86_feature_detected!("avx512vl")
-            {
+            if crate::cpu::has_avx512vnni() {
                 v.push(Isa::Avx512Vnni);
             }
             v.push(Isa::Avx2);
@@ -61,11 +63,12 @@ impl Isa {
         })
     }
 
-    pub(super) fn handles(self, ty: GgmlType) -> bool {
-        use GgmlType::*;
-        match self {
-            Isa::AvxVnni | Isa::Avx512Vnni => matches!(ty, Q4_0 | Q5_0 | Q8_0),
-            Isa::Avx2 => matches!(ty, Q4_0 | Q5_0),
+    pub(crate) fn handles(self, rows8: Rows8) -> bool {
+        match (self, rows8) {
+            (_, Rows8::None) => false,
+            (_, Rows8::Any) => true,
+            (Isa::AvxVnni | Isa::Avx512Vnni, Rows8::Vnni) => true,
+            (Isa::Avx2, Rows8::Vnni) => false,
         }
     }
 }
@@ -75,7 +78,7 @@ impl Isa {
 /// bytes. The caller checked lengths and chose `isa` ([`Isa::best`]: it
 /// handles `ty` and this CPU has it).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn matmul(
+pub(crate) fn matmul(
     isa: Isa,
     ty: GgmlType,
     weights: &[u8],
@@ -87,7 +90,9 @@ pub(super) fn matmul(
     n: usize,
     out: &mut [f32],
 ) {
-    assert!(isa.handles(ty) && Isa::available().contains(&isa));
+    assert!(
+        isa.handles(crate::quant::traits::traits(ty).x86.rows8) && Isa::available().contains(&isa)
+    );
     let nb = cols / 32;
     let a = Acts::new(ty, acts, ab, n, nb);
     // SAFETY: `isa` is available on this CPU (asserted above); the slices
@@ -446,7 +451,7 @@ unsafe fn tile<D: Dp, const K: u8, const T: usize>(
 
 /// Rows handled by [`matvec`]: whole groups of 8 (the caller does the rest
 /// with the one-row kernel).
-pub(super) fn matvec_rows(rows: usize) -> usize {
+pub(crate) fn matvec_rows(rows: usize) -> usize {
     rows / 8 * 8
 }
 
@@ -456,7 +461,7 @@ pub(super) fn matvec_rows(rows: usize) -> usize {
 /// [`matmul`]. For a token or a few, where repacking would cost more than
 /// it saves. Same preconditions as [`matmul`].
 #[allow(clippy::too_many_arguments)]
-pub(super) fn matvec(
+pub(crate) fn matvec(
     isa: Isa,
     ty: GgmlType,
     weights: &[u8],
@@ -468,7 +473,9 @@ pub(super) fn matvec(
     n: usize,
     out: &mut [f32],
 ) {
-    assert!(isa.handles(ty) && Isa::available().contains(&isa));
+    assert!(
+        isa.handles(crate::quant::traits::traits(ty).x86.rows8) && Isa::available().contains(&isa)
+    );
     let nb = cols / 32;
     let all = Acts::new(ty, acts, ab, n, nb);
     for (t, act) in acts.chunks_exact(ab).take(n).enumerate() {

@@ -11,9 +11,16 @@
 //! 4. SIMD vs reference: bit-identical for the quantized types; a derived
 //!    bound for f32/f16 (see [`fast_float_matches`]).
 
-use super::*;
-use crate::quant::blocks::dequant::dequantize;
-use crate::quant::blocks::dequant::layout::BlockQ8K as BlockQ8KView;
+use super::{reference_kernel, reference_quantize_row};
+use crate::error::{Error, Result};
+use crate::quant::blocks::dequantize;
+use crate::quant::dot::*;
+use crate::quant::layout::{self, BlockQ8K as BlockQ8KView};
+use crate::quant::reference;
+use crate::quant::traits::VecDot;
+use crate::quant::types::GgmlType;
+#[cfg(target_arch = "x86_64")]
+use crate::quant::x86::{gemm, x8};
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -29,7 +36,7 @@ macro_rules! vectors {
 
 const ROWS: usize = 32;
 const N: usize = 512;
-const GGML_DOT: &[u8] = include_bytes!("testdata/ggml_dot.bin");
+const GGML_DOT: &[u8] = include_bytes!("../testdata/ggml_dot.bin");
 
 /// The quantized weight types with a dot product, in `ggml_dot.bin` order,
 /// with their shared test vectors.
@@ -100,7 +107,7 @@ impl Rng {
     fn f16_scale(&mut self) -> [u8; 2] {
         let e = -14.0 + 12.0 * self.unit();
         let s = if self.below(2) == 0 { 1.0 } else { -1.0 };
-        act::fp32_to_fp16(s * e.exp2()).to_le_bytes()
+        layout::fp32_to_fp16(s * e.exp2()).to_le_bytes()
     }
 }
 
@@ -179,8 +186,8 @@ fn same(a: f32, b: f32) -> bool {
 
 fn run_reference(ty: GgmlType, w: &[u8], act: &[u8]) -> f32 {
     match reference_kernel(ty).unwrap() {
-        Kernel::Quant(f) => f(w, act),
-        Kernel::Float(f) => {
+        VecDot::Quant(f) => f(w, act),
+        VecDot::Float(f) => {
             let y: Vec<f32> = act
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -207,12 +214,12 @@ fn fp32_to_fp16_matches_round_to_nearest_even() {
     let randoms = (0..200_000).map(|_| f32::from_bits(rng.next() as u32));
     for x in specials.into_iter().chain(randoms).filter(|x| !x.is_nan()) {
         assert_eq!(
-            act::fp32_to_fp16(x),
+            layout::fp32_to_fp16(x),
             half::f16::from_f32(x).to_bits(),
             "{x:e}"
         );
     }
-    assert_eq!(act::fp32_to_fp16(f32::NAN), 0x7E00);
+    assert_eq!(layout::fp32_to_fp16(f32::NAN), 0x7E00);
 }
 
 #[test]
@@ -295,9 +302,11 @@ fn activation_quantizers_fast_equals_scalar() {
             (
                 GgmlType::Q8_0,
                 quantize_row_q8_0 as fn(&[f32], &mut [u8]) -> Result<()>,
-                act::q8_0_scalar as fn(&[f32], &mut [u8]),
+                (|x, y| reference_quantize_row(GgmlType::Q8_0, x, y)) as fn(&[f32], &mut [u8]),
             ),
-            (GgmlType::Q8K, quantize_row_q8_K, act::q8_k_scalar),
+            (GgmlType::Q8K, quantize_row_q8_K, |x, y| {
+                reference_quantize_row(GgmlType::Q8K, x, y)
+            }),
         ] {
             let len = vt.row_size(n).unwrap();
             let (mut a, mut b) = (vec![0xAAu8; len], vec![0x55u8; len]);
@@ -399,7 +408,7 @@ fn q8_1_sum_error(ty: GgmlType, w: &[u8], act: &[u8]) -> f64 {
 }
 
 fn act_f16(lo: u8, hi: u8) -> f64 {
-    crate::quant::blocks::dequant::f16_le([lo, hi]) as f64
+    crate::quant::layout::f16_le([lo, hi]) as f64
 }
 
 fn check_against_dequantized(ty: GgmlType, w: &[u8], act: &[u8], n: usize, what: &str) {
@@ -579,7 +588,7 @@ fn fast_paths_match_reference_on_edge_cases() {
             let l = layout(ty);
             for b in w.chunks_exact_mut(ty.type_size()) {
                 for &o in l.f16 {
-                    b[o..o + 2].copy_from_slice(&act::fp32_to_fp16(1.0).to_le_bytes());
+                    b[o..o + 2].copy_from_slice(&layout::fp32_to_fp16(1.0).to_le_bytes());
                 }
             }
             for fill in [0x80u8, 0x7F] {
@@ -589,7 +598,7 @@ fn fast_paths_match_reference_on_edge_cases() {
                     if vec_dot_type(ty) == GgmlType::Q8K {
                         b[..4].copy_from_slice(&1.0f32.to_le_bytes());
                     } else {
-                        b[..2].copy_from_slice(&act::fp32_to_fp16(1.0).to_le_bytes());
+                        b[..2].copy_from_slice(&layout::fp32_to_fp16(1.0).to_le_bytes());
                     }
                 }
                 cases.push(("max magnitudes", w.clone(), a));
@@ -864,7 +873,9 @@ fn half_dots_match_the_reference_on_special_values() {
 /// float sums are in another order (`x8`, bit-identical, comes first).
 fn uses_gemm(ty: GgmlType, n: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
-    return n >= GEMM_MIN_BATCH && x8::Isa::best(ty).is_none() && gemm::supports(ty);
+    return n >= GEMM_MIN_BATCH
+        && x8::Isa::best(crate::quant::traits::traits(ty).x86.rows8).is_none()
+        && crate::quant::traits::traits(ty).simd().gemm;
     #[allow(unreachable_code)]
     {
         let _ = (ty, n);
@@ -915,7 +926,7 @@ fn gemm_types() -> impl Iterator<Item = GgmlType> {
     QUANT_TYPES
         .into_iter()
         .map(|(ty, _)| ty)
-        .filter(|&ty| gemm::supports(ty))
+        .filter(|&ty| crate::quant::traits::traits(ty).simd().gemm)
 }
 
 /// A tiled kernel's check: weights, activations, rows, cols, tokens, label.
@@ -952,7 +963,10 @@ fn gemm_matches_reference_on_edge_cases() {
 fn x8_cases(cases: fn(GgmlType, TileCheck)) {
     let types = [GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0];
     for &isa in x8::Isa::available() {
-        for ty in types.into_iter().filter(|&ty| isa.handles(ty)) {
+        for ty in types
+            .into_iter()
+            .filter(|&ty| isa.handles(crate::quant::traits::traits(ty).x86.rows8))
+        {
             cases(ty, &|ty, w, acts, rows, cols, n, what| {
                 let rb = ty.row_size(cols).unwrap();
                 let ab = act_row_size(ty, cols).unwrap();
@@ -1125,7 +1139,7 @@ fn edge_cases(ty: GgmlType, check: TileCheck) {
         let mut full = vec![0xFFu8; wlen];
         for b in full.chunks_exact_mut(ty.type_size()) {
             for &o in layout(ty).f16 {
-                b[o..o + 2].copy_from_slice(&act::fp32_to_fp16(1.0).to_le_bytes());
+                b[o..o + 2].copy_from_slice(&layout::fp32_to_fp16(1.0).to_le_bytes());
             }
         }
         check(ty, &full, &acts[..ab * 3], rows, cols, 3, "all bits set");

@@ -1,6 +1,6 @@
 //! x86_64 AVX2 dot products.
 //!
-//! The quantized kernels are bit-identical to [`super::reference`]: integer
+//! The quantized kernels are bit-identical to [`crate::quant::reference`]: integer
 //! sums are exact (operands are kept unsigned on the `maddubs` side so it
 //! never saturates, whatever the bytes), and the float steps repeat the
 //! reference's expressions lane for lane, with separate multiply and add
@@ -10,49 +10,8 @@
 //! `maddubs`, and two sub-blocks are interleaved before `madd` so each i32
 //! lane again holds a single `l`.
 
-use super::Kernel;
-use crate::quant::blocks::dequant::layout::*;
-use crate::quant::blocks::dequant::{as_blocks, f16_le, k4_scales_mins};
-use crate::quant::types::GgmlType;
+use crate::quant::layout::*;
 use core::arch::x86_64::*;
-
-/// AVX2 kernels for the types that have one, if this CPU has AVX2/FMA/F16C.
-pub(super) fn kernel(ty: GgmlType) -> Option<Kernel> {
-    if !super::has_avx2() {
-        return None;
-    }
-    use GgmlType::*;
-    Some(match ty {
-        F32 => Kernel::Float(f32_dot),
-        F16 => Kernel::Float(f16_dot),
-        Q4_0 => Kernel::Quant(q4_0),
-        Q5_0 => Kernel::Quant(q5_0),
-        Q8_0 => Kernel::Quant(q8_0),
-        Q4K => Kernel::Quant(q4_k),
-        Q5K => Kernel::Quant(q5_k),
-        Q6K => Kernel::Quant(q6_k),
-        _ => return None,
-    })
-}
-
-/// Safe entry points for the `#[target_feature]` kernels.
-macro_rules! safe {
-    ($name:ident => $inner:ident($y:ty)) => {
-        fn $name(vx: &[u8], vy: $y) -> f32 {
-            // SAFETY: only reachable through `kernel`, which checks
-            // `has_avx2()` (AVX2, FMA, F16C) first.
-            unsafe { $inner(vx, vy) }
-        }
-    };
-}
-safe!(f32_dot => f32_dot_avx2(&[f32]));
-safe!(f16_dot => f16_dot_avx2(&[f32]));
-safe!(q4_0 => q4_0_avx2(&[u8]));
-safe!(q5_0 => q5_0_avx2(&[u8]));
-safe!(q8_0 => q8_0_avx2(&[u8]));
-safe!(q4_k => q4_k_avx2(&[u8]));
-safe!(q5_k => q5_k_avx2(&[u8]));
-safe!(q6_k => q6_k_avx2(&[u8]));
 
 #[inline(always)]
 unsafe fn load256(p: &[u8]) -> __m256i {
@@ -164,33 +123,8 @@ unsafe fn blocks32_multi<const T: usize>(
     sumf
 }
 
-/// The 4-row kernel for `ty`, if AVX2 has one.
-pub(super) fn kernel4(ty: GgmlType) -> Option<super::QuantDot4> {
-    if !super::has_avx2() {
-        return None;
-    }
-    match ty {
-        GgmlType::Q4_0 => Some(q4_0_x4),
-        GgmlType::Q5_0 => Some(q5_0_x4),
-        GgmlType::Q8_0 => Some(q8_0_x4),
-        _ => None,
-    }
-}
-
-macro_rules! safe4 {
-    ($name:ident => $inner:ident) => {
-        fn $name(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
-            // SAFETY: only reachable through `kernel4`, which checks `has_avx2()`.
-            unsafe { $inner(vx, vy) }
-        }
-    };
-}
-safe4!(q4_0_x4 => q4_0_x4_avx2);
-safe4!(q5_0_x4 => q5_0_x4_avx2);
-safe4!(q8_0_x4 => q8_0_x4_avx2);
-
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q4_0_x4_avx2(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
+pub(crate) unsafe fn vec_dot4_q4_0_q8_0(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
     let x = as_blocks::<BlockQ4_0>(vx);
     let y = vy.map(as_blocks::<BlockQ8_0>);
     let nb = y.iter().fold(x.len(), |n, y| n.min(y.len()));
@@ -218,7 +152,7 @@ unsafe fn q4_0_x4_avx2(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q5_0_x4_avx2(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
+pub(crate) unsafe fn vec_dot4_q5_0_q8_0(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
     let x = as_blocks::<BlockQ5_0>(vx);
     let y = vy.map(as_blocks::<BlockQ8_0>);
     let nb = y.iter().fold(x.len(), |n, y| n.min(y.len()));
@@ -248,7 +182,7 @@ unsafe fn q5_0_x4_avx2(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q8_0_x4_avx2(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
+pub(crate) unsafe fn vec_dot4_q8_0_q8_0(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
     let x = as_blocks::<BlockQ8_0>(vx);
     let y = vy.map(as_blocks::<BlockQ8_0>);
     let nb = y.iter().fold(x.len(), |n, y| n.min(y.len()));
@@ -275,7 +209,7 @@ unsafe fn q8_0_x4_avx2(vx: &[u8], vy: [&[u8]; 4]) -> [f32; 4] {
 
 /// `ggml_vec_dot_q4_0_q8_0`: `sumf += sumi*dx*dy`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q4_0_avx2(vx: &[u8], vy: &[u8]) -> f32 {
+pub(crate) unsafe fn vec_dot_q4_0_q8_0(vx: &[u8], vy: &[u8]) -> f32 {
     let x = as_blocks::<BlockQ4_0>(vx);
     let y = as_blocks::<BlockQ8_0>(vy);
     let m4 = _mm256_set1_epi8(0x0F);
@@ -318,7 +252,7 @@ unsafe fn bytes_from_bits_32(bits: [u8; 4]) -> __m256i {
 
 /// `ggml_vec_dot_q5_0_q8_0`: `sumf += (dx*dy)*sumi`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q5_0_avx2(vx: &[u8], vy: &[u8]) -> f32 {
+pub(crate) unsafe fn vec_dot_q5_0_q8_0(vx: &[u8], vy: &[u8]) -> f32 {
     let x = as_blocks::<BlockQ5_0>(vx);
     let y = as_blocks::<BlockQ8_0>(vy);
     let m4 = _mm256_set1_epi8(0x0F);
@@ -344,7 +278,7 @@ unsafe fn q5_0_avx2(vx: &[u8], vy: &[u8]) -> f32 {
 
 /// `ggml_vec_dot_q8_0_q8_0`: `sumf += sumi*(dx*dy)`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q8_0_avx2(vx: &[u8], vy: &[u8]) -> f32 {
+pub(crate) unsafe fn vec_dot_q8_0_q8_0(vx: &[u8], vy: &[u8]) -> f32 {
     let x = as_blocks::<BlockQ8_0>(vx);
     let y = as_blocks::<BlockQ8_0>(vy);
     blocks32(
@@ -415,7 +349,7 @@ unsafe fn finish(sumf: f32, sums: __m256) -> f32 {
 
 /// `ggml_vec_dot_q4_K_q8_K`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q4_k_avx2(vx: &[u8], vy: &[u8]) -> f32 {
+pub(crate) unsafe fn vec_dot_q4_k_q8_k(vx: &[u8], vy: &[u8]) -> f32 {
     let m4 = _mm256_set1_epi8(0x0F);
     k_quant_4bit(
         as_blocks::<BlockQ4K>(vx)
@@ -433,7 +367,7 @@ unsafe fn q4_k_avx2(vx: &[u8], vy: &[u8]) -> f32 {
 
 /// `ggml_vec_dot_q5_K_q8_K`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q5_k_avx2(vx: &[u8], vy: &[u8]) -> f32 {
+pub(crate) unsafe fn vec_dot_q5_k_q8_k(vx: &[u8], vy: &[u8]) -> f32 {
     let m4 = _mm256_set1_epi8(0x0F);
     let k16 = _mm256_set1_epi8(16);
     k_quant_4bit(
@@ -517,7 +451,7 @@ unsafe fn k_quant_4bit<'a>(
 
 /// `ggml_vec_dot_q6_K_q8_K`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q6_k_avx2(vx: &[u8], vy: &[u8]) -> f32 {
+pub(crate) unsafe fn vec_dot_q6_k_q8_k(vx: &[u8], vy: &[u8]) -> f32 {
     let shuf = lane_shuffle();
     let m4 = _mm256_set1_epi8(0x0F);
     let m3 = _mm256_set1_epi8(3);
@@ -616,7 +550,7 @@ unsafe fn f64_dot(
 
 /// `ggml_vec_dot_f32` with the scalar branch's f64 sum.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn f32_dot_avx2(vx: &[u8], y: &[f32]) -> f32 {
+pub(crate) unsafe fn vec_dot_f32(vx: &[u8], y: &[f32]) -> f32 {
     let n = (vx.len() / 4).min(y.len());
     let xp = vx.as_ptr();
     f64_dot(
@@ -629,13 +563,13 @@ unsafe fn f32_dot_avx2(vx: &[u8], y: &[f32]) -> f32 {
 
 /// F16 weights, f32 activations, f64 sum.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn f16_dot_avx2(vx: &[u8], y: &[f32]) -> f32 {
+pub(crate) unsafe fn vec_dot_f16(vx: &[u8], y: &[f32]) -> f32 {
     let n = (vx.len() / 2).min(y.len());
     let xp = vx.as_ptr();
     f64_dot(
         n,
         y,
         |i| _mm256_cvtph_ps(_mm_loadu_si128(xp.add(2 * i) as *const __m128i)),
-        |i| crate::quant::blocks::dequant::f16_le([vx[2 * i], vx[2 * i + 1]]),
+        |i| f16_le([vx[2 * i], vx[2 * i + 1]]),
     )
 }

@@ -4,10 +4,11 @@
 //! dot-product / scale sanity. Plus the fast paths against the scalar
 //! references, and every way the input can be wrong.
 
-use super::dequant::{self, reference as dq_ref};
-use super::quantize::{self, fp32_to_bf16, fp32_to_fp16, quantize, quantize_into, uses_importance};
-use super::{dequantize, dequantize_into};
+use super::{reference_dequantize, reference_quantize_row};
 use crate::error::Error;
+use crate::quant::blocks::{dequantize, dequantize_into, quantize, quantize_into, uses_importance};
+use crate::quant::layout::{self as dequant, fp32_to_bf16, fp32_to_fp16};
+use crate::quant::reference;
 use crate::quant::types::{GgmlType, QK_K};
 use proptest::prelude::*;
 #[cfg(target_arch = "wasm32")]
@@ -105,7 +106,12 @@ fn imatrix() -> Vec<f32> {
 
 /// First difference between two quantized buffers of `row_bytes` rows, as
 /// "row r, byte b (block k, offset o): got .., want ..".
-fn first_byte_diff(ty: GgmlType, got: &[u8], want: &[u8], row_bytes: usize) -> Option<String> {
+pub(super) fn first_byte_diff(
+    ty: GgmlType,
+    got: &[u8],
+    want: &[u8],
+    row_bytes: usize,
+) -> Option<String> {
     if got.len() != want.len() {
         return Some(format!("length {} != {}", got.len(), want.len()));
     }
@@ -147,29 +153,29 @@ fn first_bits_diff(got: &[f32], want: &[f32], row_len: usize) -> Option<String> 
 }
 
 /// Deterministic random numbers (xorshift64*), so failures reproduce.
-struct Rng(u64);
+pub(super) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    pub(super) fn new(seed: u64) -> Self {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    fn next_u64(&mut self) -> u64 {
+    pub(super) fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     /// Uniform in [0, 1).
-    fn uniform(&mut self) -> f32 {
+    pub(super) fn uniform(&mut self) -> f32 {
         (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
     }
     /// Standard normal (Box-Muller).
-    fn normal(&mut self) -> f32 {
+    pub(super) fn normal(&mut self) -> f32 {
         let u1 = ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
         let u2 = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
     }
-    fn normals(&mut self, n: usize) -> Vec<f32> {
+    pub(super) fn normals(&mut self, n: usize) -> Vec<f32> {
         (0..n).map(|_| self.normal()).collect()
     }
 }
@@ -202,7 +208,7 @@ fn quantize_matches_ggml_bytes() {
         // The scalar reference too, in case a fast path answered above.
         let mut r = vec![0u8; got.len()];
         for (x, y) in x.chunks(COLS).zip(r.chunks_mut(row_bytes)) {
-            quantize::reference::quantize_row(v.ty, x, y, None);
+            reference_quantize_row(v.ty, x, y);
         }
         if let Some(d) = first_byte_diff(v.ty, &r, v.bin, row_bytes) {
             failures.push(format!("reference: {d}"));
@@ -249,7 +255,7 @@ fn dequantize_matches_ggml_floats() {
             }
             // The scalar reference too, in case a fast path answered above.
             let mut r = vec![0f32; ROWS * COLS];
-            dq_ref::row_fn(v.ty).unwrap()(bin, &mut r);
+            reference_dequantize(v.ty).unwrap()(bin, &mut r);
             if let Some(d) = first_bits_diff(&r, &f32s(deq), COLS) {
                 failures.push(format!("{} reference {what}{d}", v.ty));
             }
@@ -357,7 +363,7 @@ fn float_types_match_ggml_conversions() {
 
 #[test]
 fn nearest_int_rounds_half_to_even() {
-    use quantize::reference::nearest_int;
+    use reference::nearest_int;
     for (v, want) in [
         (0.5, 0),
         (1.5, 2),
@@ -645,7 +651,7 @@ fn reconstruction_gain_is_near_one() {
 /// Rows that stress the special cases: zeros (the `GROUP_MAX_EPS`
 /// branches), constants, one outlier, huge and subnormal magnitudes (fp16
 /// scales overflowing or flushing to zero), exact ties.
-fn edge_rows(n: usize) -> Vec<Vec<f32>> {
+pub(super) fn edge_rows(n: usize) -> Vec<Vec<f32>> {
     let mut rng = Rng::new(6);
     let mut rows = vec![
         vec![0.0; n],
@@ -928,7 +934,7 @@ fn dequantize_fast_paths_match_reference() {
             let bytes: Vec<u8> = (0..row_bytes * 2).map(|_| rng.next_u64() as u8).collect();
             let got = dequantize(ty, &bytes, n).unwrap();
             let mut want = vec![0f32; 2 * n];
-            dq_ref::row_fn(ty).unwrap()(&bytes, &mut want);
+            reference_dequantize(ty).unwrap()(&bytes, &mut want);
             for (i, (a, b)) in got.iter().zip(&want).enumerate() {
                 assert!(
                     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
@@ -953,7 +959,7 @@ fn mxfp4_dequantize_every_scale() {
         .collect();
     let got = dequantize(GgmlType::MXFP4, &bytes, 32).unwrap();
     let mut want = vec![0f32; got.len()];
-    dq_ref::row_fn(GgmlType::MXFP4).unwrap()(&bytes, &mut want);
+    reference_dequantize(GgmlType::MXFP4).unwrap()(&bytes, &mut want);
     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
         assert_eq!(
             a.to_bits(),
@@ -988,7 +994,7 @@ fn q8_k_sums_and_scale() {
     let mut rng = Rng::new(9);
     let x = rng.normals(QK_K * 3);
     let q = quantize(GgmlType::Q8K, &x, QK_K, None).unwrap();
-    let blocks: &[dequant::layout::BlockQ8K] = bytemuck::cast_slice(&q);
+    let blocks: &[dequant::BlockQ8K] = bytemuck::cast_slice(&q);
     for (b, x) in blocks.iter().zip(x.chunks(QK_K)) {
         for j in 0..16 {
             let s: i32 = b.qs[16 * j..16 * j + 16].iter().map(|&q| q as i32).sum();
@@ -1003,268 +1009,5 @@ fn q8_k_sums_and_scale() {
             }
         });
         assert_eq!(b.qs[i], -127);
-    }
-}
-
-// ---------------------------------------------------------------------
-// Fast paths
-// ---------------------------------------------------------------------
-
-/// Types with a SIMD quantizer.
-const FAST: [GgmlType; 15] = [
-    GgmlType::BF16,
-    GgmlType::Q8_0,
-    GgmlType::Q8K,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::TQ2_0,
-    GgmlType::TQ1_0,
-    GgmlType::Q2K,
-    GgmlType::Q3K,
-    GgmlType::Q4K,
-    GgmlType::Q5K,
-    GgmlType::IQ4NL,
-    GgmlType::IQ4XS,
-];
-
-/// The fast TQ1_0 packers' `ceil(q * 256 / 243)` as `q + (13q + 242) / 243`
-/// with the division done as `* 1079 >> 18`, for every byte.
-#[test]
-fn tq1_ceil_div_by_multiply_is_exact() {
-    for q in 0u32..256 {
-        let want = (q * 256).div_ceil(243) as u8;
-        assert_eq!((q + ((q * 14027 + 261_118) >> 18)) as u8, want, "{q}");
-    }
-}
-
-/// Fast path and reference on one row: equal bytes. Returns whether this
-/// machine had a fast path for `ty`.
-fn check_fast_row(ty: GgmlType, x: &[f32]) -> bool {
-    let row_bytes = ty.row_size(x.len()).unwrap();
-    let mut fast = vec![0x5Au8; row_bytes];
-    if !quantize::simd::quantize_row(ty, x, &mut fast) {
-        return false;
-    }
-    let mut reference = vec![0u8; row_bytes];
-    quantize::reference::quantize_row(ty, x, &mut reference, None);
-    if let Some(d) = first_byte_diff(ty, &fast, &reference, row_bytes) {
-        panic!("fast path differs from reference: {d}; input {x:?}");
-    }
-    true
-}
-
-/// Rows whose scaled values land exactly on .5 (where `roundf` and
-/// round-to-nearest-even part), and with the largest magnitude tied
-/// between signs (the reference keeps the first).
-fn tie_rows(n: usize) -> Vec<Vec<f32>> {
-    vec![
-        // amax 127 gives id = 1 for Q8_0 and -1 for Q8_K: x*id = k + 0.5
-        (0..n)
-            .map(|i| {
-                if i % 32 == 0 {
-                    127.0
-                } else {
-                    (i % 64) as f32 - 31.5
-                }
-            })
-            .collect(),
-        (0..n)
-            .map(|i| {
-                if i % 32 == 0 {
-                    -127.0
-                } else {
-                    (i % 17) as f32 * 0.5 - 4.0
-                }
-            })
-            .collect(),
-        // Q4_0: max = -8 gives id = 1, x + 8.5 = k exactly
-        (0..n)
-            .map(|i| {
-                if i % 32 == 3 {
-                    -8.0
-                } else {
-                    (i % 16) as f32 * 0.5 - 4.0
-                }
-            })
-            .collect(),
-        (0..n)
-            .map(|i| {
-                if i % 7 == 0 {
-                    -2.0
-                } else if i % 5 == 0 {
-                    2.0
-                } else {
-                    0.5
-                }
-            })
-            .collect(),
-        (0..n)
-            .map(|i| if i % 2 == 0 { 3.0 } else { -3.0 })
-            .collect(),
-    ]
-}
-
-/// The AVX2 and wasm IQ4 index searches (a count of table entries; a
-/// count of midpoints by buckets of `floor(2x)`) against
-/// `best_index_int8`'s binary search where they could part: the entries
-/// and the midpoints between them (ties go up) and their neighbours, both
-/// ends and beyond, the wasm buckets' and clamp's edges, signed zeros,
-/// infinities, NaN, and a sweep of bit patterns.
-#[cfg(any(
-    target_arch = "x86_64",
-    all(target_arch = "wasm32", target_feature = "simd128")
-))]
-#[test]
-fn iq4_fast_indices_match_reference() {
-    use quantize::reference::{Iq4Kernels, Iq4Scalar};
-    #[cfg(target_arch = "x86_64")]
-    let fast_k = {
-        if !crate::quant::dot::has_avx2() {
-            return;
-        }
-        quantize::simd::avx2::Iq4Avx2
-    };
-    #[cfg(target_arch = "wasm32")]
-    let fast_k = quantize::simd::wasm::Iq4Wasm;
-    let kv = &dequant::KVALUES_IQ4NL;
-    let mut xs = vec![
-        0.0,
-        -0.0,
-        f32::INFINITY,
-        f32::NEG_INFINITY,
-        f32::NAN,
-        f32::MAX,
-        -f32::MAX,
-        f32::from_bits(1),
-        -f32::from_bits(1),
-        1e30,
-    ];
-    for w in kv.windows(2) {
-        let (a, b) = (w[0] as f32, w[1] as f32);
-        let mid = (a + b) / 2.0;
-        for v in [a, b, mid] {
-            xs.extend([v, v.next_up(), v.next_down()]);
-        }
-    }
-    // The wasm search's buckets (16 wide, from -128) and clamp bounds of
-    // `floor(2x)`, and a sweep over bit patterns of all exponents.
-    for b in 0..=17 {
-        let v = 16.0 * b as f32 - 128.5;
-        for v in [v, v + 0.5, v + 0.25] {
-            xs.extend([v, v.next_up(), v.next_down()]);
-        }
-    }
-    xs.extend((0..u32::MAX).step_by(65_521).map(f32::from_bits));
-    // Lengths that leave a tail after the 16-lane steps, too.
-    for len in [xs.len(), xs.len() - 5] {
-        for id in [1.0f32, -1.0, 0.5, 3.0, 1e-3, f32::INFINITY] {
-            let (mut fast, mut want) = (vec![0xAAu8; len], vec![0x55u8; len]);
-            fast_k.indices(kv, id, &xs[..len], &mut fast);
-            Iq4Scalar.indices(kv, id, &xs[..len], &mut want);
-            for i in 0..len {
-                assert_eq!(fast[i], want[i], "id {id}, x {}", xs[i]);
-            }
-        }
-    }
-}
-
-/// Rows whose 16-value sub-blocks differ in kind (zero, constant, all
-/// positive, all negative, one outlier, tiny, random), so the fast paths
-/// that run several sub-blocks side by side (one per lane) meet the
-/// special cases next to ordinary ones.
-fn mixed_rows(n: usize) -> Vec<Vec<f32>> {
-    let mut rng = Rng::new(11);
-    (0..4)
-        .map(|shift| {
-            (0..n)
-                .map(|i| {
-                    let (b, k) = (i / 16, i % 16);
-                    match (b * 5 + shift) % 9 {
-                        0 => 0.0,
-                        1 => -0.0,
-                        2 => 0.75,
-                        3 => -2.5,
-                        4 => rng.uniform() + 0.5,
-                        5 => -rng.uniform() - 0.1,
-                        6 => {
-                            if k == 5 {
-                                40.0
-                            } else {
-                                0.01 * rng.normal()
-                            }
-                        }
-                        7 => rng.normal() * 1e-20,
-                        _ => rng.normal(),
-                    }
-                })
-                .collect()
-        })
-        .collect()
-}
-
-#[test]
-fn fast_quantizers_match_reference_on_edges() {
-    let mut any = false;
-    for ty in FAST {
-        let n = QK_K * 2;
-        for row in edge_rows(n)
-            .into_iter()
-            .chain(tie_rows(n))
-            .chain(mixed_rows(n))
-        {
-            any |= check_fast_row(ty, &row);
-        }
-    }
-    #[cfg(target_arch = "x86_64")]
-    assert_eq!(any, crate::quant::dot::has_avx2());
-    let _ = any;
-}
-
-#[test]
-fn fast_quantizers_match_reference_on_random_rows() {
-    let mut rng = Rng::new(10);
-    for ty in FAST {
-        for &n in &[256usize, 512, 4096] {
-            for k in 0..30 {
-                let scale = 2f32.powi(k % 40 - 20);
-                let x: Vec<f32> = (0..n).map(|_| rng.normal() * scale).collect();
-                check_fast_row(ty, &x);
-                // Also through the public API, which picks the fast path.
-                let mut want = vec![0u8; ty.row_size(n).unwrap()];
-                quantize::reference::quantize_row(ty, &x, &mut want, None);
-                assert_eq!(quantize(ty, &x, n, None).unwrap(), want, "{ty}");
-            }
-        }
-    }
-    // BF16 has blocks of one: lengths that leave a tail after the vectors.
-    for n in [1usize, 7, 9, 4097] {
-        check_fast_row(GgmlType::BF16, &rng.normals(n));
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
-
-    /// Arbitrary finite floats (any bit pattern, so subnormals, huge
-    /// values and exact integers all turn up), fast path against reference.
-    #[test]
-    fn fast_quantizers_match_reference_on_any_floats(
-        which in 0..FAST.len(),
-        bits in proptest::collection::vec(any::<u32>(), QK_K),
-        small in any::<bool>(),
-    ) {
-        let x: Vec<f32> = bits
-            .iter()
-            .map(|&b| {
-                let v = f32::from_bits(b);
-                let v = if v.is_finite() { v } else { 1.0 };
-                // Half the cases squeezed into a narrow exponent range so
-                // that many values share a block scale.
-                if small { v.abs().min(4.0) * v.signum() * 0.37 } else { v }
-            })
-            .collect();
-        check_fast_row(FAST[which], &x);
     }
 }
