@@ -14,7 +14,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const LAYERS = ['error', 'formats', 'quant', 'io', 'gpu', 'model', 'wasm', 'bin'];
+export const LAYERS = ['error', 'cpu', 'formats', 'quant', 'io', 'gpu', 'model', 'wasm', 'bin'];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(root, 'crate', 'src');
