@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU backend's browser tests (crate/src/gpu/browser_tests.rs) in headless
+# The GPU browser tests (crate/src/{gpu/browser_tests,model/gpu_browser_tests,
+# wasm/gpu_browser_tests}.rs: the test names start with gpu_browser) in headless
 # Chromium through chromedriver; crate/webdriver.json passes the WebGPU flags.
 # They are compiled only with the gpu-browser-tests feature, as wasm-bindgen's
 # "run in browser" setting would otherwise move every wasm test out of Node.

@@ -19,6 +19,9 @@ node --test web/test/
 step "cargo fmt --check"
 cargo fmt --all --check
 
+step "layers import only downward (scripts/check-layers.mjs)"
+node scripts/check-layers.mjs
+
 step "clippy (native and wasm32)"
 cargo clippy --workspace --all-targets -- -D warnings
 # wasm32 once, with simd128 on: that build holds every wasm-only line (the

@@ -85,3 +85,16 @@ impl Error {
         Error::InvalidArgument(detail.into())
     }
 }
+
+/// Error unless `bytes` can be addressed here (wasm32 has 4 GiB at most).
+pub(crate) fn check_fits(what: &str, bytes: u64) -> Result<()> {
+    // Leave room for the runtime and JS heap on 32-bit targets.
+    let limit: u64 = if usize::BITS == 32 { 3 << 30 } else { u64::MAX };
+    if bytes > limit || usize::try_from(bytes).is_err() {
+        return Err(Error::TooLarge {
+            what: what.to_string(),
+            bytes,
+        });
+    }
+    Ok(())
+}

@@ -1,10 +1,13 @@
 //! webquant: quantize language models the way llama.cpp does, run them, and
 //! measure what quantization cost: natively and in a browser tab (wasm).
 //!
-//! The data path, one module per concern:
-//! `formats` (number formats) → `quant` (schemes, ggml blocks, dot products,
-//! metrics) → `io` (GGUF, llama2.c) → `model` → `gpu`; `wasm` is the only
-//! module that knows JavaScript.
+//! One module per concern, in layers that import only downward:
+//! `error` → `cpu` (CPU features) → `formats` (number formats) → `quant` (schemes, ggml blocks, dot
+//! products, metrics) → `io` (GGUF, safetensors, llama2.c) → `gpu` (the
+//! device: wgpu context, WGSL kernels) → `model` (config, weights, CPU and
+//! GPU forward passes, generation, quantization jobs) → `wasm` (the only
+//! module that knows JavaScript) → the CLI (`src/bin/webquant.rs`). The
+//! order is defined, and checked, in `scripts/check-layers.mjs`.
 
 pub mod cpu;
 pub mod error;

@@ -1,6 +1,8 @@
-//! The GPU backend in a browser: headless Chromium's WebGPU, which on a
+//! The GPU kernels in a browser: headless Chromium's WebGPU, which on a
 //! machine without a GPU is SwiftShader (no shader-f16, so this also checks
-//! the f32 / unpack2x16float path). The native tests are `gpu::tests`.
+//! the f32 / unpack2x16float path). The native tests are `gpu::tests`; the
+//! whole forward pass in the browser is `model::gpu_browser_tests`, the JS
+//! API's `wasm::gpu_browser_tests`.
 //!
 //! wasm-bindgen's "run in browser" setting covers a whole test binary, and
 //! the library's other wasm tests run in Node, so these are compiled only
@@ -10,11 +12,7 @@
 
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
-use crate::gpu::{Device, GpuContext, GpuMatrix, GpuOptions, MatMul, MatVec};
-use crate::io::gguf::GgufFile;
-use crate::model::generate::{generate, Generation, Runner};
-use crate::model::sampler::SamplerConfig;
-use crate::model::tests::STORIES;
+use crate::gpu::{GpuContext, GpuMatrix, GpuOptions, MatMul, MatVec};
 use crate::quant::blocks::quantize;
 use crate::quant::{dequantize, GgmlType};
 
@@ -91,53 +89,4 @@ async fn gpu_browser_matvec_and_matmul_match_cpu() {
             }
         }
     }
-}
-
-#[wasm_bindgen_test]
-async fn gpu_browser_stories260k_greedy_equals_cpu() {
-    let g = GgufFile::open(STORIES).unwrap();
-    let greedy = SamplerConfig {
-        temperature: 0.0,
-        ..SamplerConfig::default()
-    };
-    // A prompt of several tokens: one batch through the matrix-matrix path.
-    let prompt = "Once upon a time, there was a little dog";
-    let mut cpu = Runner::load(&g, 512).unwrap();
-    let want = generate(&mut cpu, prompt, 60, greedy.clone()).unwrap();
-
-    let mut gpu = Runner::load(&g, 512).unwrap();
-    gpu.set_device(Device::Gpu, GpuOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("the GPU does not run stories260K here ({e})"));
-    assert!(gpu.transformer.on_gpu());
-    let mut gen = Generation::new(&gpu, prompt, 60, greedy).unwrap();
-    let mut got = String::new();
-    while let Some((_, piece)) = gen.step_async(&mut gpu).await.unwrap() {
-        got.push_str(&piece);
-    }
-    assert_eq!(got, want, "on {}", gpu.transformer.device());
-}
-
-#[wasm_bindgen_test]
-async fn gpu_browser_js_runner_use_gpu_then_step_async() {
-    // The JS API as the web app would call it.
-    use crate::wasm::run::Runner as JsRunner;
-    let text = |mut r: JsRunner| async move {
-        r.start("Once upon", 40, Some(0.0), None, None, None, None)
-            .unwrap();
-        let mut out = String::new();
-        while let Some(piece) = r.step_async().await.unwrap() {
-            out.push_str(&piece);
-        }
-        out
-    };
-    let cpu = JsRunner::from_bytes(STORIES, Some(128)).unwrap();
-    let mut gpu = JsRunner::from_bytes(STORIES, Some(128)).unwrap();
-    let device = gpu
-        .use_gpu()
-        .await
-        .unwrap_or_else(|_| panic!("useGpu failed in this browser"));
-    assert!(device.starts_with("GPU ("), "{device}");
-    assert_eq!(gpu.device(), device);
-    assert_eq!(text(gpu).await, text(cpu).await);
 }

@@ -1,19 +1,21 @@
 //! GPU access through wgpu: natively Vulkan / Metal / DX12, in the browser
 //! WebGPU. `probe` reports what the adapter can do; `GpuContext` opens it
-//! once; `kernels` holds the WGSL matrix-vector and matrix-matrix products on
-//! ggml blocks as stored in GGUF; `forward` runs a whole Llama forward pass
-//! on the GPU (a prompt as one batch, then a token at a time).
+//! once; `kernels` holds the WGSL kernels (matrix-vector and matrix-matrix
+//! products on ggml blocks as stored in GGUF, RMSNorm, RoPE, attention,
+//! SwiGLU) and their dispatch. This is the device layer: it knows blocks and
+//! buffers, not models; `model::gpu_forward` builds a Llama forward pass
+//! from these kernels.
 //!
 //! The same async code runs natively (driven by pollster) and in the browser.
 
 #[cfg(all(test, target_arch = "wasm32", feature = "gpu-browser-tests"))]
 mod browser_tests;
 mod context;
-pub mod forward;
 pub mod kernels;
 #[cfg(all(test, not(target_arch = "wasm32")))]
-mod tests;
+pub(crate) mod tests;
 
+pub(crate) use context::gpu_err;
 pub use context::{GpuContext, GpuOptions};
 pub use kernels::{GpuMatrix, MatMul, MatVec};
 

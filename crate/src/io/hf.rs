@@ -1038,4 +1038,4 @@ fn looks_special(s: &str) -> bool {
 
 #[cfg(test)]
 #[path = "hf_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -17,10 +17,10 @@
 //! noise (a 1 % perplexity gap on SmolLM2-135M Q8_0 over 126 tokens).
 //! One implementation everywhere keeps wasm and native bit-identical.
 
-use crate::error::{Error, Result};
+use crate::error::{check_fits, Error, Result};
 use crate::model::config::Config;
 use crate::model::vexp::exp_in_place;
-use crate::model::weights::{check_fits, Matrix, Weights};
+use crate::model::weights::{Matrix, Weights};
 use libm::{cosf, powf, sinf};
 
 /// Activations and the KV cache.
@@ -62,7 +62,7 @@ pub struct Transformer {
     n_ctx: usize,
     /// When set, tokens run on the GPU (which holds its own copy of the
     /// weights and its own KV cache) instead of the CPU.
-    gpu: Option<crate::gpu::forward::GpuModel>,
+    gpu: Option<crate::model::gpu_forward::GpuModel>,
 }
 
 /// The key and value caches for `n_ctx` positions, zeroed; a clear error
@@ -119,8 +119,9 @@ impl Transformer {
     /// device's limits) the transformer stays on the CPU. The GPU's KV cache
     /// starts empty, so call this before the first token.
     pub async fn use_gpu(&mut self, ctx: std::sync::Arc<crate::gpu::GpuContext>) -> Result<()> {
-        let g = crate::gpu::forward::GpuModel::load(ctx, &self.config, &self.weights, self.n_ctx)
-            .await?;
+        let g =
+            crate::model::gpu_forward::GpuModel::load(ctx, &self.config, &self.weights, self.n_ctx)
+                .await?;
         self.gpu = Some(g);
         // The GPU keeps its own; the CPU's is never used again.
         self.state.key_cache = Vec::new();

@@ -5,6 +5,7 @@ pub mod config;
 pub mod eval;
 pub mod forward;
 pub mod generate;
+pub mod gpu_forward;
 pub mod quantize;
 pub mod sampler;
 pub mod source;
@@ -12,6 +13,10 @@ pub mod tokenizer;
 mod vexp;
 pub mod weights;
 
+#[cfg(all(test, target_arch = "wasm32", feature = "gpu-browser-tests"))]
+mod gpu_browser_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod gpu_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 

@@ -209,3 +209,7 @@ impl<S: ByteSource> ModelSource for HfImport<S> {
         self.model.tensor_f32(i)
     }
 }
+
+#[cfg(test)]
+#[path = "source_tests.rs"]
+mod tests;

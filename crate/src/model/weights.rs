@@ -2,7 +2,7 @@
 //! type with a dot product): matrices are multiplied block by block by
 //! `quant::dot`, never dequantized whole.
 
-use crate::error::{Error, Result};
+use crate::error::{check_fits, Error, Result};
 use crate::io::gguf::{GgufFile, TensorInfo};
 use crate::io::source::ByteSource;
 use crate::model::config::Config;
@@ -133,19 +133,6 @@ impl Weights {
     pub fn classifier(&self) -> &Matrix {
         self.output.as_ref().unwrap_or(&self.token_embd)
     }
-}
-
-/// Error unless `bytes` can be addressed here (wasm32 has 4 GiB at most).
-pub(crate) fn check_fits(what: &str, bytes: u64) -> Result<()> {
-    // Leave room for the runtime and JS heap on 32-bit targets.
-    let limit: u64 = if usize::BITS == 32 { 3 << 30 } else { u64::MAX };
-    if bytes > limit || usize::try_from(bytes).is_err() {
-        return Err(Error::TooLarge {
-            what: what.to_string(),
-            bytes,
-        });
-    }
-    Ok(())
 }
 
 /// A tensor's bytes, with allocation failure reported rather than aborting.

@@ -102,7 +102,7 @@ impl Hessian {
             .checked_mul(cols)
             .filter(|_| cols > 0)
             .ok_or_else(|| Error::invalid(format!("a Hessian of {cols} columns")))?;
-        crate::model::weights::check_fits("the GPTQ Hessian", 8 * n as u64)?;
+        crate::error::check_fits("the GPTQ Hessian", 8 * n as u64)?;
         let mut sum = Vec::new();
         sum.try_reserve_exact(n).map_err(|_| Error::TooLarge {
             what: "the GPTQ Hessian".into(),

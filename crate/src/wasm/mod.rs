@@ -13,7 +13,7 @@ mod calib;
 mod import;
 mod model_quant;
 mod quant;
-pub(crate) mod run;
+mod run;
 mod teach;
 pub use blob::BlobSource;
 
@@ -126,5 +126,7 @@ impl Model {
     }
 }
 
+#[cfg(all(test, feature = "gpu-browser-tests"))]
+mod gpu_browser_tests;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
 //! The Llama forward pass on the GPU: the same steps as `model::forward`
 //! (RMSNorm, RoPE, grouped-query attention over a KV cache, SwiGLU), each a
-//! WGSL kernel. Every dispatch is recorded once when the model is loaded, in
+//! WGSL kernel of `gpu::kernels`, over this model's config and weights. Every dispatch is recorded once when the model is loaded, in
 //! two forms: one token (matrix-vector products), for decoding, and a batch
 //! of up to `Batch::cap` tokens (matrix-matrix products, causal attention of
 //! the batch's queries over the cache), for prompts. A token, or a batch, is
@@ -10,8 +10,8 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::gpu::context::{gpu_err, GpuContext};
 use crate::gpu::kernels::{self, grid, plain_pipeline, GpuMatrix, Op};
+use crate::gpu::{gpu_err, GpuContext};
 use crate::model::config::Config;
 use crate::model::forward::rope_table;
 use crate::model::weights::{Matrix, Weights};
