@@ -16,6 +16,26 @@ import { fileURLToPath } from 'node:url';
 
 export const LAYERS = ['error', 'cpu', 'formats', 'quant', 'io', 'gpu', 'model', 'wasm', 'bin'];
 
+// Layers inside a module, lowest first: a file of `module/<part>` may use
+// `crate::module::<other>` (or reach it through `super::`) only for an
+// `<other>` in its own group or one to its left. The instruction-set
+// folders share a group (they are never compiled together), and so do the
+// algorithms built on the entry points.
+export const SUBLAYERS = {
+  quant: [
+    ['types'],
+    ['layout'],
+    ['reference'],
+    ['x86', 'wasm'],
+    ['traits'],
+    ['blocks'],
+    ['act'],
+    ['dot'],
+    ['gptq', 'metrics', 'preset', 'synth', 'teach'],
+    ['tests'],
+  ],
+};
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(root, 'crate', 'src');
 
@@ -113,6 +133,20 @@ export function check() {
     }
   }
 
+  // Items a module with sublayers re-exports (`pub use types::{GgmlType, QK_K};`).
+  const subItems = new Map();
+  for (const mod of Object.keys(SUBLAYERS)) {
+    const items = new Map();
+    const body = code.get(join(src, mod, 'mod.rs')) ?? '';
+    for (const m of body.matchAll(/\bpub\s+use\s+(\w+)\s*::\s*(\{[^}]*\}|\w+)\s*;/g)) {
+      for (const name of m[2].replace(/[{}]/g, '').split(',').map((x) => x.trim()).filter(Boolean)) {
+        items.set(name.split(/\s+as\s+/).pop(), m[1]);
+      }
+    }
+    subItems.set(mod, items);
+  }
+  const subRank = (mod, part) => SUBLAYERS[mod].findIndex((g) => g.includes(part));
+
   const problems = [];
   for (const f of files) {
     if (f === join(src, 'lib.rs')) continue; // the root declares the modules
@@ -128,6 +162,31 @@ export function check() {
     // it may use every layer (as `webquant::...`).
     if (own === LAYERS.at(-1)) continue;
     const text = code.get(f);
+    // Inside a module with sublayers: `crate::<own>::<part>` (or
+    // `super::..::<part>` reaching the module) must not go up.
+    const subs = SUBLAYERS[own];
+    const ownPart = path[1];
+    const referPart = (at, target, shown) => {
+      if (!subs || ownPart === undefined) return;
+      const part = subItems.get(own).get(target) ?? target;
+      const rank = subRank(own, part);
+      const mine = subRank(own, ownPart);
+      if (mine < 0) {
+        problems.push(`${rel}: ${own}::${ownPart} is not in SUBLAYERS.${own} in scripts/check-layers.mjs`);
+      } else if (rank < 0) {
+        problems.push(`${rel}:${lineOf(text, at)}: ${shown}: ${own}::${part} is not in SUBLAYERS.${own}`);
+      } else if (rank > mine) {
+        problems.push(`${rel}:${lineOf(text, at)}: ${own}::${ownPart} imports ${own}::${part} (${shown}), a layer above it`);
+      }
+    };
+    if (subs && ownPart !== undefined) {
+      const re = new RegExp(`(?<![\\w$])crate\\s*::\\s*${own}\\s*::\\s*(\\w+|\\{[^}]*\\})`, 'g');
+      for (const m of text.matchAll(re)) {
+        for (const name of m[1].replace(/[{}]/g, '').split(',').map((x) => /^\s*(\w+)/.exec(x)?.[1]).filter(Boolean)) {
+          if (name !== 'self') referPart(m.index, name, `crate::${own}::${name}`);
+        }
+      }
+    }
     const refer = (at, target, shown) => {
       const module = rootItems.get(target) ?? target;
       const rank = LAYERS.indexOf(module);
@@ -170,7 +229,9 @@ export function check() {
       if (m[0] === '}') { if (inline.at(-1) === depth) inline.pop(); depth--; continue; }
       const ups = m[1].match(/super/g).length;
       const level = path.length + inline.length;
-      if (ups >= level) refer(m.index, m[2], `${m[1]}${m[2]}${m[3]}`.replace(/\s+/g, ''));
+      const shown = `${m[1]}${m[2]}${m[3]}`.replace(/\s+/g, '');
+      if (ups >= level) refer(m.index, m[2], shown);
+      else if (ups === level - 1) referPart(m.index, m[2], shown);
     }
   }
   return problems;

@@ -21,7 +21,7 @@
 //! `quant::traits`; types without a fast path use the reference.
 
 use crate::error::{Error, Result};
-use crate::quant::traits::{traits, Rows8, VecDot};
+use crate::quant::traits::{traits, VecDot};
 use crate::quant::types::GgmlType;
 
 pub use crate::quant::act::{quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_K};
@@ -254,6 +254,7 @@ pub fn matvec(
 /// The eight-row kernel variant for `ty` on this CPU, if any.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn x8_isa(ty: GgmlType) -> Option<crate::quant::x86::x8::Isa> {
+    use crate::quant::traits::Rows8;
     use crate::quant::x86::x8::Isa;
     match traits(ty).simd().rows8 {
         Rows8::None => None,

@@ -6,7 +6,6 @@
 //! unpack scales. Everything else in `quant` imports from here; this file
 //! imports nothing from it.
 
-pub(crate) use crate::quant::types::QK_K;
 use bytemuck::{Pod, Zeroable};
 
 macro_rules! block {

@@ -1,5 +1,6 @@
-//! ggml's tensor types: ids as in `ggml.h` (and GGUF). Names, block sizes
-//! and bytes per block are in each type's row of `quant::traits`.
+//! ggml's tensor types: ids as in `ggml.h` (and GGUF). Everything else
+//! about a type (name, block size, bytes per block, kernels) is its row in
+//! `quant::traits`, which also gives `GgmlType` its methods.
 
 use crate::error::{Error, Result};
 
@@ -62,21 +63,6 @@ impl GgmlType {
         GgmlType::MXFP4,
     ];
 
-    /// The name ggml writes (`ggml_type_name`).
-    pub fn name(self) -> &'static str {
-        crate::quant::traits::traits(self).name
-    }
-
-    /// Parse a ggml type name, case-insensitively (`q4_k`, `Q4_K`, `q4_K`).
-    pub fn from_name(name: &str) -> Result<Self> {
-        let lower = name.trim().to_ascii_lowercase();
-        GgmlType::ALL
-            .iter()
-            .copied()
-            .find(|t| t.name().to_ascii_lowercase() == lower)
-            .ok_or_else(|| Error::UnknownType(name.to_string()))
-    }
-
     pub fn from_id(id: u32) -> Result<Self> {
         GgmlType::ALL
             .iter()
@@ -88,47 +74,6 @@ impl GgmlType {
     pub fn id(self) -> u32 {
         self as u32
     }
-
-    /// Values per block.
-    pub fn block_size(self) -> usize {
-        crate::quant::traits::traits(self).block_size
-    }
-
-    /// Bytes per block (`ggml_type_size`).
-    pub fn type_size(self) -> usize {
-        crate::quant::traits::traits(self).type_size
-    }
-
-    /// Bytes of one row of `n` values; an error if `n` is not a whole number of blocks.
-    pub fn row_size(self, n: usize) -> Result<usize> {
-        let bs = self.block_size();
-        if !n.is_multiple_of(bs) {
-            return Err(Error::BadLength {
-                ty: self.name(),
-                block_size: bs,
-                detail: format!("row length {n} is not a multiple of the block size"),
-            });
-        }
-        (n / bs)
-            .checked_mul(self.type_size())
-            .ok_or_else(|| Error::invalid(format!("row of {n} values overflows")))
-    }
-
-    /// Bits per weight, storage included (scales, mins).
-    pub fn bits_per_weight(self) -> f64 {
-        self.type_size() as f64 * 8.0 / self.block_size() as f64
-    }
-
-    /// True for the block-quantized types (everything but plain floats and ints).
-    pub fn is_quantized(self) -> bool {
-        self.block_size() > 1
-    }
-}
-
-impl std::fmt::Display for GgmlType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 #[cfg(test)]
@@ -139,26 +84,10 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
-    fn names_round_trip_case_insensitively() {
+    fn ids_round_trip() {
         for t in GgmlType::ALL {
-            assert_eq!(GgmlType::from_name(t.name()).unwrap(), t);
-            assert_eq!(GgmlType::from_name(&t.name().to_uppercase()).unwrap(), t);
             assert_eq!(GgmlType::from_id(t.id()).unwrap(), t);
         }
-        assert!(GgmlType::from_name("q4_k").is_ok());
-        assert!(matches!(
-            GgmlType::from_name("q9_0"),
-            Err(Error::UnknownType(_))
-        ));
-    }
-
-    #[test]
-    fn row_size_rejects_partial_blocks() {
-        assert_eq!(GgmlType::Q4_0.row_size(64).unwrap(), 36);
-        let e = GgmlType::Q4K.row_size(172).unwrap_err().to_string();
-        assert!(
-            e.contains("q4_K") && e.contains("256") && e.contains("172"),
-            "{e}"
-        );
+        assert!(matches!(GgmlType::from_id(4), Err(Error::UnknownType(_))));
     }
 }

@@ -5,8 +5,6 @@
 use super::blocks::{edge_rows, first_byte_diff, Rng};
 use super::{fast_quantize_row, reference_quantize_row};
 use crate::quant::blocks::quantize;
-use crate::quant::layout as dequant;
-use crate::quant::reference;
 use crate::quant::types::{GgmlType, QK_K};
 use proptest::prelude::*;
 #[cfg(target_arch = "wasm32")]
@@ -120,7 +118,8 @@ fn tie_rows(n: usize) -> Vec<Vec<f32>> {
 ))]
 #[test]
 fn iq4_fast_indices_match_reference() {
-    use reference::{Iq4Kernels, Iq4Scalar};
+    use crate::quant::layout as dequant;
+    use crate::quant::reference::{Iq4Kernels, Iq4Scalar};
     #[cfg(target_arch = "x86_64")]
     let fast_k = {
         if !crate::cpu::has_avx2() {

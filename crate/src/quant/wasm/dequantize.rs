@@ -3,6 +3,7 @@
 
 use crate::quant::layout::*;
 use crate::quant::reference;
+use crate::quant::types::QK_K;
 use core::arch::wasm32::*;
 
 /// Store 4 floats at `y[..4]`.

@@ -6,6 +6,7 @@
 use super::quantize::*;
 use crate::quant::layout::*;
 use crate::quant::reference::{self, Iq4Kernels as _, GROUP_MAX_EPS};
+use crate::quant::types::QK_K;
 use core::arch::wasm32::*;
 
 /// `finish_q2_k`: requantize with the values in lanes, then pack.

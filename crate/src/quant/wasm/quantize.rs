@@ -6,6 +6,7 @@
 
 use crate::quant::layout::*;
 use crate::quant::reference;
+use crate::quant::types::QK_K;
 use core::arch::wasm32::*;
 
 /// `x[i..i + 4]` as one vector.

@@ -4,6 +4,7 @@
 
 use crate::quant::layout::*;
 use crate::quant::reference;
+use crate::quant::types::QK_K;
 use core::arch::x86_64::*;
 
 /// 32 values from 16 bytes of nibbles (low nibbles first) and a

@@ -12,6 +12,7 @@
 
 use crate::quant::layout::*;
 use crate::quant::reference::{self, Iq4Kernels as _, GROUP_MAX_EPS};
+use crate::quant::types::QK_K;
 use core::arch::x86_64::*;
 
 #[inline(always)]
