@@ -613,7 +613,7 @@ pub fn quantize_row_q5_k_ref(x: &[f32], y: &mut [BlockQ5K]) {
     quantize_row_q5_k_with(x, y, &KScalar)
 }
 
-/// [`q4_k_ref_with`] for `quantize_row_q5_K_ref`.
+/// [`quantize_row_q4_k_with`] for `quantize_row_q5_K_ref`.
 #[inline(always)]
 pub(crate) fn quantize_row_q5_k_with(x: &[f32], y: &mut [BlockQ5K], k: &impl KQuantKernels) {
     for (x, y) in x.chunks_exact(QK_K).zip(y) {

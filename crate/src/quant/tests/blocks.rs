@@ -4,7 +4,7 @@
 //! dot-product / scale sanity. Plus the fast paths against the scalar
 //! references, and every way the input can be wrong.
 
-use super::{reference_dequantize, reference_quantize_row};
+use super::{quantizable, reference_dequantize, reference_quantize_row};
 use crate::error::Error;
 use crate::quant::blocks::{dequantize, dequantize_into, quantize, quantize_into, uses_importance};
 use crate::quant::layout::{self as dequant, fp32_to_bf16, fp32_to_fp16};
@@ -179,15 +179,6 @@ impl Rng {
         (0..n).map(|_| self.normal()).collect()
     }
 }
-
-/// Every type [`quantize`] supports.
-const QUANTIZABLE: [GgmlType; 20] = {
-    use GgmlType::*;
-    [
-        F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2K, Q3K, Q4K, Q5K, Q6K, Q8K, IQ4NL,
-        IQ4XS, TQ1_0, TQ2_0, MXFP4,
-    ]
-};
 
 // ---------------------------------------------------------------------
 // Level 1: exactness against ggml
@@ -487,7 +478,7 @@ fn worst_max_error(x: &[f32], y: &[f32], chunk: usize) -> f32 {
 fn round_trip_error_is_bounded() {
     let mut rng = Rng::new(1);
     let n = 1024;
-    for ty in QUANTIZABLE {
+    for ty in quantizable() {
         let mut worst = [0f64; 2];
         for _ in 0..40 {
             let x = rng.normals(n);
@@ -534,7 +525,7 @@ fn round_trip_error_is_bounded() {
 #[test]
 fn round_trip_over_row_lengths() {
     let mut rng = Rng::new(2);
-    for ty in QUANTIZABLE {
+    for ty in quantizable() {
         let bs = ty.block_size().max(32);
         for blocks in [1, 2, 3, 5, 8, 4096 / bs] {
             let n = blocks * bs;
@@ -567,7 +558,7 @@ fn scaling_by_powers_of_two_is_exact() {
     let n = 512;
     let x = rng.normals(n * 4);
     let w: Vec<f32> = (0..n).map(|_| rng.uniform() + 0.1).collect();
-    for ty in QUANTIZABLE {
+    for ty in quantizable() {
         for imx in [None, Some(&w[..])] {
             let y = dequantize(ty, &quantize(ty, &x, n, imx).unwrap(), n).unwrap();
             for c in [2.0f32, 0.5, 16.0] {
@@ -594,7 +585,7 @@ fn scaling_by_powers_of_two_is_exact() {
 fn dot_products_survive_quantization() {
     let mut rng = Rng::new(4);
     let n = 1024;
-    for ty in QUANTIZABLE {
+    for ty in quantizable() {
         let act = if ty.block_size() == 32 || ty.block_size() == 1 {
             GgmlType::Q8_0
         } else {
@@ -628,7 +619,7 @@ fn dot_products_survive_quantization() {
 fn reconstruction_gain_is_near_one() {
     let mut rng = Rng::new(5);
     let n = 2048;
-    for ty in QUANTIZABLE {
+    for ty in quantizable() {
         let x = rng.normals(n * 8);
         let y = dequantize(ty, &quantize(ty, &x, n, None).unwrap(), n).unwrap();
         let xy: f64 = x.iter().zip(&y).map(|(a, b)| *a as f64 * *b as f64).sum();
@@ -690,7 +681,7 @@ pub(super) fn edge_rows(n: usize) -> Vec<Vec<f32>> {
 /// NaN scales, as in ggml; that is not an error.)
 #[test]
 fn extreme_inputs_do_not_panic() {
-    for ty in QUANTIZABLE {
+    for ty in quantizable() {
         let n = ty.block_size().max(32) * 2;
         let zeros = vec![0.0f32; n];
         let ones = vec![1.0f32; n];
@@ -709,7 +700,7 @@ fn extreme_inputs_do_not_panic() {
 /// Zero rows quantize to zero values, for every type.
 #[test]
 fn zeros_stay_zero() {
-    for ty in QUANTIZABLE {
+    for ty in quantizable() {
         let n = ty.block_size().max(32) * 2;
         let y = dequantize(ty, &quantize(ty, &vec![0.0; n], n, None).unwrap(), n).unwrap();
         assert!(y.iter().all(|&v| v == 0.0), "{ty}: {y:?}");
@@ -717,7 +708,8 @@ fn zeros_stay_zero() {
 }
 
 fn any_type() -> impl Strategy<Value = GgmlType> {
-    (0..QUANTIZABLE.len()).prop_map(|i| QUANTIZABLE[i])
+    let types = quantizable();
+    (0..types.len()).prop_map(move |i| types[i])
 }
 
 proptest! {
@@ -776,7 +768,7 @@ proptest! {
 #[test]
 fn bad_row_lengths_are_errors() {
     let x = vec![0.5f32; 512];
-    for ty in QUANTIZABLE.into_iter().filter(|t| t.is_quantized()) {
+    for ty in quantizable().into_iter().filter(|t| t.is_quantized()) {
         let bs = ty.block_size();
         for row_len in [0, bs + 1, bs / 2] {
             let e = quantize(ty, &x, row_len, None).unwrap_err();
@@ -814,7 +806,7 @@ fn src_not_whole_rows_is_an_error() {
 
 #[test]
 fn non_finite_input_names_the_index() {
-    for ty in QUANTIZABLE {
+    for ty in quantizable() {
         let n = ty.block_size().max(32) * 2;
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
             let mut x = vec![0.25f32; 3 * n];
@@ -924,7 +916,7 @@ fn dequantize_fast_paths_match_reference() {
     let mut rng = Rng::new(8);
     // F16 and BF16 also at lengths that leave a tail after the vectors.
     let odd = [GgmlType::F16, GgmlType::BF16].map(|ty| (ty, 13));
-    for (ty, n) in QUANTIZABLE
+    for (ty, n) in quantizable()
         .iter()
         .map(|&ty| (ty, ty.block_size().max(32) * 5))
         .chain(odd)

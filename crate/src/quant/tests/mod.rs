@@ -5,7 +5,7 @@ mod blocks;
 mod dot;
 mod fast_paths;
 
-use crate::quant::traits::{traits, DequantizeFn, VecDot};
+use crate::quant::traits::{traits, DequantizeFn, VecDot, TABLE};
 use crate::quant::types::GgmlType;
 
 /// The scalar reference quantizer of `ty` (no importance) on one row,
@@ -34,4 +34,14 @@ fn reference_dequantize(ty: GgmlType) -> Option<DequantizeFn> {
 /// The scalar reference dot product of `ty`.
 fn reference_kernel(ty: GgmlType) -> Option<VecDot> {
     traits(ty).vec_dot
+}
+
+/// Every type the table has a reference quantizer for (what
+/// `blocks::quantize` takes), in the table's order.
+fn quantizable() -> Vec<GgmlType> {
+    TABLE
+        .iter()
+        .filter(|t| t.quantize.is_some())
+        .map(|t| t.ty)
+        .collect()
 }

@@ -164,7 +164,8 @@ const RN: usize = 3;
 /// `out[t * rows + r] = W[r] · act[t]` for `n` activation rows already
 /// quantized to `vt`, the type's `vec_dot_type` (`ab` bytes each, concatenated in
 /// `acts`); `weights` holds `rows` rows of `rb` bytes. The caller checked
-/// lengths and [`supports`].
+/// lengths, and `ty` has `gemm` in its row of `quant::traits` (handed out
+/// only where the CPU has AVX2 and FMA).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(
     ty: GgmlType,
@@ -189,7 +190,7 @@ pub(crate) fn matmul(
         for row in weights[r0 * rb..(r0 + pr) * rb].chunks_exact(rb) {
             w.push_weights(ty, row);
         }
-        // SAFETY: `supports` checked AVX2/FMA; the panels hold `pr` and `n`
+        // SAFETY: the table hands out `gemm` only with AVX2/FMA; the panels hold `pr` and `n`
         // rows of `cols` values (and their per-block scales).
         unsafe {
             match (ty.block_size(), matches!(ty, GgmlType::Q4K | GgmlType::Q5K)) {
