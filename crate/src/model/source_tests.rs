@@ -17,6 +17,21 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 /// must equal the converter's; metadata too, except that QuantizeJob moves
 /// general.quantization_version and general.file_type to the end (as it
 /// does for every source).
+/// The whole-model quantization job of `preset` on `src`, run to its end.
+fn quantize<S: ModelSource>(src: &S, preset: Preset) -> Vec<u8> {
+    let targets = Target::plan(src, preset, false).unwrap();
+    let mut job = QuantizeJob::new(
+        src,
+        targets,
+        preset::file_type(preset),
+        Default::default(),
+        Vec::new(),
+    )
+    .unwrap();
+    job.run(|_, _, _| true).unwrap();
+    job.finish().unwrap()
+}
+
 fn check_model_source_path(ty: GgmlType, expected: &[u8]) {
     let src = HfImport::new(tiny(), "Model").unwrap();
     let st = src.tensors();
@@ -25,17 +40,7 @@ fn check_model_source_path(ty: GgmlType, expected: &[u8]) {
     let e = st.iter().find(|t| t.name == "token_embd.weight").unwrap();
     assert_eq!((e.ty, e.dims.clone()), (GgmlType::BF16, vec![32, 303]));
     let preset = Preset::Pure(ty);
-    let targets = Target::plan(&src, preset, false).unwrap();
-    let mut job = QuantizeJob::new(
-        &src,
-        targets,
-        preset::file_type(preset),
-        Default::default(),
-        Vec::new(),
-    )
-    .unwrap();
-    job.run(|_, _, _| true).unwrap();
-    let out = job.finish().unwrap();
+    let out = quantize(&src, preset);
     let got = GgufFile::open(out.as_slice()).unwrap();
     let want = GgufFile::open(expected).unwrap();
     let moved = ["general.quantization_version", "general.file_type"];
@@ -84,17 +89,7 @@ fn model_source_f16_conversion_equals_llama_cpp_converter() {
 fn model_source_quantizes_to_q4_k_m() {
     let src = HfImport::new(tiny(), "Model").unwrap();
     let preset = Preset::from_name("Q4_K_M").unwrap();
-    let targets = Target::plan(&src, preset, false).unwrap();
-    let mut job = QuantizeJob::new(
-        &src,
-        targets,
-        preset::file_type(preset),
-        Default::default(),
-        Vec::new(),
-    )
-    .unwrap();
-    job.run(|_, _, _| true).unwrap();
-    let out = job.finish().unwrap();
+    let out = quantize(&src, preset);
     let g = GgufFile::open(out.as_slice()).unwrap();
     assert_eq!(g.get_u64("general.file_type"), Some(15));
     assert_eq!(g.tensors.len(), 21);
