@@ -53,6 +53,40 @@ fn quantize_writes_a_model_with_the_preset_and_leaves_the_input_alone() {
 }
 
 #[test]
+fn threads_change_nothing_in_the_output() {
+    let dir = temp_dir("threads");
+    let mut files = Vec::new();
+    for n in ["1", "3"] {
+        let out = dir.join(format!("t{n}.gguf"));
+        let (ok, _, stderr) = webquant(&[
+            "quantize",
+            BUNDLED,
+            s(&out),
+            "--type",
+            "Q4_K_M",
+            "--threads",
+            n,
+        ]);
+        assert!(ok, "{stderr}");
+        files.push(std::fs::read(&out).unwrap());
+    }
+    assert!(files[0] == files[1]);
+    let out = dir.join("t0.gguf");
+    let (ok, _, e) = webquant(&[
+        "quantize",
+        BUNDLED,
+        s(&out),
+        "--type",
+        "Q4_K_M",
+        "--threads",
+        "0",
+    ]);
+    assert!(!ok && e.contains("--threads 0"), "{e}");
+    assert!(!out.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_failed_quantization_leaves_no_output() {
     let dir = temp_dir("nan");
     // a model whose second tensor holds a NaN: the first is written before it fails

@@ -2,7 +2,7 @@
 //!
 //!   webquant inspect FILE
 //!   webquant convert INPUT OUTPUT --type f32|f16|bf16 [--tokenizer TOK] [--name NAME]
-//!   webquant quantize INPUT OUTPUT --type TYPE [--pure] [--imatrix FILE] [--tokenizer TOK]
+//!   webquant quantize INPUT OUTPUT --type TYPE [--pure] [--imatrix FILE] [--tokenizer TOK] [--threads N]
 //!                     [--gptq --calib FILE [--ctx N] [--chunks N] [--damp F] [--group N] [--act-order]]
 //!   webquant imatrix MODEL --text FILE -o FILE [--ctx N] [--chunks N]
 //!   webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--chat] [--device D]
@@ -32,6 +32,7 @@ const USAGE: &str = "usage:
   webquant inspect FILE
   webquant convert INPUT OUTPUT --type f32|f16|bf16 [--tokenizer TOKENIZER.bin] [--name NAME]
   webquant quantize INPUT OUTPUT --type TYPE [--pure] [--imatrix FILE] [--tokenizer TOKENIZER.bin] [--name NAME]
+                    [--threads N (default: every core)]
                     [--gptq --calib FILE [--ctx N] [--chunks N] [--damp 0.01] [--group N|-1] [--act-order] [--block 128]]
   webquant imatrix MODEL --text FILE -o FILE [--ctx N] [--chunks N]
   webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx N] [--chat] [--device auto|cpu|gpu]
@@ -192,6 +193,7 @@ fn run(args: &[String]) -> Result<()> {
                     "group",
                     "act-order",
                     "block",
+                    "threads",
                 ],
             )?;
             let ty = a
@@ -220,6 +222,7 @@ fn run(args: &[String]) -> Result<()> {
                 a.option("imatrix").map(Path::new),
                 a.option("tokenizer").map(Path::new),
                 a.option("name"),
+                threads_arg(&a)?,
             )
         }
         "run" => {
@@ -442,6 +445,7 @@ fn convert(
         preset::file_type(preset),
         Default::default(),
         Default::default(),
+        default_threads(),
     )
 }
 
@@ -452,6 +456,7 @@ fn quantize(
     imatrix_path: Option<&Path>,
     tokenizer: Option<&Path>,
     name: Option<&str>,
+    threads: usize,
 ) -> Result<()> {
     refuse_same_file(input, output)?;
     let model = open_model(input, tokenizer, name)?;
@@ -467,6 +472,7 @@ fn quantize(
         preset::file_type(preset),
         importance,
         Default::default(),
+        threads,
     )
 }
 
@@ -598,6 +604,7 @@ fn quantize_gptq(a: &Args, preset: Preset) -> Result<()> {
         preset::file_type(preset),
         importance,
         replaced,
+        threads_arg(a)?,
     )
 }
 
@@ -609,11 +616,13 @@ fn run_job(
     file_type: u32,
     importance: imatrix::Importance,
     replacements: HashMap<String, (GgmlType, Vec<u8>)>,
+    threads: usize,
 ) -> Result<()> {
     let mut report = String::new();
     write_atomically(output, |w| {
         let mut job = QuantizeJob::new(model, targets, file_type, importance, w)?
-            .with_replacements(replacements)?;
+            .with_replacements(replacements)?
+            .with_threads(threads);
         outln!(
             report,
             "{:<28} {:>18} {:>6} -> {:<6} {:>10} {:>10} {:>9} {:>8}",
@@ -706,6 +715,19 @@ fn write_atomically(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Every core this process may use.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `--threads N` (default: every core); the output is the same for any N.
+fn threads_arg(a: &Args) -> Result<usize> {
+    match number(a, "threads", default_threads())? {
+        0 => Err(Error::invalid("--threads 0: give 1 or more")),
+        n => Ok(n),
+    }
 }
 
 fn number<T: std::str::FromStr>(a: &Args, name: &str, default: T) -> Result<T> {

@@ -138,6 +138,8 @@ pub struct QuantizeJob<M: ModelSource, W: Write> {
     replacements: HashMap<String, (GgmlType, Vec<u8>)>,
     writer: GgufWriter<W>,
     reports: Vec<TensorReport>,
+    /// Threads each tensor's rows are split over (natively; 1 in wasm).
+    threads: usize,
 }
 
 impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
@@ -201,6 +203,7 @@ impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
             replacements: HashMap::new(),
             writer,
             reports: Vec::new(),
+            threads: 1,
         })
     }
 
@@ -254,6 +257,13 @@ impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
         self.writer.get_mut()
     }
 
+    /// Split each tensor's rows over `threads` threads (natively; the
+    /// output bytes are the same for any count).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
     /// Quantize and write the next tensor; `None` when all are done.
     pub fn step(&mut self) -> Result<Option<&TensorReport>> {
         let i = self.reports.len();
@@ -275,11 +285,13 @@ impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
         let row_len = usize::try_from(t.row_len())
             .map_err(|_| Error::invalid(format!("tensor {}: row too long", t.name)))?;
         let src_bytes = self.src.tensor_bytes(i)?;
-        let values = blocks::dequantize(t.ty, &src_bytes, row_len).map_err(in_context)?;
+        let values = blocks::dequantize_threads(t.ty, &src_bytes, row_len, self.threads)
+            .map_err(in_context)?;
         let replaced = self.replacements.remove(&t.name);
         let replaced_by_gptq = replaced.is_some();
         let (out_bytes, stats) = if let Some((ty, q)) = replaced {
-            let back = blocks::dequantize(ty, &q, row_len).map_err(in_context)?;
+            let back =
+                blocks::dequantize_threads(ty, &q, row_len, self.threads).map_err(in_context)?;
             let stats = metrics::error_stats(&values, &back).map_err(in_context)?;
             (q, stats)
         } else if target.ty == t.ty {
@@ -294,15 +306,23 @@ impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
                     let mut q = Vec::new();
                     for (m, w) in values.chunks(per_mat).zip(w.chunks(row_len)) {
                         q.extend(
-                            blocks::quantize(target.ty, m, row_len, Some(w)).map_err(in_context)?,
+                            blocks::quantize_threads(target.ty, m, row_len, Some(w), self.threads)
+                                .map_err(in_context)?,
                         );
                     }
                     q
                 }
-                w => blocks::quantize(target.ty, &values, row_len, w.map(Vec::as_slice))
-                    .map_err(in_context)?,
+                w => blocks::quantize_threads(
+                    target.ty,
+                    &values,
+                    row_len,
+                    w.map(Vec::as_slice),
+                    self.threads,
+                )
+                .map_err(in_context)?,
             };
-            let back = blocks::dequantize(target.ty, &q, row_len).map_err(in_context)?;
+            let back = blocks::dequantize_threads(target.ty, &q, row_len, self.threads)
+                .map_err(in_context)?;
             let stats = metrics::error_stats(&values, &back).map_err(in_context)?;
             (q, stats)
         };

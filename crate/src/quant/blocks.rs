@@ -34,13 +34,7 @@ pub fn quantize(
     row_len: usize,
     importance: Option<&[f32]>,
 ) -> Result<Vec<u8>> {
-    let (rows, row_bytes) = check_input(ty, src, row_len, importance)?;
-    let total = rows
-        .checked_mul(row_bytes)
-        .ok_or_else(|| Error::invalid(format!("{rows} rows of {row_bytes} bytes overflow")))?;
-    let mut out = vec![0u8; total];
-    quantize_rows(ty, src, row_len, row_bytes, importance, &mut out);
-    Ok(out)
+    quantize_threads(ty, src, row_len, importance, 1)
 }
 
 /// Like [`quantize`], writing into `dst`, which must be exactly the size of
@@ -237,13 +231,7 @@ fn check_rows(ty: GgmlType, bytes_len: usize, row_len: usize) -> Result<usize> {
 /// Dequantize `bytes` (one or more rows of `row_len` values of type `ty`)
 /// to `f32`, as ggml's `to_float` does.
 pub fn dequantize(ty: GgmlType, bytes: &[u8], row_len: usize) -> Result<Vec<f32>> {
-    let rows = check_rows(ty, bytes.len(), row_len)?;
-    let n = rows
-        .checked_mul(row_len)
-        .ok_or_else(|| Error::invalid(format!("{rows} rows of {row_len} values overflow")))?;
-    let mut out = vec![0.0f32; n];
-    dequantize_into(ty, bytes, row_len, &mut out)?;
-    Ok(out)
+    dequantize_threads(ty, bytes, row_len, 1)
 }
 
 /// Like [`dequantize`], writing into `dst`, which must hold exactly the
@@ -261,16 +249,117 @@ pub fn dequantize_into(ty: GgmlType, bytes: &[u8], row_len: usize, dst: &mut [f3
             ),
         });
     }
+    let f = dequantizer(ty)?;
+    // Rows are contiguous, so the whole buffer is one long run of blocks.
+    f(bytes, dst);
+    Ok(())
+}
+
+/// [`quantize`] on up to `threads` threads: the rows are split into
+/// contiguous runs, one per thread, and each run is quantized exactly as
+/// [`quantize`] does it (rows are independent), so the bytes are the same
+/// for every thread count. Small inputs, and wasm32 builds (this crate's
+/// wasm has no threads), run on the calling thread.
+pub fn quantize_threads(
+    ty: GgmlType,
+    src: &[f32],
+    row_len: usize,
+    importance: Option<&[f32]>,
+    threads: usize,
+) -> Result<Vec<u8>> {
+    let (rows, row_bytes) = check_input(ty, src, row_len, importance)?;
+    let total = rows
+        .checked_mul(row_bytes)
+        .ok_or_else(|| Error::invalid(format!("{rows} rows of {row_bytes} bytes overflow")))?;
+    let mut out = vec![0u8; total];
+    if total == 0 {
+        return Ok(out);
+    }
+    let per = rows_per_thread(rows, row_len, threads);
+    in_parallel(
+        src.chunks(per * row_len)
+            .zip(out.chunks_mut(per * row_bytes)),
+        |(x, y)| quantize_rows(ty, x, row_len, row_bytes, importance, y),
+    );
+    Ok(out)
+}
+
+/// This machine's fastest dequantizer for `ty`, or an error naming the type.
+fn dequantizer(ty: GgmlType) -> Result<crate::quant::traits::DequantizeFn> {
     let t = traits(ty);
-    let f = t
-        .simd()
+    t.simd()
         .dequantize
         .or(t.dequantize)
         .ok_or(Error::Unsupported {
             ty: ty.name(),
             what: "dequantization",
-        })?;
-    // Rows are contiguous, so the whole buffer is one long run of blocks.
-    f(bytes, dst);
-    Ok(())
+        })
+}
+
+/// [`dequantize`] on up to `threads` threads, row runs split as in
+/// [`quantize_threads`]; the values are the same for every thread count.
+pub fn dequantize_threads(
+    ty: GgmlType,
+    bytes: &[u8],
+    row_len: usize,
+    threads: usize,
+) -> Result<Vec<f32>> {
+    let rows = check_rows(ty, bytes.len(), row_len)?;
+    let n = rows
+        .checked_mul(row_len)
+        .ok_or_else(|| Error::invalid(format!("{rows} rows of {row_len} values overflow")))?;
+    dequantizer(ty)?;
+    let mut out = vec![0.0f32; n];
+    if n == 0 {
+        return Ok(out);
+    }
+    let row_bytes = bytes.len() / rows;
+    let per = rows_per_thread(rows, row_len, threads);
+    in_parallel(
+        bytes
+            .chunks(per * row_bytes)
+            .zip(out.chunks_mut(per * row_len)),
+        |(x, y)| dequantize_into(ty, x, row_len, y),
+    )
+    .into_iter()
+    .collect::<Result<Vec<()>>>()?;
+    Ok(out)
+}
+
+/// Rows per thread: whole rows, at least about 64K values a thread (below
+/// that, starting a thread costs more than it saves), and at least 1.
+fn rows_per_thread(rows: usize, row_len: usize, threads: usize) -> usize {
+    const MIN_VALUES: usize = 1 << 16;
+    let by_size = MIN_VALUES.div_ceil(row_len.max(1));
+    rows.div_ceil(threads.max(1)).max(by_size).max(1)
+}
+
+/// `f` on every item, one scoped thread per item after the first (which
+/// runs on the calling thread); results in order.
+fn in_parallel<I, R>(items: I, f: impl Fn(I::Item) -> R + Sync) -> Vec<R>
+where
+    I: Iterator,
+    I::Item: Send,
+    R: Send,
+{
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let mut items = items;
+        let Some(first) = items.next() else {
+            return Vec::new();
+        };
+        std::thread::scope(|s| {
+            let f = &f;
+            let rest: Vec<_> = items.map(|item| s.spawn(move || f(item))).collect();
+            let mut out = vec![f(first)];
+            // A panic in a worker is a bug in a kernel: pass it on.
+            out.extend(rest.into_iter().map(|h| match h.join() {
+                Ok(r) => r,
+                Err(e) => std::panic::resume_unwind(e),
+            }));
+            out
+        })
+    }
+    #[cfg(target_arch = "wasm32")]
+    items.map(f).collect()
 }

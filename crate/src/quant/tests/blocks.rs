@@ -6,7 +6,10 @@
 
 use super::{quantizable, reference_dequantize, reference_quantize_row};
 use crate::error::Error;
-use crate::quant::blocks::{dequantize, dequantize_into, quantize, quantize_into, uses_importance};
+use crate::quant::blocks::{
+    dequantize, dequantize_into, dequantize_threads, quantize, quantize_into, quantize_threads,
+    uses_importance,
+};
 use crate::quant::layout::{self as dequant, fp32_to_bf16, fp32_to_fp16};
 use crate::quant::reference;
 use crate::quant::types::{GgmlType, QK_K};
@@ -1002,4 +1005,48 @@ fn q8_k_sums_and_scale() {
         });
         assert_eq!(b.qs[i], -127);
     }
+}
+
+// ---------------------------------------------------------------------
+// Threads
+// ---------------------------------------------------------------------
+
+#[test]
+fn threads_give_the_same_bytes_and_values() {
+    let mut rng = Rng::new(21);
+    // 301 rows of 512: whole blocks of every type, a row count no thread
+    // count divides, and enough values for three runs of rows.
+    let (rows, row_len) = (301, 512);
+    let x = rng.normals(rows * row_len);
+    let imp: Vec<f32> = (0..row_len).map(|_| rng.uniform() + 0.01).collect();
+    for ty in quantizable() {
+        for w in [None, Some(imp.as_slice())] {
+            let want = quantize(ty, &x, row_len, w).unwrap();
+            let back = dequantize(ty, &want, row_len).unwrap();
+            for threads in [0, 2, 3, 8] {
+                let got = quantize_threads(ty, &x, row_len, w, threads).unwrap();
+                assert!(
+                    got == want,
+                    "{ty} on {threads} threads, importance {}",
+                    w.is_some()
+                );
+                let got = dequantize_threads(ty, &want, row_len, threads).unwrap();
+                assert!(
+                    got.iter()
+                        .map(|v| v.to_bits())
+                        .eq(back.iter().map(|v| v.to_bits())),
+                    "{ty} dequantized on {threads} threads"
+                );
+            }
+        }
+    }
+    // Bad input is the same error on any number of threads.
+    let e = quantize_threads(GgmlType::Q4K, &x[..300], 300, None, 4).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        quantize(GgmlType::Q4K, &x[..300], 300, None)
+            .unwrap_err()
+            .to_string()
+    );
+    assert!(dequantize_threads(GgmlType::I8, &[], 0, 4).is_err());
 }
