@@ -55,10 +55,9 @@ fn quantize_writes_a_model_with_the_preset_and_leaves_the_input_alone() {
 #[test]
 fn threads_change_nothing_in_the_output() {
     let dir = temp_dir("threads");
-    let mut files = Vec::new();
-    for n in ["1", "3"] {
+    let quantize = |n: &str| {
         let out = dir.join(format!("t{n}.gguf"));
-        let (ok, _, stderr) = webquant(&[
+        let args = [
             "quantize",
             BUNDLED,
             s(&out),
@@ -66,21 +65,17 @@ fn threads_change_nothing_in_the_output() {
             "Q4_K_M",
             "--threads",
             n,
-        ]);
+        ];
+        (webquant(&args), out)
+    };
+    let mut files = Vec::new();
+    for n in ["1", "3"] {
+        let ((ok, _, stderr), out) = quantize(n);
         assert!(ok, "{stderr}");
         files.push(std::fs::read(&out).unwrap());
     }
     assert!(files[0] == files[1]);
-    let out = dir.join("t0.gguf");
-    let (ok, _, e) = webquant(&[
-        "quantize",
-        BUNDLED,
-        s(&out),
-        "--type",
-        "Q4_K_M",
-        "--threads",
-        "0",
-    ]);
+    let ((ok, _, e), out) = quantize("0");
     assert!(!ok && e.contains("--threads 0"), "{e}");
     assert!(!out.exists());
     let _ = std::fs::remove_dir_all(&dir);
