@@ -65,9 +65,10 @@ fn dequant_source(ty: GgmlType) -> Option<String> {
     })
 }
 
-/// Whether the GPU kernels read `ty`.
+/// Whether the GPU kernels read `ty` (its row in `quant::traits`; a test
+/// checks every such type has its shader).
 pub fn supports(ty: GgmlType) -> bool {
-    dequant_source(ty).is_some()
+    crate::quant::traits::traits(ty).gpu
 }
 
 fn unsupported(ty: GgmlType) -> Error {

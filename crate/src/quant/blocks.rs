@@ -308,21 +308,20 @@ pub fn dequantize_threads(
     let n = rows
         .checked_mul(row_len)
         .ok_or_else(|| Error::invalid(format!("{rows} rows of {row_len} values overflow")))?;
-    dequantizer(ty)?;
+    let f = dequantizer(ty)?;
     let mut out = vec![0.0f32; n];
     if n == 0 {
         return Ok(out);
     }
+    // Lengths are checked: each run is whole rows, so whole blocks.
     let row_bytes = bytes.len() / rows;
     let per = rows_per_thread(rows, row_len, threads);
     in_parallel(
         bytes
             .chunks(per * row_bytes)
             .zip(out.chunks_mut(per * row_len)),
-        |(x, y)| dequantize_into(ty, x, row_len, y),
-    )
-    .into_iter()
-    .collect::<Result<Vec<()>>>()?;
+        |(x, y)| f(x, y),
+    );
     Ok(out)
 }
 
