@@ -124,27 +124,21 @@ export function check() {
     }
   }
 
-  // Items re-exported at the crate root (`pub use error::{Error, Result};`).
-  const rootItems = new Map();
-  const lib = code.get(join(src, 'lib.rs')) ?? '';
-  for (const m of lib.matchAll(/\bpub\s+use\s+(\w+)\s*::\s*(\{[^}]*\}|\w+)\s*;/g)) {
-    for (const name of m[2].replace(/[{}]/g, '').split(',').map((s) => s.trim()).filter(Boolean)) {
-      rootItems.set(name.split(/\s+as\s+/).pop(), m[1]);
-    }
-  }
-
-  // Items a module with sublayers re-exports (`pub use types::{GgmlType, QK_K};`).
-  const subItems = new Map();
-  for (const mod of Object.keys(SUBLAYERS)) {
+  // Items a module file re-exports from its submodules, by the submodule
+  // they come from (`pub use error::{Error, Result};`).
+  const reexports = (body) => {
     const items = new Map();
-    const body = code.get(join(src, mod, 'mod.rs')) ?? '';
     for (const m of body.matchAll(/\bpub\s+use\s+(\w+)\s*::\s*(\{[^}]*\}|\w+)\s*;/g)) {
       for (const name of m[2].replace(/[{}]/g, '').split(',').map((x) => x.trim()).filter(Boolean)) {
         items.set(name.split(/\s+as\s+/).pop(), m[1]);
       }
     }
-    subItems.set(mod, items);
-  }
+    return items;
+  };
+  const rootItems = reexports(code.get(join(src, 'lib.rs')) ?? '');
+  const subItems = new Map(
+    Object.keys(SUBLAYERS).map((mod) => [mod, reexports(code.get(join(src, mod, 'mod.rs')) ?? '')]),
+  );
   const subRank = (mod, part) => SUBLAYERS[mod].findIndex((g) => g.includes(part));
 
   const problems = [];
