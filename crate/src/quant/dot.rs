@@ -267,6 +267,10 @@ pub(crate) fn x8_isa(ty: GgmlType) -> Option<crate::quant::x86::x8::Isa> {
 #[cfg(target_arch = "x86_64")]
 pub(crate) const GEMM_MIN_BATCH: usize = 4;
 
+/// Smallest batch that goes through a [`Simd::matmul`](crate::quant::traits::Simd)
+/// kernel (simd128), which works on four tokens at a time.
+pub(crate) const BATCH_MIN: usize = 2;
+
 /// `out[t] = W x[t]` for `n` inputs at once (a batch of tokens): each input
 /// row is quantized once, then every weight row is dotted with all `n`
 /// inputs while it is hot in cache (the runner's prompt and perplexity
@@ -418,6 +422,13 @@ pub fn matmul_prepared(
     }
     let ab = act_row_size(ty, cols)?;
     let act = &p.bytes;
+    // simd128: several tokens per pass over each weight row, bit-identical to `f`.
+    if n >= BATCH_MIN {
+        if let Some(m) = traits(ty).simd().matmul {
+            m(weights, rows, rb, act, ab, n, out);
+            return Ok(());
+        }
+    }
     // Batches of a few tokens and more: the tiled kernels; below that,
     // unpacking a weight panel costs more than it saves.
     #[cfg(target_arch = "x86_64")]

@@ -20,6 +20,11 @@ pub type QuantizeWeightedFn = fn(&[f32], &mut [u8], &[f32]);
 pub type DequantizeFn = fn(&[u8], &mut [f32]);
 /// One weight row against 4 activation rows (bit-identical to 4 [`VecDot`]s).
 pub type VecDot4 = fn(&[u8], [&[u8]; 4]) -> [f32; 4];
+/// `out[t * rows + r] = W[r] · act[t]` for `rows` weight rows of `rb` bytes
+/// (`weights`) and `n` activation rows of `ab` bytes (`act`), lengths
+/// checked by the caller: `(weights, rows, rb, act, ab, n, out)`, each
+/// output bit-identical to a [`VecDot`].
+pub type MatmulFn = fn(&[u8], usize, usize, &[u8], usize, usize, &mut [f32]);
 
 /// A dot product of one weight row with one activation row.
 #[derive(Clone, Copy)]
@@ -55,6 +60,9 @@ pub struct Simd {
     /// x86 only: the tiled prompt kernel (`quant::x86::gemm`; not
     /// bit-identical to the reference, held to a bound in the tests).
     pub gemm: bool,
+    /// wasm only: several tokens per pass over the weights, for prompts
+    /// and evaluation (`quant::wasm::batch`; bit-identical).
+    pub matmul: Option<MatmulFn>,
 }
 
 const NO_SIMD: Simd = Simd {
@@ -64,6 +72,7 @@ const NO_SIMD: Simd = Simd {
     vec_dot4: None,
     rows8: Rows8::None,
     gemm: false,
+    matmul: None,
 };
 
 /// Everything about one ggml type.
@@ -294,6 +303,12 @@ macro_rules! wasm_dot {
         Some(VecDot::Float(crate::quant::wasm::dot::$f))
     };
 }
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+macro_rules! wasm_matmul {
+    ($f:ident) => {
+        Some(crate::quant::wasm::batch::$f)
+    };
+}
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 macro_rules! wasm_q {
     ($($t:tt)*) => {
@@ -304,6 +319,8 @@ macro_rules! wasm_q {
 use wasm_q as wasm_dq;
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 use wasm_q as wasm_dot;
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+use wasm_q as wasm_matmul;
 
 use GgmlType::*;
 
@@ -388,11 +405,13 @@ pub static TABLE: [TypeTraits; 23] = [
             vec_dot4: x86_dot4!(vec_dot4_q8_0_q8_0),
             rows8: Rows8::Vnni,
             gemm: true,
+            matmul: None,
         },
         wasm: Simd {
             quantize: wasm_q!(quantize::quantize_row_q8_0),
             dequantize: wasm_dq!(dequantize_row_q8_0),
             vec_dot: wasm_dot!(vec_dot_q8_0_q8_0),
+            matmul: wasm_matmul!(matmul_q8_0_q8_0),
             ..NO_SIMD
         },
         gpu: true,
@@ -414,6 +433,7 @@ pub static TABLE: [TypeTraits; 23] = [
         wasm: Simd {
             dequantize: wasm_dq!(dequantize_row_q6_k),
             vec_dot: wasm_dot!(vec_dot_q6_k_q8_k),
+            matmul: wasm_matmul!(matmul_q6_k_q8_k),
             ..NO_SIMD
         },
         gpu: true,
@@ -437,6 +457,7 @@ pub static TABLE: [TypeTraits; 23] = [
             quantize: wasm_q!(kquants::quantize_row_q5_k),
             dequantize: wasm_dq!(dequantize_row_q5_k),
             vec_dot: wasm_dot!(vec_dot_q5_k_q8_k),
+            matmul: wasm_matmul!(matmul_q5_k_q8_k),
             ..NO_SIMD
         },
         gpu: true,
@@ -456,6 +477,7 @@ pub static TABLE: [TypeTraits; 23] = [
         wasm: Simd {
             quantize: wasm_q!(quantize::quantize_row_q5_1),
             vec_dot: wasm_dot!(vec_dot_q5_1_q8_1),
+            matmul: wasm_matmul!(matmul_q5_1_q8_1),
             ..NO_SIMD
         },
         gpu: true,
@@ -479,6 +501,7 @@ pub static TABLE: [TypeTraits; 23] = [
         wasm: Simd {
             quantize: wasm_q!(quantize::quantize_row_q5_0),
             vec_dot: wasm_dot!(vec_dot_q5_0_q8_0),
+            matmul: wasm_matmul!(matmul_q5_0_q8_0),
             ..NO_SIMD
         },
         gpu: true,
@@ -502,6 +525,7 @@ pub static TABLE: [TypeTraits; 23] = [
             quantize: wasm_q!(kquants::quantize_row_q4_k),
             dequantize: wasm_dq!(dequantize_row_q4_k),
             vec_dot: wasm_dot!(vec_dot_q4_k_q8_k),
+            matmul: wasm_matmul!(matmul_q4_k_q8_k),
             ..NO_SIMD
         },
         gpu: true,
@@ -523,6 +547,7 @@ pub static TABLE: [TypeTraits; 23] = [
             quantize: wasm_q!(quantize::quantize_row_q4_1),
             dequantize: wasm_dq!(dequantize_row_q4_1),
             vec_dot: wasm_dot!(vec_dot_q4_1_q8_1),
+            matmul: wasm_matmul!(matmul_q4_1_q8_1),
             ..NO_SIMD
         },
         gpu: true,
@@ -542,11 +567,13 @@ pub static TABLE: [TypeTraits; 23] = [
             vec_dot4: x86_dot4!(vec_dot4_q4_0_q8_0),
             rows8: Rows8::Any,
             gemm: true,
+            matmul: None,
         },
         wasm: Simd {
             quantize: wasm_q!(quantize::quantize_row_q4_0),
             dequantize: wasm_dq!(dequantize_row_q4_0),
             vec_dot: wasm_dot!(vec_dot_q4_0_q8_0),
+            matmul: wasm_matmul!(matmul_q4_0_q8_0),
             ..NO_SIMD
         },
         gpu: true,
@@ -761,6 +788,7 @@ mod tests {
                 );
                 assert!(s.vec_dot.is_none() || t.vec_dot.is_some(), "{}", t.name);
                 assert!(s.vec_dot4.is_none() || s.vec_dot.is_some(), "{}", t.name);
+                assert!(s.matmul.is_none() || s.vec_dot.is_some(), "{}", t.name);
             }
             assert!(!t.listed || t.quantize.is_some(), "{}", t.name);
         }

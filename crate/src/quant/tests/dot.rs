@@ -941,7 +941,10 @@ fn gemm_types() -> impl Iterator<Item = GgmlType> {
 }
 
 /// A tiled kernel's check: weights, activations, rows, cols, tokens, label.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
 type TileCheck<'a> = &'a dyn Fn(GgmlType, &[u8], &[u8], usize, usize, usize, &str);
 
 #[cfg(target_arch = "x86_64")]
@@ -1028,7 +1031,10 @@ fn x8_matches_reference_on_edge_cases() {
     x8_cases(edge_cases);
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
 fn random_tiles(ty: GgmlType, check: TileCheck) {
     // Row counts across the 4- and 8-row tiles and the 32-row panel seams,
     // token counts across the 3- and 4-token tiles.
@@ -1056,7 +1062,10 @@ fn random_tiles(ty: GgmlType, check: TileCheck) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
 fn arbitrary_bytes(ty: GgmlType, check: TileCheck) {
     // Every quant byte random (Q8 activations at -128 included, which the
     // integer products must take exactly), scales finite, Q8_K's bsums summed.
@@ -1093,7 +1102,10 @@ fn arbitrary_bytes(ty: GgmlType, check: TileCheck) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
 fn edge_cases(ty: GgmlType, check: TileCheck) {
     let mut rng = Rng(37);
     {
@@ -1155,4 +1167,267 @@ fn edge_cases(ty: GgmlType, check: TileCheck) {
         }
         check(ty, &full, &acts[..ab * 3], rows, cols, 3, "all bits set");
     }
+}
+
+/// Every row count from 1 to 9 (odd ones leave a row of the simd128
+/// kernels' row pairs alone) against every batch of 1 to 9 tokens (a
+/// short last tile of 1, 2 or 3 tokens for each `n mod 4`).
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+fn tile_shapes(ty: GgmlType, check: TileCheck) {
+    let mut rng = Rng(41);
+    let cols = 2 * ty.block_size().max(32);
+    for rows in 1..=9 {
+        let w: Vec<u8> = (0..rows)
+            .flat_map(|_| random_weights(ty, cols, &mut rng))
+            .collect();
+        for n in 1..=9 {
+            let acts: Vec<u8> = (0..n)
+                .flat_map(|_| quantize_activations(ty, &random_acts(cols, &mut rng)).unwrap())
+                .collect();
+            check(ty, &w, &acts, rows, cols, n, "shapes");
+        }
+    }
+}
+
+/// Half-float scale values a lane conversion or a reordered float step
+/// could get wrong: signed zeros, the smallest and largest subnormals, the
+/// largest finite values, infinities and NaN.
+const SPECIAL_F16: [u16; 12] = [
+    0x8000, 0x0000, 0x0001, 0x8001, 0x03FF, 0x83FF, 0x0400, 0x7BFF, 0xFBFF, 0x7C00, 0xFC00, 0x7E00,
+];
+
+/// Kernels that are bit-identical to the reference, on blocks whose
+/// scales (weights' and activations') are [`SPECIAL_F16`] values (Q8_K's
+/// f32 scale: the same kinds of f32), one per block in turn, and on the
+/// largest quant magnitudes (every weight bit set, activations at -128 and
+/// 127) with unit scales.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+fn scale_cases(ty: GgmlType, check: TileCheck) {
+    let special_f32 = [
+        -0.0f32,
+        0.0,
+        f32::from_bits(1),
+        -f32::from_bits(1),
+        f32::from_bits(0x007F_FFFF),
+        f32::MIN_POSITIVE,
+        f32::MAX,
+        -f32::MAX,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        1.0,
+    ];
+    let mut rng = Rng(43);
+    let vt = vec_dot_type(ty);
+    let l = layout(ty);
+    let (rows, n, cols) = (5, 6, 3 * ty.block_size());
+    let mut k = 0;
+    let mut next = || {
+        k += 1;
+        k
+    };
+    let mut w: Vec<u8> = (0..rows)
+        .flat_map(|_| random_weights(ty, cols, &mut rng))
+        .collect();
+    for b in w.chunks_exact_mut(ty.type_size()) {
+        for &o in l.f16 {
+            let h = SPECIAL_F16[next() % SPECIAL_F16.len()];
+            b[o..o + 2].copy_from_slice(&h.to_le_bytes());
+        }
+    }
+    let mut acts: Vec<u8> = (0..n)
+        .flat_map(|_| quantize_activations(ty, &random_acts(cols, &mut rng)).unwrap())
+        .collect();
+    for b in acts.chunks_exact_mut(vt.type_size()) {
+        if vt == GgmlType::Q8K {
+            let d = special_f32[next() % special_f32.len()];
+            b[..4].copy_from_slice(&d.to_le_bytes());
+        } else {
+            // d, and Q8_1's s.
+            let fields = if vt == GgmlType::Q8_1 { 2 } else { 1 };
+            for f in 0..fields {
+                let h = SPECIAL_F16[next() % SPECIAL_F16.len()];
+                b[2 * f..2 * f + 2].copy_from_slice(&h.to_le_bytes());
+            }
+        }
+    }
+    check(ty, &w, &acts, rows, cols, n, "special scales");
+
+    // Largest magnitudes: every quant bit set, unit scales; activations
+    // all -128 or all 127 (Q8_1's s and Q8_K's bsums as the quants say).
+    let mut full = vec![0xFFu8; rows * ty.row_size(cols).unwrap()];
+    for b in full.chunks_exact_mut(ty.type_size()) {
+        for &o in l.f16 {
+            b[o..o + 2].copy_from_slice(&layout::fp32_to_fp16(1.0).to_le_bytes());
+        }
+    }
+    let mut acts = Vec::new();
+    for (t, fill) in [0x80u8, 0x7F, 0x80].into_iter().enumerate() {
+        let mut a = vec![fill; vt.row_size(cols).unwrap()];
+        let q = fill as i8 as i32;
+        for b in a.chunks_exact_mut(vt.type_size()) {
+            match vt {
+                GgmlType::Q8K => {
+                    b[..4].copy_from_slice(&(0.5f32 + t as f32).to_le_bytes());
+                    for j in 0..16 {
+                        b[260 + 2 * j..262 + 2 * j].copy_from_slice(&(16 * q as i16).to_le_bytes());
+                    }
+                }
+                GgmlType::Q8_1 => {
+                    b[..2].copy_from_slice(&layout::fp32_to_fp16(1.0).to_le_bytes());
+                    let s = layout::fp32_to_fp16((32 * q) as f32);
+                    b[2..4].copy_from_slice(&s.to_le_bytes());
+                }
+                _ => b[..2].copy_from_slice(&layout::fp32_to_fp16(1.0).to_le_bytes()),
+            }
+        }
+        acts.extend(a);
+    }
+    check(ty, &full, &acts, rows, cols, 3, "max magnitudes");
+
+    // Wide integer sums: each activation near ±127 with the sign of its
+    // weight's quant (times its sub-block scale), so block sums carry more
+    // significant bits than f32 products of them keep exact, and the float
+    // steps' order shows in the result.
+    let w: Vec<u8> = (0..rows)
+        .flat_map(|_| random_weights(ty, cols, &mut rng))
+        .collect();
+    let mut unit = w.clone();
+    for b in unit.chunks_exact_mut(ty.type_size()) {
+        // d = 1 and any min 0: what is left is the signed quant.
+        for (i, &o) in l.f16.iter().enumerate() {
+            let h = if i == 0 { layout::fp32_to_fp16(1.0) } else { 0 };
+            b[o..o + 2].copy_from_slice(&h.to_le_bytes());
+        }
+    }
+    let rb = ty.row_size(cols).unwrap();
+    let acts: Vec<u8> = (0..n)
+        .flat_map(|t| {
+            let signs = dequantize(ty, &unit[(t % rows) * rb..(t % rows + 1) * rb], cols).unwrap();
+            let q: Vec<i8> = signs
+                .iter()
+                .map(|&v| {
+                    let m = 127 - rng.below(8) as i8;
+                    if v < 0.0 || (v == 0.0 && rng.below(2) == 0) {
+                        -m
+                    } else {
+                        m
+                    }
+                })
+                .collect();
+            q8_bytes(vt, &q, &mut rng)
+        })
+        .collect();
+    check(ty, &w, &acts, rows, cols, n, "wide sums");
+}
+
+/// Activation blocks of type `vt` (Q8_0, Q8_1, Q8_K) holding the quants
+/// `q`, with random scales and Q8_1's `s` / Q8_K's `bsums` consistent.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+fn q8_bytes(vt: GgmlType, q: &[i8], rng: &mut Rng) -> Vec<u8> {
+    let bs = vt.block_size();
+    let mut out = Vec::new();
+    for q in q.chunks_exact(bs) {
+        let qb = q.iter().map(|&v| v as u8);
+        match vt {
+            GgmlType::Q8K => {
+                out.extend((rng.unit() * 0.01 + 1e-4).to_le_bytes());
+                out.extend(qb);
+                for g in q.chunks_exact(16) {
+                    let sum: i32 = g.iter().map(|&v| v as i32).sum();
+                    out.extend((sum as i16).to_le_bytes());
+                }
+            }
+            _ => {
+                let d = rng.f16_scale();
+                out.extend(d);
+                if vt == GgmlType::Q8_1 {
+                    let sum: i32 = q.iter().map(|&v| v as i32).sum();
+                    let s = layout::f16_le(d) * sum as f32;
+                    out.extend(layout::fp32_to_fp16(s).to_le_bytes());
+                }
+                out.extend(qb);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn x8_matches_reference_on_special_scales() {
+    x8_cases(scale_cases);
+}
+
+/// The simd128 batched kernels (`Simd::matmul`, `quant::wasm::batch`)
+/// against the reference bit for bit, every output.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn batch_cases(cases: fn(GgmlType, TileCheck)) {
+    use crate::quant::traits::traits;
+    for (ty, _) in QUANT_TYPES {
+        let Some(f) = traits(ty).simd().matmul else {
+            continue;
+        };
+        cases(ty, &|ty, w, acts, rows, cols, n, what| {
+            let rb = ty.row_size(cols).unwrap();
+            let ab = act_row_size(ty, cols).unwrap();
+            let mut out = vec![f32::NAN; rows * n];
+            f(w, rows, rb, acts, ab, n, &mut out);
+            for t in 0..n {
+                let a = &acts[t * ab..(t + 1) * ab];
+                for r in 0..rows {
+                    let want = run_reference(ty, &w[r * rb..(r + 1) * rb], a);
+                    let got = out[t * rows + r];
+                    assert!(
+                        same(got, want),
+                        "{ty} batch {what}: rows={rows} n={n} t={t} r={r}: {got:e} ({:#x}) vs {want:e} ({:#x})",
+                        got.to_bits(),
+                        want.to_bits()
+                    );
+                }
+            }
+        });
+    }
+}
+
+/// The types of Q4_0, Q8_0 and Q4_K_M files, and the other 32-value and
+/// k-quant formats with Q8_0 / Q8_1 / Q8_K activations, have a batched
+/// simd128 kernel.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[test]
+fn batch_kernels_cover_the_prompt_types() {
+    use crate::quant::traits::traits;
+    use GgmlType::*;
+    for ty in [Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4K, Q5K, Q6K] {
+        assert!(traits(ty).simd().matmul.is_some(), "{ty}");
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[test]
+fn batch_matches_reference_on_random_tiles() {
+    batch_cases(random_tiles);
+    batch_cases(tile_shapes);
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[test]
+fn batch_matches_reference_on_arbitrary_bytes() {
+    batch_cases(arbitrary_bytes);
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[test]
+fn batch_matches_reference_on_edge_cases() {
+    batch_cases(edge_cases);
+    batch_cases(scale_cases);
 }

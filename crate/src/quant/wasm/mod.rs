@@ -6,6 +6,7 @@
 //! `quant/tests` (run in Node with and without simd128) check each one
 //! against the reference bit for bit.
 
+pub(crate) mod batch;
 pub(crate) mod dequantize;
 pub(crate) mod dot;
 pub(crate) mod kquants;
