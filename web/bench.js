@@ -31,8 +31,20 @@ async function main() {
   await client.call('init', { variant });
   const types = (await client.call('ggmlTypes')).map((t) => t.name);
   // Model speed (scripts/bench-runner.mjs drives it; no UI of its own).
-  const runModel = (url, nPrompt, nGen, reps) => client.call('benchRunner', { url, nPrompt, nGen, reps });
-  window.webquantBench = { run, runModel, variant, types };
+  // Another wasm build beside the page's (web/pkg/<name>/), each in its own
+  // worker, so scripts/bench-wasm-builds.mjs can time two builds in one run.
+  const clients = new Map([[variant, client]]);
+  const clientFor = async (v = variant) => {
+    if (!clients.has(v)) {
+      const c = new WorkerClient(new URL('./worker.js', import.meta.url));
+      await c.call('init', { variant: v });
+      clients.set(v, c);
+    }
+    return clients.get(v);
+  };
+  const runModel = async (url, nPrompt, nGen, reps, v) => (await clientFor(v)).call('benchRunner', { url, nPrompt, nGen, reps });
+  const evalModel = async (url, text, nCtx, chunks, reps, v) => (await clientFor(v)).call('benchEval', { url, text, nCtx, chunks, reps });
+  window.webquantBench = { run, runModel, evalModel, variant, types };
   $('#bench-status').textContent = `Ready (${variant} build).`;
   $('#bench-run').disabled = false;
   $('#bench-run').onclick = () => run(types).catch(() => {});

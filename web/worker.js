@@ -566,6 +566,34 @@ const methods = {
     }
   },
 
+  // Evaluation speed: `chunks` perplexity chunks of `nCtx` tokens over
+  // `text`, run as the compare view runs them (`perplexityStep`, batches of
+  // 64 tokens), `reps` times. Returns tokens per second (every token of a
+  // chunk goes through the model) and the perplexity.
+  async benchEval({ url, text, nCtx = 128, chunks = 2, reps = 3 }, ctx) {
+    const resp = await fetch(url);
+    if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status}`);
+    const runner = wq.Runner.fromBytes(new Uint8Array(await resp.arrayBuffer()), nCtx);
+    try {
+      let tps = 0;
+      let result;
+      for (let i = 0; i < reps; i++) {
+        await ctx.checkpoint();
+        const t = performance.now();
+        runner.perplexityStart(text, nCtx, chunks);
+        let p;
+        do p = runner.perplexityStep();
+        while (!p.done);
+        tps += (p.result.chunks * nCtx) / ((performance.now() - t) / 1000) / reps;
+        result = p.result;
+        ctx.progress(i + 1, reps, `run ${i + 1}`);
+      }
+      return { tps, ppl: result.ppl, chunkPpl: result.chunkPpl };
+    } finally {
+      runner.free();
+    }
+  },
+
   // Quantize / dequantize throughput per type (MB/s of f32 input), timed
   // around calls that loop inside wasm. Each type: median of runs of about
   // 50 ms, for `seconds` per operation.
