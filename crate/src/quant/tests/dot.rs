@@ -1017,6 +1017,7 @@ fn x8_cases(cases: fn(GgmlType, TileCheck)) {
 #[test]
 fn x8_matches_reference_on_random_tiles() {
     x8_cases(random_tiles);
+    x8_cases(tile_shapes);
 }
 
 #[cfg(target_arch = "x86_64")]
