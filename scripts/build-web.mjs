@@ -52,7 +52,14 @@ for (const [name, v] of variants) {
   const targetDir = join(root, 'target', `web-${name}`);
   const targetFeatures = [...(v.simd128 ? ['+simd128'] : []), ...(v.atomics ? ['+atomics', '+bulk-memory', '+mutable-globals'] : [])];
   const rustflags = targetFeatures.length ? ['-C', `target-feature=${targetFeatures.join(',')}`] : [];
-  if (v.atomics && v['max-memory']) rustflags.push('-C', `link-arg=--max-memory=${v['max-memory']}`);
+  if (v.atomics) {
+    // A shared memory the JS glue creates and hands to every thread, and
+    // the thread-local storage symbols wasm-bindgen's thread support uses
+    // (rustc does not ask the linker for them on its own).
+    const link = ['--shared-memory', '--import-memory', '--export=__wasm_init_tls', '--export=__tls_size', '--export=__tls_align', '--export=__tls_base'];
+    if (v['max-memory']) link.push(`--max-memory=${v['max-memory']}`);
+    for (const l of link) rustflags.push('-C', `link-arg=${l}`);
+  }
   const args = ['build', '--lib', '--target', 'wasm32-unknown-unknown', '--manifest-path', join(crateDir, 'Cargo.toml')];
   // std as shipped has no atomics: rebuild it with the module's features.
   if (v.atomics) args.push('-Z', 'build-std=panic_abort,std');
