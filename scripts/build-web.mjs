@@ -4,7 +4,7 @@
 //
 // Usage: node scripts/build-web.mjs [--variant simd|plain]
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'smol-toml';
@@ -50,8 +50,19 @@ for (const [name, v] of variants) {
   const t0 = Date.now();
   // Separate target dirs: different RUSTFLAGS would otherwise rebuild each time.
   const targetDir = join(root, 'target', `web-${name}`);
-  const rustflags = v.simd128 ? ['-C', 'target-feature=+simd128'] : [];
+  const targetFeatures = [...(v.simd128 ? ['+simd128'] : []), ...(v.atomics ? ['+atomics', '+bulk-memory', '+mutable-globals'] : [])];
+  const rustflags = targetFeatures.length ? ['-C', `target-feature=${targetFeatures.join(',')}`] : [];
+  if (v.atomics) {
+    // A shared memory the JS glue creates and hands to every thread, and
+    // the thread-local storage symbols wasm-bindgen's thread support uses
+    // (rustc does not ask the linker for them on its own).
+    const link = ['--shared-memory', '--import-memory', '--export=__wasm_init_tls', '--export=__tls_size', '--export=__tls_align', '--export=__tls_base'];
+    if (v['max-memory']) link.push(`--max-memory=${v['max-memory']}`);
+    for (const l of link) rustflags.push('-C', `link-arg=${l}`);
+  }
   const args = ['build', '--lib', '--target', 'wasm32-unknown-unknown', '--manifest-path', join(crateDir, 'Cargo.toml')];
+  // std as shipped has no atomics: rebuild it with the module's features.
+  if (v.atomics) args.push('-Z', 'build-std=panic_abort,std');
   if (profile === 'release') args.push('--release');
   else if (profile !== 'dev') args.push('--profile', profile);
   if (features.length) args.push('--features', features.join(','));
@@ -61,6 +72,8 @@ for (const [name, v] of variants) {
     // Encoded flags replace any RUSTFLAGS the caller has, so a variant is
     // exactly what wasm-pack.toml says.
     CARGO_ENCODED_RUSTFLAGS: rustflags.join('\x1f'),
+    // -Z build-std is unstable: let the stable toolchain accept it.
+    ...(v.atomics ? { RUSTC_BOOTSTRAP: '1' } : {}),
   });
   const profDir = profile === 'dev' ? 'debug' : profile;
   const wasm = join(targetDir, 'wasm32-unknown-unknown', profDir, `${crateName}.wasm`);
@@ -79,13 +92,21 @@ for (const [name, v] of variants) {
     if (!existsSync(wasmOpt)) {
       console.log('build-web: wasm-opt skipped: npm package binaryen is not installed (run npm ci)');
     } else {
-      const flags = [...baseFeatures, ...(v.simd128 ? ['--enable-simd'] : [])];
+      const flags = [...baseFeatures, ...(v.simd128 ? ['--enable-simd'] : []), ...(v.atomics ? ['--enable-threads'] : [])];
       run(wasmOpt, [...(opt.args ?? ['-O3']), ...flags, bg, '-o', bg]);
     }
   } else {
     console.log('build-web: wasm-opt disabled in wasm-pack.toml');
   }
-  writeFileSync(join(tmp, 'variant.json'), JSON.stringify({ variant: name, simd128: !!v.simd128, profile, wasmOpt: !!opt.enabled }, null, 2));
+  writeFileSync(join(tmp, 'variant.json'), JSON.stringify({ variant: name, simd128: !!v.simd128, threads: !!v.atomics, profile, wasmOpt: !!opt.enabled }, null, 2));
+  // Every file of the package (wasm-bindgen adds JS snippets, such as the
+  // thread pool's worker, under hashed names): the service worker keeps
+  // them all for offline use.
+  const files = readdirSync(tmp, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && !e.name.endsWith('.d.ts'))
+    .map((e) => join(e.parentPath ?? e.path, e.name).slice(tmp.length + 1).split('\\').join('/'))
+    .sort();
+  writeFileSync(join(tmp, 'files.json'), JSON.stringify(files, null, 2));
   rmSync(dest, { recursive: true, force: true });
   renameSync(tmp, dest);
   const kib = (statSync(join(dest, 'webquant_bg.wasm')).size / 1024).toFixed(0);

@@ -14,7 +14,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const LAYERS = ['error', 'cpu', 'formats', 'quant', 'io', 'gpu', 'model', 'wasm', 'bin'];
+export const LAYERS = ['error', 'cpu', 'par', 'formats', 'quant', 'io', 'gpu', 'model', 'wasm', 'bin'];
 
 // Layers inside a module, lowest first: a file of `module/<part>` may use
 // `crate::module::<other>` (or reach it through `super::`) only for an

@@ -1,5 +1,10 @@
 // A small static server for web/ (the app needs http(s):// for module
-// workers and wasm streaming). Usage: node scripts/serve.mjs [--port N] [--host H]
+// workers and wasm streaming). Usage:
+//   node scripts/serve.mjs [--port N] [--host H] [--no-isolation]
+// Every response carries the COOP/COEP headers that make the page
+// cross-origin isolated, which the threads build needs (shared memory);
+// --no-isolation leaves them out, to see the page as a server without them
+// shows it (one thread).
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep, dirname } from 'node:path';
@@ -12,6 +17,9 @@ const arg = (name, dflt) => {
 };
 const port = Number(arg('port', process.env.PORT ?? 8080));
 const host = arg('host', '127.0.0.1');
+const isolation = process.argv.includes('--no-isolation')
+  ? {}
+  : { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 
 const types = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8',
@@ -51,6 +59,7 @@ const server = createServer((req, res) => {
     'content-type': types[extname(file)] ?? 'application/octet-stream',
     'content-length': st.size,
     'cache-control': 'no-cache',
+    ...isolation,
   });
   if (req.method === 'HEAD') return res.end();
   createReadStream(file).pipe(res);
@@ -62,5 +71,6 @@ server.on('error', (e) => {
 });
 server.listen(port, host, () => {
   const { port: p } = server.address();
-  console.log(`webquant is being served at http://${host}:${p}/ (Ctrl-C stops it)`);
+  const iso = Object.keys(isolation).length ? 'cross-origin isolated' : 'not cross-origin isolated (one thread)';
+  console.log(`webquant is being served at http://${host}:${p}/, ${iso} (Ctrl-C stops it)`);
 });

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, when it is missing. Sourced by
 # scripts/serve.sh and scripts/test.sh; run directly it does the same.
-#   setup_build : rustup wasm32 target, wasm-bindgen CLI at the crate's exact
+#   setup_build : rustup wasm32 target and rust-src (the threads build
+#                 rebuilds std with atomics), wasm-bindgen CLI at the crate's exact
 #                 version, Node.js packages from package-lock.json
 #   setup_test  : setup_build, plus Debian's chromium and mesa-vulkan-drivers,
 #                 and a Python venv (.venv-test) with tests/interop/requirements.txt
@@ -39,6 +40,10 @@ setup_build() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     say "adding the Rust target wasm32-unknown-unknown"
     rustup target add wasm32-unknown-unknown
+  fi
+  if ! rustup component list --installed | grep -q '^rust-src'; then
+    say "adding the Rust component rust-src (the threads build rebuilds std with atomics)"
+    rustup component add rust-src
   fi
 
   # The CLI must be exactly the version of the wasm-bindgen crate in Cargo.lock.

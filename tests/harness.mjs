@@ -14,11 +14,14 @@ export const CHROMIUM = '/usr/bin/chromium';
 // background traffic; WebGPU only when a test asks for it.
 const BASE_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-export async function startServer() {
+// `isolation: false` serves without the COOP/COEP headers (scripts/serve.mjs
+// --no-isolation): the page is then not cross-origin isolated.
+export async function startServer({ isolation = true } = {}) {
   if (!existsSync(join(root, 'web', 'pkg', 'simd', 'webquant.js'))) {
     throw new Error('web/pkg is missing: build the app first (node scripts/build-web.mjs)');
   }
-  const proc = spawn(process.execPath, [join(root, 'scripts', 'serve.mjs'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const flags = ['--port', '0', ...(isolation ? [] : ['--no-isolation'])];
+  const proc = spawn(process.execPath, [join(root, 'scripts', 'serve.mjs'), ...flags], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise((resolveUrl, reject) => {
     let out = '';
     proc.stdout.on('data', (d) => {
@@ -39,10 +42,11 @@ export async function launch({ webgpu = true } = {}) {
 
 // One server and one headless Chromium for a test file: started before its
 // tests, closed after them. Use `app.browser` and `app.url` inside tests.
-export function useApp(options) {
+// Options: `webgpu` (launch), `isolation` (startServer).
+export function useApp(options = {}) {
   const app = {};
   before(async () => {
-    app.server = await startServer();
+    app.server = await startServer({ isolation: options.isolation ?? true });
     app.url = app.server.url;
     app.browser = await launch(options);
   });

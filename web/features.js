@@ -11,3 +11,22 @@ export function hasWasmSimd() {
     return false;
   }
 }
+
+// A module with a shared memory and one atomic load: browsers without wasm
+// threads refuse to validate it (wasm-feature-detect's threads probe).
+const THREADS_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 5, 4, 1, 3, 1, 1, 10, 11, 1, 9, 0, 65, 0, 254, 16, 2, 0, 26, 11]);
+
+// Whether the threads build can run here, and if not, why (one sentence).
+export function wasmThreads() {
+  if (!globalThis.crossOriginIsolated) {
+    return { ok: false, reason: 'this page is not cross-origin isolated (its server does not send the COOP and COEP headers), so shared memory is off' };
+  }
+  try {
+    if (typeof SharedArrayBuffer !== 'function' || !WebAssembly.validate(THREADS_PROBE)) {
+      return { ok: false, reason: 'this browser does not support shared WebAssembly memory' };
+    }
+  } catch {
+    return { ok: false, reason: 'this browser does not support shared WebAssembly memory' };
+  }
+  return { ok: true, reason: '' };
+}

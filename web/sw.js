@@ -2,18 +2,31 @@
 // Network first (a deployed update is seen as soon as one is online), the
 // cached copy when the network fails. Models the user saves live in the
 // origin-private file system (see worker.js), not here.
-const CACHE = 'webquant-app-v4';
+const CACHE = 'webquant-app-v5';
 const SHELL = [
   './', 'index.html', 'teach.html', 'app.js', 'teach.js', 'client.js', 'worker.js', 'features.js', 'model-files.js',
   'dom.js', 'format.js', 'job.js', 'parse.js', 'report.js', 'state.js',
   'views/compare.js', 'views/import.js', 'views/model.js', 'views/quantize.js', 'views/saved.js',
   'style.css', 'favicon.svg', 'vendor/uPlot.esm.js', 'vendor/uPlot.min.css',
-  'pkg/simd/webquant.js', 'pkg/simd/webquant_bg.wasm', 'pkg/plain/webquant.js', 'pkg/plain/webquant_bg.wasm',
   'models/stories260K.gguf', 'texts/tinyshakespeare-10k.txt',
 ];
+// The wasm builds: each lists its files (scripts/build-web.mjs writes it).
+const VARIANTS = ['threads', 'simd', 'plain'];
+
+async function install() {
+  const c = await caches.open(CACHE);
+  const lists = await Promise.all(
+    VARIANTS.map(async (v) => {
+      const res = await fetch(`pkg/${v}/files.json`);
+      if (!res.ok) throw new Error(`pkg/${v}/files.json: HTTP ${res.status}`);
+      return (await res.json()).map((f) => `pkg/${v}/${f}`);
+    }),
+  );
+  await c.addAll([...SHELL, ...lists.flat()]);
+}
 
 self.addEventListener('install', (e) => {
-  e.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
+  e.waitUntil(install().then(() => self.skipWaiting()));
 });
 
 self.addEventListener('activate', (e) => {

@@ -317,14 +317,26 @@ async function quantizeGptq(m, { type, pure, calib, gptq }, ctx) {
 }
 
 const methods = {
-  // Load the wasm variant the page chose (simd or plain) and report what
-  // this browser offers.
-  async init({ variant }) {
+  // Load the wasm variant the page chose (threads, simd or plain) and
+  // report what this browser offers. The threads build starts its pool of
+  // `threads` Web Workers (sharing the module's memory) and uses them all.
+  async init({ variant, threads = 1 }) {
     if (wq) throw new Error('already initialised');
     const mod = await import(`./pkg/${variant}/webquant.js`);
     wasmMemory = (await mod.default()).memory;
+    if (variant === 'threads') {
+      await mod.initThreadPool(Math.max(1, threads));
+      mod.setThreads(threads);
+    }
     wq = mod;
     return { build: wq.buildInfo(), gpu: await wq.gpuInfo() };
+  },
+
+  // Use up to `n` threads from the next step of any job on; returns the
+  // count in effect (1 without the threads build).
+  async setThreads({ n }) {
+    if (!wq) throw new Error('not initialised');
+    return wq.setThreads(Math.max(1, n | 0));
   },
 
   // Open a model from a URL, streamed with progress (bytes, of total when the

@@ -2,7 +2,7 @@
 //! measure what quantization cost: natively and in a browser tab (wasm).
 //!
 //! One module per concern, in layers that import only downward:
-//! `error` → `cpu` (CPU features) → `formats` (number formats) → `quant` (schemes, ggml blocks, dot
+//! `error` → `cpu` (CPU features) → `par` (work split over threads) → `formats` (number formats) → `quant` (schemes, ggml blocks, dot
 //! products, metrics) → `io` (GGUF, safetensors, llama2.c) → `gpu` (the
 //! device: wgpu context, WGSL kernels) → `model` (config, weights, CPU and
 //! GPU forward passes, generation, quantization jobs) → `wasm` (the only
@@ -15,6 +15,7 @@ pub mod formats;
 pub mod gpu;
 pub mod io;
 pub mod model;
+pub mod par;
 pub mod quant;
 
 #[cfg(target_arch = "wasm32")]

@@ -34,10 +34,10 @@ const USAGE: &str = "usage:
   webquant quantize INPUT OUTPUT --type TYPE [--pure] [--imatrix FILE] [--tokenizer TOKENIZER.bin] [--name NAME]
                     [--threads N (default: every core)]
                     [--gptq --calib FILE [--ctx N] [--chunks N] [--damp 0.01] [--group N|-1] [--act-order] [--block 128]]
-  webquant imatrix MODEL --text FILE -o FILE [--ctx N] [--chunks N]
-  webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx N] [--chat] [--device auto|cpu|gpu]
-  webquant eval MODEL --text FILE [--ctx N] [--ref REFERENCE_MODEL] [--chunks N] [--device cpu|gpu|auto]
-  webquant bench MODEL [-p 128] [-n 64] [-r 3] [--device cpu|gpu|auto]
+  webquant imatrix MODEL --text FILE -o FILE [--ctx N] [--chunks N] [--threads N]
+  webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx N] [--chat] [--device auto|cpu|gpu] [--threads N]
+  webquant eval MODEL --text FILE [--ctx N] [--ref REFERENCE_MODEL] [--chunks N] [--device cpu|gpu|auto] [--threads N]
+  webquant bench MODEL [-p 128] [-n 64] [-r 3] [--device cpu|gpu|auto] [--threads N]
   webquant gpu [--bench] [--rows 2048] [--cols 2048] [--tokens 32]
 
 INPUT may be a GGUF file, a llama2.c checkpoint (with --tokenizer), or a
@@ -63,8 +63,8 @@ run: generate -n tokens (default 128) after the prompt (temperature 0 is greedy;
 --chat wraps the prompt as a ChatML user turn); timings go to stderr.
 eval: perplexity over FILE in chunks of --ctx tokens (default 512) as
 llama-perplexity; with --ref, KL divergence from the reference model too.
-bench: tokens per second, one thread, as llama-bench: a prompt of -p tokens in one
-batch, then -n tokens one at a time; the mean of -r runs (llama-bench's avg_ts).
+bench: tokens per second as llama-bench: a prompt of -p tokens in one batch, then
+-n tokens one at a time; the mean of -r runs (llama-bench's avg_ts).
 With --device gpu it runs on the GPU and then, as the reference, on the CPU.
 --device: where the model runs; run's default is auto (a hardware GPU when one
 can run the model, else the CPU, saying which and why on stderr; a software
@@ -74,7 +74,9 @@ gpu: the adapter and what it offers; --bench times the matrix-vector kernel of
 each type on a random ROWS x COLS matrix (GB/s of weight bytes) against a buffer
 copy on the same GPU and the CPU's product on the same matrix, then the
 matrix-matrix kernel on a batch of --tokens inputs (GFLOP/s, and its speed-up
-over as many matrix-vector products).";
+over as many matrix-vector products).
+--threads N: the CPU threads quantize, imatrix, run, eval and bench split their
+work over (default: every core); outputs and logits are the same for any N.";
 
 /// Options that take no value.
 const FLAGS: &[&str] = &["pure", "chat", "bench", "gptq", "act-order"];
@@ -230,20 +232,21 @@ fn run(args: &[String]) -> Result<()> {
                 1,
                 &[
                     "prompt", "n", "temp", "top-k", "top-p", "seed", "ctx", "chat", "device",
+                    "threads",
                 ],
             )?;
             run_model(&a)
         }
         "imatrix" => {
-            a.expect(1, &["text", "o", "ctx", "chunks"])?;
+            a.expect(1, &["text", "o", "ctx", "chunks", "threads"])?;
             compute_imatrix(&a)
         }
         "eval" => {
-            a.expect(1, &["text", "ctx", "ref", "chunks", "device"])?;
+            a.expect(1, &["text", "ctx", "ref", "chunks", "device", "threads"])?;
             eval(&a)
         }
         "bench" => {
-            a.expect(1, &["p", "n", "r", "device"])?;
+            a.expect(1, &["p", "n", "r", "device", "threads"])?;
             bench(&a)
         }
         "gpu" => {
@@ -490,7 +493,8 @@ fn calibration(
         Some(_) => Some(number(a, "chunks", 0)?),
         None => None,
     };
-    let runner = webquant::model::generate::Runner::load(g, n_ctx.min(model_ctx))?;
+    let mut runner = webquant::model::generate::Runner::load(g, n_ctx.min(model_ctx))?;
+    runner.transformer.set_threads(threads_arg(a)?);
     let calib = Calibration::new(&runner.tokenizer, text, n_ctx, model_ctx, chunks)?;
     Ok((runner, calib))
 }
@@ -772,7 +776,7 @@ fn run_model(a: &Args) -> Result<()> {
         let tk = webquant::model::tokenizer::Tokenizer::from_gguf(&g)?;
         tk.encode(&prompt, true, true).len().max(1) + n
     };
-    let mut runner = load_runner(&g, ctx, device(a, "auto")?)?;
+    let mut runner = load_runner(&g, ctx, device(a, "auto")?, threads_arg(a)?)?;
     let load = t0.elapsed();
     let mut gen = Generation::new(&runner, &prompt, n, sampler)?;
     let n_prompt = gen.tokens.len();
@@ -819,9 +823,19 @@ fn eval(a: &Args) -> Result<()> {
     let text = std::fs::read_to_string(text_path)
         .map_err(|e| Error::invalid(format!("{text_path}: {e}")))?;
     let n_ctx: usize = number(a, "ctx", 512)?;
-    let mut model = load_runner(&open_gguf(&a.positional[0])?, n_ctx, device(a, "cpu")?)?;
+    let mut model = load_runner(
+        &open_gguf(&a.positional[0])?,
+        n_ctx,
+        device(a, "cpu")?,
+        threads_arg(a)?,
+    )?;
     let mut reference = match a.option("ref") {
-        Some(p) => Some(load_runner(&open_gguf(p)?, n_ctx, device(a, "cpu")?)?),
+        Some(p) => Some(load_runner(
+            &open_gguf(p)?,
+            n_ctx,
+            device(a, "cpu")?,
+            threads_arg(a)?,
+        )?),
         None => None,
     };
     let mut ev = Evaluation::new(&model.tokenizer, &text, n_ctx, model.transformer.n_ctx())?;
@@ -890,14 +904,16 @@ fn device(a: &Args, default: &str) -> Result<webquant::gpu::Device> {
     a.option("device").unwrap_or(default).parse()
 }
 
-/// Load a model on `device`, saying on stderr where it runs and, when the
-/// GPU was considered but not used, why.
+/// Load a model on `device` (on the CPU, `threads` threads), saying on
+/// stderr where it runs and, when the GPU was considered but not used, why.
 fn load_runner<S: ByteSource>(
     g: &GgufFile<S>,
     n_ctx: usize,
     device: webquant::gpu::Device,
+    threads: usize,
 ) -> Result<webquant::model::generate::Runner> {
-    let r = webquant::model::generate::Runner::load_on(g, n_ctx, device)?;
+    let mut r = webquant::model::generate::Runner::load_on(g, n_ctx, device)?;
+    r.transformer.set_threads(threads);
     match &r.device_note {
         Some(note) => eprintln!("device: CPU ({note})"),
         None => eprintln!("device: {}", r.transformer.device()),
@@ -938,16 +954,18 @@ fn bench(a: &Args) -> Result<()> {
     let reps: usize = number(a, "r", 3)?;
     let g = open_gguf(&a.positional[0])?;
     let n_ctx = n_prompt.max(n_gen) + 1;
-    let mut runner = load_runner(&g, n_ctx, device(a, "cpu")?)?;
+    let threads = threads_arg(a)?;
+    let mut runner = load_runner(&g, n_ctx, device(a, "cpu")?, threads)?;
     let (pp, tg) = tokens_per_second(&mut runner.transformer, n_prompt, n_gen, reps)?;
     let mut out = format!("pp{n_prompt} {pp:.2} tok/s\ntg{n_gen} {tg:.2} tok/s\n");
     if runner.transformer.on_gpu() {
         // The reference, in the same run: the CPU path on the same tokens.
         drop(runner);
         let mut cpu = webquant::model::generate::Runner::load(&g, n_ctx)?;
+        cpu.transformer.set_threads(threads);
         let (cpp, ctg) = tokens_per_second(&mut cpu.transformer, n_prompt, n_gen, reps)?;
         out.push_str(&format!(
-            "CPU (one thread): pp{n_prompt} {cpp:.2} tok/s, tg{n_gen} {ctg:.2} tok/s; \
+            "CPU ({threads} threads): pp{n_prompt} {cpp:.2} tok/s, tg{n_gen} {ctg:.2} tok/s; \
              GPU/CPU: pp {:.2}x, tg {:.2}x\n",
             pp / cpp,
             tg / ctg

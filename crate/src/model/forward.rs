@@ -63,6 +63,9 @@ pub struct Transformer {
     /// When set, tokens run on the GPU (which holds its own copy of the
     /// weights and its own KV cache) instead of the CPU.
     gpu: Option<crate::model::gpu_forward::GpuModel>,
+    /// Threads the CPU pass splits its matrices and attention heads over
+    /// (results are the same for any count, see `crate::par`).
+    threads: usize,
 }
 
 /// The key and value caches for `n_ctx` positions, zeroed; a clear error
@@ -111,6 +114,7 @@ impl Transformer {
             state,
             n_ctx,
             gpu: None,
+            threads: 1,
         })
     }
 
@@ -174,6 +178,17 @@ impl Transformer {
             }
             None => self.forward_cpu(tokens, pos, logits_from),
         }
+    }
+
+    /// Split the CPU pass over up to `threads` threads (at least 1) of the
+    /// pool; the logits are bit-identical for every count.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
+
+    /// The threads the CPU pass uses.
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// Positions the KV cache holds.
@@ -240,7 +255,8 @@ impl Transformer {
         let xb = &mut s.xb[..n_out * dim];
         rmsnorm(xb, x, &w.output_norm, c.rms_eps);
         s.logits.resize(n_out * c.vocab_size, 0.0);
-        w.classifier().matmul(xb, n_out, &mut s.logits)?;
+        w.classifier()
+            .matmul(xb, n_out, &mut s.logits, self.threads)?;
         Ok(&s.logits)
     }
 
@@ -340,6 +356,7 @@ impl Transformer {
         let c = &self.config;
         let lw = &self.weights.layers[l];
         let s = &mut self.state;
+        let threads = self.threads;
         let (kv_dim, q_dim, hd) = (c.kv_dim(), c.q_dim(), c.head_dim);
         let kv_group = c.n_heads / c.n_kv_heads;
         let scale = 1.0 / (hd as f32).sqrt();
@@ -355,6 +372,7 @@ impl Transformer {
             &mut [(&lw.wq, &mut s.q), (&lw.wk, &mut s.k), (&lw.wv, &mut s.v)],
             &s.xb,
             n,
+            threads,
         )?;
         for t in 0..n {
             let table = &rope[t * c.rope_dim..(t + 1) * c.rope_dim];
@@ -389,9 +407,10 @@ impl Transformer {
             &mut s.att_out,
             pos,
             n,
+            threads,
         );
         observe(Site::AttnOut, &s.att_out)?;
-        lw.wo.matmul(&s.att_out, n, &mut s.xb2)?;
+        lw.wo.matmul(&s.att_out, n, &mut s.xb2, threads)?;
         add(&mut s.x, &s.xb2);
 
         // Feed-forward: w_down(silu(w_gate x) * w_up x).
@@ -401,10 +420,11 @@ impl Transformer {
             &mut [(&lw.w_gate, &mut s.hb), (&lw.w_up, &mut s.hb2)],
             &s.xb,
             n,
+            threads,
         )?;
         swiglu(&mut s.hb, &s.hb2);
         observe(Site::FfnOut, &s.hb)?;
-        lw.w_down.matmul(&s.hb, n, &mut s.xb2)?;
+        lw.w_down.matmul(&s.hb, n, &mut s.xb2, threads)?;
         add(&mut s.x, &s.xb2);
         Ok(())
     }
@@ -501,9 +521,10 @@ struct AttnShape {
 
 /// Causal attention of `n` query rows (n, q_dim) at positions `pos..` over
 /// the cached keys and values (ctx, kv_dim) into `out` (n, q_dim); `att` is
-/// scratch for one row of scores. On x86_64 with AVX2 the same code is
-/// compiled for 8-lane vectors (no FMA: results equal the baseline
-/// build's, and wasm's).
+/// scratch for one row of scores. Each (token, head) pair is computed on
+/// its own, so the pairs are split over up to `threads` threads with the
+/// same results. On x86_64 with AVX2 the same code is compiled for 8-lane
+/// vectors (no FMA: results equal the baseline build's, and wasm's).
 #[allow(clippy::too_many_arguments)]
 fn attention(
     sh: &AttnShape,
@@ -514,14 +535,43 @@ fn attention(
     out: &mut [f32],
     pos: usize,
     n: usize,
+    threads: usize,
+) {
+    let units = n * sh.n_heads;
+    // A (token, head) pair costs about 2 · context · head_dim multiply-adds.
+    let work = units * (pos + n) * 2 * sh.hd;
+    let tasks = crate::par::pieces(work, 1 << 17, threads).min(units);
+    if tasks <= 1 {
+        attention_units(sh, q, keys, values, att, out, pos, 0);
+        return;
+    }
+    let per = units.div_ceil(tasks);
+    crate::par::chunks_mut(out, per * sh.hd, |i, out| {
+        let mut att = vec![0f32; pos + n];
+        attention_units(sh, q, keys, values, &mut att, out, pos, i * per);
+    });
+}
+
+/// The (token, head) pairs `first..` that `out` holds (`hd` values each,
+/// pair `u` being token `u / n_heads`, head `u % n_heads`).
+#[allow(clippy::too_many_arguments)]
+fn attention_units(
+    sh: &AttnShape,
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    att: &mut [f32],
+    out: &mut [f32],
+    pos: usize,
+    first: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
     if crate::cpu::has_avx2() {
         // SAFETY: AVX2 is present, checked above.
-        unsafe { attention_avx2(sh, q, keys, values, att, out, pos, n) };
+        unsafe { attention_avx2(sh, q, keys, values, att, out, pos, first) };
         return;
     }
-    attention_impl(sh, q, keys, values, att, out, pos, n, dot)
+    attention_impl(sh, q, keys, values, att, out, pos, first, dot)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -535,11 +585,11 @@ unsafe fn attention_avx2(
     att: &mut [f32],
     out: &mut [f32],
     pos: usize,
-    n: usize,
+    first: usize,
 ) {
     // SAFETY: the caller checked AVX2.
     let dot = |a: &[f32], b: &[f32]| unsafe { dot_avx2(a, b) };
-    attention_impl(sh, q, keys, values, att, out, pos, n, dot)
+    attention_impl(sh, q, keys, values, att, out, pos, first, dot)
 }
 
 /// [`dot`] with its 8 lanes in one AVX register (the compiler does not
@@ -573,28 +623,26 @@ fn attention_impl(
     att: &mut [f32],
     out: &mut [f32],
     pos: usize,
-    n: usize,
+    first: usize,
     dot: impl Fn(&[f32], &[f32]) -> f32,
 ) {
     let (hd, q_dim, kv_dim) = (sh.hd, sh.q_dim, sh.kv_dim);
-    for t in 0..n {
+    for (i, out) in out.chunks_exact_mut(hd).enumerate() {
+        let (t, h) = ((first + i) / sh.n_heads, (first + i) % sh.n_heads);
         let len = pos + t + 1; // causal: positions 0..=pos+t
-        for h in 0..sh.n_heads {
-            let q = &q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
-            let kv_off = (h / sh.kv_group) * hd;
-            let att = &mut att[..len];
-            for (j, a) in att.iter_mut().enumerate() {
-                let k = &keys[j * kv_dim + kv_off..j * kv_dim + kv_off + hd];
-                *a = dot(q, k) * sh.scale;
-            }
-            softmax(att);
-            let out = &mut out[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
-            out.fill(0.0);
-            for (j, &a) in att.iter().enumerate() {
-                let v = &values[j * kv_dim + kv_off..j * kv_dim + kv_off + hd];
-                for (o, &vi) in out.iter_mut().zip(v) {
-                    *o += a * vi;
-                }
+        let q = &q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
+        let kv_off = (h / sh.kv_group) * hd;
+        let att = &mut att[..len];
+        for (j, a) in att.iter_mut().enumerate() {
+            let k = &keys[j * kv_dim + kv_off..j * kv_dim + kv_off + hd];
+            *a = dot(q, k) * sh.scale;
+        }
+        softmax(att);
+        out.fill(0.0);
+        for (j, &a) in att.iter().enumerate() {
+            let v = &values[j * kv_dim + kv_off..j * kv_dim + kv_off + hd];
+            for (o, &vi) in out.iter_mut().zip(v) {
+                *o += a * vi;
             }
         }
     }

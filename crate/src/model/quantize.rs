@@ -138,7 +138,7 @@ pub struct QuantizeJob<M: ModelSource, W: Write> {
     replacements: HashMap<String, (GgmlType, Vec<u8>)>,
     writer: GgufWriter<W>,
     reports: Vec<TensorReport>,
-    /// Threads each tensor's rows are split over (natively; 1 in wasm).
+    /// Threads each tensor's rows are split over (see `crate::par`).
     threads: usize,
 }
 
@@ -257,8 +257,8 @@ impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
         self.writer.get_mut()
     }
 
-    /// Split each tensor's rows over `threads` threads (natively; the
-    /// output bytes are the same for any count).
+    /// Split each tensor's rows over `threads` threads (see `crate::par`;
+    /// the output bytes are the same for any count).
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
         self

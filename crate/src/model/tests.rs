@@ -130,6 +130,57 @@ fn bpe_encode_matches_llama_cpp() {
     }
 }
 
+/// The CPU pass on several threads gives the logits of one thread, bit for
+/// bit: a 48-token prompt (matrices and attention heads split) and then
+/// single tokens (matrices split), on SmolLM2, whose matrices are large
+/// enough to be split; and the Q8_0 quantization of it (packed kernels).
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn threads_give_bit_identical_logits() {
+    let mut one = smollm2(64);
+    let mut many = smollm2(64);
+    many.transformer.set_threads(3);
+    let prompt: Vec<u32> = one.tokenizer.encode(
+        "The quick brown fox jumps over the lazy dog, and then it runs far away into the \
+         forest where nobody can find it again.",
+        true,
+        true,
+    );
+    assert!(prompt.len() >= 20, "{}", prompt.len());
+    let n = prompt.len();
+    let check = |one: &mut Runner, many: &mut Runner, what: &str| {
+        let a = one.transformer.forward(&prompt, 0, 0).unwrap().to_vec();
+        let b = many.transformer.forward(&prompt, 0, 0).unwrap().to_vec();
+        assert_eq!(bits_digest(&a), bits_digest(&b), "{what}: prompt");
+        for (i, tok) in [42u32, 7, 1234].into_iter().enumerate() {
+            let a = one.transformer.forward(&[tok], n + i, 0).unwrap().to_vec();
+            let b = many.transformer.forward(&[tok], n + i, 0).unwrap().to_vec();
+            assert_eq!(bits_digest(&a), bits_digest(&b), "{what}: token {i}");
+        }
+    };
+    check(&mut one, &mut many, "F16");
+
+    // The same model in Q8_0, quantized once and loaded twice.
+    let src = crate::io::source::FileSource::open(SMOLLM2).unwrap();
+    let g = GgufFile::open(src).unwrap();
+    let targets = crate::model::quantize::Target::plan(
+        &g,
+        crate::quant::preset::Preset::from_type_arg("q8_0", true).unwrap(),
+        false,
+    )
+    .unwrap();
+    let mut job =
+        crate::model::quantize::QuantizeJob::new(&g, targets, 7, Default::default(), Vec::new())
+            .unwrap()
+            .with_threads(2);
+    while job.step().unwrap().is_some() {}
+    let bytes = job.finish().unwrap();
+    let mut one = Runner::load(&GgufFile::open(bytes.as_slice()).unwrap(), 64).unwrap();
+    let mut many = Runner::load(&GgufFile::open(bytes.as_slice()).unwrap(), 64).unwrap();
+    many.transformer.set_threads(4);
+    check(&mut one, &mut many, "Q8_0");
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn smollm2_greedy_matches_llama_cpp() {

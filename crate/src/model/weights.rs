@@ -21,18 +21,27 @@ pub struct Matrix {
 }
 
 impl Matrix {
-    /// `out = self · x` for `n` inputs. `x`: (n, cols), `out`: (n, rows).
-    pub fn matmul(&self, x: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
-        dot::matmul(self.ty, &self.data, self.rows, self.cols, x, n, out)
+    /// `out = self · x` for `n` inputs, rows split over up to `threads`
+    /// threads (the same result for any count). `x`: (n, cols), `out`:
+    /// (n, rows).
+    pub fn matmul(&self, x: &[f32], n: usize, out: &mut [f32], threads: usize) -> Result<()> {
+        dot::matmul_threads(
+            self.ty, &self.data, self.rows, self.cols, x, n, out, threads,
+        )
     }
 
     /// `out_i = m_i · x` for matrices that read the same input `x` (n, cols):
     /// `x` is quantized once per activation type rather than once per matrix.
-    pub fn matmul_many(jobs: &mut [(&Matrix, &mut [f32])], x: &[f32], n: usize) -> Result<()> {
+    pub fn matmul_many(
+        jobs: &mut [(&Matrix, &mut [f32])],
+        x: &[f32],
+        n: usize,
+        threads: usize,
+    ) -> Result<()> {
         let mut prepared: Vec<dot::Prepared> = Vec::new();
         for (m, out) in jobs.iter_mut() {
             if !dot::takes_prepared(m.ty) {
-                m.matmul(x, n, out)?;
+                m.matmul(x, n, out, threads)?;
                 continue;
             }
             let vt = dot::vec_dot_type(m.ty);
@@ -43,7 +52,15 @@ impl Matrix {
                     prepared.len() - 1
                 }
             };
-            dot::matmul_prepared(m.ty, &m.data, m.rows, m.cols, &prepared[i], out)?;
+            dot::matmul_prepared_threads(
+                m.ty,
+                &m.data,
+                m.rows,
+                m.cols,
+                &prepared[i],
+                out,
+                threads,
+            )?;
         }
         Ok(())
     }

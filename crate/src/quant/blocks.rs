@@ -258,8 +258,8 @@ pub fn dequantize_into(ty: GgmlType, bytes: &[u8], row_len: usize, dst: &mut [f3
 /// [`quantize`] on up to `threads` threads: the rows are split into
 /// contiguous runs, one per thread, and each run is quantized exactly as
 /// [`quantize`] does it (rows are independent), so the bytes are the same
-/// for every thread count. Small inputs, and wasm32 builds (this crate's
-/// wasm has no threads), run on the calling thread.
+/// for every thread count. Small inputs, and builds without threads
+/// ([`crate::par`]), run on the calling thread.
 pub fn quantize_threads(
     ty: GgmlType,
     src: &[f32],
@@ -276,9 +276,10 @@ pub fn quantize_threads(
         return Ok(out);
     }
     let per = rows_per_thread(rows, row_len, threads);
-    in_parallel(
+    crate::par::map(
         src.chunks(per * row_len)
-            .zip(out.chunks_mut(per * row_bytes)),
+            .zip(out.chunks_mut(per * row_bytes))
+            .collect(),
         |(x, y)| quantize_rows(ty, x, row_len, row_bytes, importance, y),
     );
     Ok(out)
@@ -316,49 +317,21 @@ pub fn dequantize_threads(
     // Lengths are checked: each run is whole rows, so whole blocks.
     let row_bytes = bytes.len() / rows;
     let per = rows_per_thread(rows, row_len, threads);
-    in_parallel(
+    crate::par::map(
         bytes
             .chunks(per * row_bytes)
-            .zip(out.chunks_mut(per * row_len)),
+            .zip(out.chunks_mut(per * row_len))
+            .collect(),
         |(x, y)| f(x, y),
     );
     Ok(out)
 }
 
 /// Rows per thread: whole rows, at least about 64K values a thread (below
-/// that, starting a thread costs more than it saves), and at least 1.
+/// that, handing rows to another thread costs more than it saves), and at
+/// least 1.
 fn rows_per_thread(rows: usize, row_len: usize, threads: usize) -> usize {
     const MIN_VALUES: usize = 1 << 16;
     let by_size = MIN_VALUES.div_ceil(row_len.max(1));
     rows.div_ceil(threads.max(1)).max(by_size).max(1)
-}
-
-/// `f` on every item, one scoped thread per item after the first (which
-/// runs on the calling thread); results in order.
-fn in_parallel<I, R>(items: I, f: impl Fn(I::Item) -> R + Sync) -> Vec<R>
-where
-    I: Iterator,
-    I::Item: Send,
-    R: Send,
-{
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let mut items = items;
-        let Some(first) = items.next() else {
-            return Vec::new();
-        };
-        std::thread::scope(|s| {
-            let f = &f;
-            let rest: Vec<_> = items.map(|item| s.spawn(move || f(item))).collect();
-            let mut out = vec![f(first)];
-            // A panic in a worker is a bug in a kernel: pass it on.
-            out.extend(rest.into_iter().map(|h| match h.join() {
-                Ok(r) => r,
-                Err(e) => std::panic::resume_unwind(e),
-            }));
-            out
-        })
-    }
-    #[cfg(target_arch = "wasm32")]
-    items.map(f).collect()
 }

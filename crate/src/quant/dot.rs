@@ -513,3 +513,114 @@ pub fn matmul_prepared(
     }
     Ok(())
 }
+
+/// Weight rows a thread's share is a multiple of: the x86 `gemm` kernel's
+/// panel height, so a share unpacks exactly the panels one thread would.
+const ROW_ALIGN: usize = 32;
+
+/// Weights × inputs below which a share is not worth handing to another
+/// thread (about 20 µs of work natively).
+const MIN_SHARE: usize = 1 << 17;
+
+/// [`matmul`] with the weight rows split over up to `threads` threads of
+/// the pool ([`crate::par`]). Every output is computed by the same kernel
+/// on the same bytes as with one thread, so the results are bit-identical
+/// for any thread count.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_threads(
+    ty: GgmlType,
+    weights: &[u8],
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    n: usize,
+    out: &mut [f32],
+    threads: usize,
+) -> Result<()> {
+    if shares(rows, cols, n, threads) <= 1 {
+        return matmul(ty, weights, rows, cols, x, n, out);
+    }
+    if takes_prepared(ty) {
+        let p = prepare(ty, x, cols, n)?;
+        return matmul_prepared_threads(ty, weights, rows, cols, &p, out, threads);
+    }
+    split_rows(ty, weights, rows, cols, n, out, threads, |w, r, o| {
+        matmul(ty, w, r, cols, x, n, o)
+    })
+}
+
+/// [`matmul_prepared`] with the weight rows split over up to `threads`
+/// threads, bit-identical to one thread as [`matmul_threads`].
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_prepared_threads(
+    ty: GgmlType,
+    weights: &[u8],
+    rows: usize,
+    cols: usize,
+    p: &Prepared,
+    out: &mut [f32],
+    threads: usize,
+) -> Result<()> {
+    if shares(rows, cols, p.n, threads) <= 1 {
+        return matmul_prepared(ty, weights, rows, cols, p, out);
+    }
+    split_rows(ty, weights, rows, cols, p.n, out, threads, |w, r, o| {
+        matmul_prepared(ty, w, r, cols, p, o)
+    })
+}
+
+/// How many threads a `rows × cols` matrix times `n` inputs is split over.
+fn shares(rows: usize, cols: usize, n: usize, threads: usize) -> usize {
+    let blocks = rows.div_ceil(ROW_ALIGN);
+    let work = rows.saturating_mul(cols).saturating_mul(n.max(1));
+    crate::par::pieces(work, MIN_SHARE, threads).min(blocks)
+}
+
+/// Run `f(weights of the share, its row count, its (n, rows of the share)
+/// output)` on each share of whole `ROW_ALIGN` runs of rows, then place the
+/// outputs; the first error wins.
+#[allow(clippy::too_many_arguments)]
+fn split_rows(
+    ty: GgmlType,
+    weights: &[u8],
+    rows: usize,
+    cols: usize,
+    n: usize,
+    out: &mut [f32],
+    threads: usize,
+    f: impl Fn(&[u8], usize, &mut [f32]) -> Result<()> + Sync + Send,
+) -> Result<()> {
+    let rb = check_weights(ty, weights, rows, cols)?;
+    if Some(out.len()) != rows.checked_mul(n) {
+        return Err(bad_length(
+            ty,
+            format!(
+                "output of {} values for {n} inputs and {rows} rows",
+                out.len()
+            ),
+        ));
+    }
+    let tasks = shares(rows, cols, n, threads);
+    let per = rows.div_ceil(tasks).div_ceil(ROW_ALIGN) * ROW_ALIGN;
+    let w_shares: Vec<&[u8]> = weights.chunks(per * rb).collect();
+    if n == 1 {
+        // One input: each share's outputs are one contiguous run of `out`.
+        let items: Vec<_> = w_shares.into_iter().zip(out.chunks_mut(per)).collect();
+        return crate::par::map(items, |(w, o)| f(w, o.len(), o))
+            .into_iter()
+            .collect();
+    }
+    let results = crate::par::map(w_shares, |w| {
+        let r = w.len() / rb;
+        let mut o = vec![0f32; r * n];
+        f(w, r, &mut o).map(|()| o)
+    });
+    for (s, res) in results.into_iter().enumerate() {
+        let o = res?;
+        let r = o.len() / n;
+        for (t, src) in o.chunks_exact(r).enumerate() {
+            out[t * rows + s * per..t * rows + s * per + r].copy_from_slice(src);
+        }
+    }
+    Ok(())
+}

@@ -89,7 +89,9 @@ fn calibration(
 ) -> crate::Result<(Runner, Calibration)> {
     let model_ctx = crate::model::config::Config::from_gguf(file)?.seq_len;
     let n_ctx = n_ctx.unwrap_or(512.min(model_ctx));
-    let runner = Runner::load(file, n_ctx.min(model_ctx))?;
+    let mut runner = Runner::load(file, n_ctx.min(model_ctx))?;
+    // The forward passes split over the threads `setThreads` chose.
+    runner.transformer.set_threads(super::threads());
     let calib = Calibration::new(&runner.tokenizer, text, n_ctx, model_ctx, chunks)?;
     Ok((runner, calib))
 }

@@ -17,6 +17,32 @@ mod run;
 mod teach;
 pub use blob::BlobSource;
 
+// The "threads" build (shared memory): `initThreadPool(n)` starts rayon's
+// pool on n Web Workers; it must be exported from this crate's module.
+#[cfg(target_feature = "atomics")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The threads jobs split their work over (see `setThreads`).
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Use up to `n` threads for running, evaluating and quantizing from the
+/// next step on (results do not depend on the count). Returns the count
+/// in effect: between 1 and the pool's size (1 in a build without threads,
+/// or before `initThreadPool`).
+#[wasm_bindgen(js_name = setThreads)]
+pub fn set_threads(n: usize) -> usize {
+    let n = n.clamp(1, crate::par::pool_size());
+    THREADS.store(n, Ordering::Relaxed);
+    n
+}
+
+/// The thread count `setThreads` chose.
+pub(crate) fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
+
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
@@ -32,17 +58,25 @@ fn js_err(e: crate::Error) -> JsError {
     JsError::new(&e.to_string())
 }
 
-/// Facts about this build: crate version and whether it uses wasm SIMD.
+/// Facts about this build: crate version, whether it uses wasm SIMD, whether
+/// it has threads (shared memory), the pool's size and the threads in use.
 #[wasm_bindgen(js_name = buildInfo)]
 pub fn build_info() -> Result<JsValue, JsError> {
     #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
     struct Build {
         version: &'static str,
         simd128: bool,
+        threaded: bool,
+        pool_size: usize,
+        threads: usize,
     }
     to_js(&Build {
         version: env!("CARGO_PKG_VERSION"),
         simd128: cfg!(target_feature = "simd128"),
+        threaded: crate::par::THREADED,
+        pool_size: crate::par::pool_size(),
+        threads: threads(),
     })
 }
 

@@ -48,7 +48,9 @@ impl Quantizer {
             importance.unwrap_or_default(),
             Vec::new(),
         )
-        .map_err(js_err)?;
+        .map_err(js_err)?
+        // Rows of each tensor split over the threads `setThreads` chose.
+        .with_threads(super::threads());
         Ok(Quantizer { job, targets })
     }
 

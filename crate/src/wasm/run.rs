@@ -50,6 +50,14 @@ fn busy() -> JsError {
     JsError::new("the runner is busy: await the previous useGpu or stepAsync first")
 }
 
+/// The model, set to the page's thread count (`setThreads`) for the work
+/// about to run.
+fn threaded(inner: &mut RefCell<generate::Runner>) -> &mut generate::Runner {
+    let inner = inner.get_mut();
+    inner.transformer.set_threads(super::threads());
+    inner
+}
+
 #[wasm_bindgen]
 impl Runner {
     /// Load a GGUF held in memory. `nCtx` caps the KV cache (and so the
@@ -88,7 +96,7 @@ impl Runner {
 
     /// Token ids of `text` (BOS added as the model does, special tokens parsed).
     pub fn tokenize(&mut self, text: &str) -> Vec<u32> {
-        self.inner.get_mut().tokenizer.encode(text, true, true)
+        threaded(&mut self.inner).tokenizer.encode(text, true, true)
     }
 
     /// Run on the GPU (WebGPU) from now on; call it before `start`. Resolves
@@ -113,7 +121,7 @@ impl Runner {
     /// ends, as its KV cache was on the GPU. Evaluation needs the CPU.
     #[wasm_bindgen(js_name = useCpu)]
     pub fn use_cpu(&mut self) -> Result<(), JsError> {
-        let inner = self.inner.get_mut();
+        let inner = threaded(&mut self.inner);
         if inner.transformer.on_gpu() {
             inner.transformer.use_cpu().map_err(js_err)?;
             *self.generation.get_mut() = None;
@@ -123,7 +131,7 @@ impl Runner {
 
     /// Where the model runs: "CPU" or "GPU (adapter, backend)".
     pub fn device(&mut self) -> String {
-        self.inner.get_mut().transformer.device()
+        threaded(&mut self.inner).transformer.device()
     }
 
     /// Start generating up to `maxTokens` after `prompt`. Temperature 0
@@ -152,8 +160,8 @@ impl Runner {
         } else {
             prompt.to_string()
         };
-        let g =
-            Generation::new(self.inner.get_mut(), &prompt, max_tokens, sampler).map_err(js_err)?;
+        let g = Generation::new(threaded(&mut self.inner), &prompt, max_tokens, sampler)
+            .map_err(js_err)?;
         self.prompt_len = g.tokens.len();
         *self.generation.get_mut() = Some(g);
         Ok(())
@@ -165,7 +173,7 @@ impl Runner {
         let Some(g) = self.generation.get_mut().as_mut() else {
             return Ok(None);
         };
-        Ok(g.step(self.inner.get_mut())
+        Ok(g.step(threaded(&mut self.inner))
             .map_err(js_err)?
             .map(|(_, text)| text))
     }
@@ -177,6 +185,7 @@ impl Runner {
     #[allow(clippy::await_holding_refcell_ref)]
     pub async fn step_async(&self) -> Result<Option<String>, JsError> {
         let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        inner.transformer.set_threads(super::threads());
         let mut generation = self.generation.try_borrow_mut().map_err(|_| busy())?;
         let Some(g) = generation.as_mut() else {
             return Ok(None);
@@ -215,14 +224,15 @@ impl Runner {
     #[wasm_bindgen(js_name = benchPrompt)]
     pub fn bench_prompt(&mut self, n: usize) -> Result<(), JsError> {
         *self.generation.get_mut() = None;
-        generate::bench_forward(&mut self.inner.get_mut().transformer, n, true).map_err(js_err)
+        generate::bench_forward(&mut threaded(&mut self.inner).transformer, n, true).map_err(js_err)
     }
 
     /// Speed benchmark: `n` fixed tokens one at a time from position 0.
     #[wasm_bindgen(js_name = benchGenerate)]
     pub fn bench_generate(&mut self, n: usize) -> Result<(), JsError> {
         *self.generation.get_mut() = None;
-        generate::bench_forward(&mut self.inner.get_mut().transformer, n, false).map_err(js_err)
+        generate::bench_forward(&mut threaded(&mut self.inner).transformer, n, false)
+            .map_err(js_err)
     }
 
     /// Start a perplexity run over `text` in chunks of `nCtx` tokens, as
@@ -234,8 +244,13 @@ impl Runner {
         #[wasm_bindgen(js_name = "nCtx")] n_ctx: usize,
         #[wasm_bindgen(js_name = "maxChunks")] max_chunks: Option<usize>,
     ) -> Result<(), JsError> {
-        let mut ev = Evaluation::new(&self.inner.get_mut().tokenizer, text, n_ctx, self.n_ctx)
-            .map_err(js_err)?;
+        let mut ev = Evaluation::new(
+            &threaded(&mut self.inner).tokenizer,
+            text,
+            n_ctx,
+            self.n_ctx,
+        )
+        .map_err(js_err)?;
         if let Some(n) = max_chunks {
             ev.limit_chunks(n);
         }
@@ -259,7 +274,7 @@ impl Runner {
         unchecked_return_type = "EvalProgress"
     )]
     pub fn perplexity_step_against(&mut self, reference: &mut Runner) -> Result<JsValue, JsError> {
-        self.eval_step(Some(&mut reference.inner.get_mut().transformer))
+        self.eval_step(Some(&mut threaded(&mut reference.inner).transformer))
     }
 
     fn eval_step(
@@ -277,7 +292,7 @@ impl Runner {
             .evaluation
             .as_mut()
             .ok_or_else(|| JsError::new("no perplexity run: call perplexityStart first"))?;
-        ev.step(&mut self.inner.get_mut().transformer, reference)
+        ev.step(&mut threaded(&mut self.inner).transformer, reference)
             .map_err(js_err)?;
         to_js(&Progress {
             done: ev.is_done(),

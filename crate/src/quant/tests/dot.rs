@@ -821,6 +821,48 @@ fn matmul_matches_vec_dot_per_row_and_input() {
     }
 }
 
+/// Splitting the rows over threads changes nothing: every output of
+/// `matmul_threads` and `matmul_prepared_threads` has the bits of the
+/// one-thread `matmul`, for every type (gemm ones included), batch size and
+/// thread count, on a row count that is not a multiple of the share size.
+#[test]
+fn threaded_matmul_is_bit_identical_to_one_thread() {
+    let mut rng = Rng(29);
+    for ty in all_types() {
+        // 301 rows: 10 runs of 32 rows (several shares) with a ragged end.
+        let (rows, cols) = (301, 1024);
+        let w: Vec<u8> = (0..rows)
+            .flat_map(|_| random_weights(ty, cols, &mut rng))
+            .collect();
+        for n in [1, 2, 5] {
+            let x = random_acts(n * cols, &mut rng);
+            let mut want = vec![0.0; n * rows];
+            matmul(ty, &w, rows, cols, &x, n, &mut want).unwrap();
+            for threads in [2, 3, 7] {
+                let mut got = vec![f32::NAN; n * rows];
+                matmul_threads(ty, &w, rows, cols, &x, n, &mut got, threads).unwrap();
+                let first_diff = got.iter().zip(&want).position(|(a, b)| !same(*a, *b));
+                assert_eq!(first_diff, None, "{ty} n={n} threads={threads}");
+                if takes_prepared(ty) {
+                    let p = prepare(ty, &x, cols, n).unwrap();
+                    let mut got = vec![f32::NAN; n * rows];
+                    matmul_prepared_threads(ty, &w, rows, cols, &p, &mut got, threads).unwrap();
+                    let first_diff = got.iter().zip(&want).position(|(a, b)| !same(*a, *b));
+                    assert_eq!(first_diff, None, "prepared {ty} n={n} threads={threads}");
+                }
+            }
+        }
+        // Wrong lengths are errors on the threaded path too.
+        let x = random_acts(2 * cols, &mut rng);
+        let mut short = vec![0.0; 2 * rows - 1];
+        expect_bad_length(matmul_threads(ty, &w, rows, cols, &x, 2, &mut short, 4), ty);
+        expect_bad_length(
+            matmul_threads(ty, &w[1..], rows, cols, &x, 2, &mut short, 4),
+            ty,
+        );
+    }
+}
+
 /// The float kernels (simd128 and AVX2 convert halves in vector lanes) on
 /// the values a lane conversion can get wrong: subnormals, signed zeros, the
 /// largest finite values, and rows holding an infinity or a NaN.
