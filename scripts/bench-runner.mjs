@@ -47,7 +47,7 @@ try {
   for (const [label, file] of models) {
     const path = join(dir, file);
     // Alternate the three so background load affects them alike.
-    const out = run(wq, ['bench', path, '-p', `${P}`, '-n', `${N}`, '-r', `${R}`], { capture: true });
+    const out = run(wq, ['bench', path, '-p', `${P}`, '-n', `${N}`, '-r', `${R}`, '--threads', '1'], { capture: true });
     const native = Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, 2), parseFloat(l.split(/\s+/)[1])]));
     const wasm = await page.evaluate(([u, p, n, r]) => window.webquantBench.runModel(u, p, n, r), [`bench-models/${file}`, P, N, R]);
     const csv = run(llamaBench, ['-m', path, '-t', '1', '-p', `${P}`, '-n', `${N}`, '-r', `${R}`, '-o', 'csv'], { capture: true }).trim().split('\n');
