@@ -30,7 +30,8 @@ describe('with WebGPU (SwiftShader) and wasm SIMD', () => {
     assert.equal(await page.textContent('#model-tensors'), '47');
     assert.equal(await page.textContent('#model-layers'), '5');
     assert.equal(await page.locator('#tensor-table tbody tr').count(), 47);
-    assert.equal(await page.getAttribute('body', 'data-variant'), 'simd');
+    // Served cross-origin isolated (scripts/serve.mjs): the threads build.
+    assert.equal(await page.getAttribute('body', 'data-variant'), 'threads');
     assert.equal(await page.getAttribute('body', 'data-webgpu'), 'yes');
     assert.match(await page.textContent('#engine-status'), /WebGPU: .*shader-f16/);
     assert.equal(await page.locator('#engine-notes li').count(), 0);
