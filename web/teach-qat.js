@@ -28,12 +28,14 @@ const st = {
   data: null,
 };
 const charts = {};
+// Where the staircase drawn now jumps (the gradient chart marks them).
+let roundJumps = [];
 
 function checked(name) {
   return document.querySelector(`input[name=${name}]:checked`).value;
 }
 
-export function readConfig() {
+function readConfig() {
   const seed = Number($('#qat-seed').value);
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`the seed must be a whole number from 0 to 4294967295, got "${$('#qat-seed').value}"`);
   const act = $('#qat-act').value;
@@ -77,16 +79,19 @@ const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve
 // Start a fresh pair of models from the controls (a control changed, or
 // Restart), then train.
 async function restart() {
-  const gen = ++st.gen;
   let config;
+  let target;
   try {
     config = readConfig();
-    st.target = readSteps();
+    target = readSteps();
     showError('');
   } catch (e) {
+    // bad input: say so and leave the current run alone
     showError(e.message);
     return;
   }
+  const gen = ++st.gen;
+  st.target = target;
   st.view = null;
   setStatus();
   try {
@@ -297,14 +302,13 @@ async function drawRound(v, gen) {
     axes: [{ label: 'latent weight w' }, { label: 'value' }],
     series: [{}, { label: 'w', stroke: '#9aa3b0', dash: [4, 4], points: { show: false } }, { label: 'fake_quant(w)', stroke: COLORS.qat, width: 2, points: { show: false } }],
   }, [rg.x, rg.x, rg.fakeQuant]);
-  const jumps = () => charts.roundJumps ?? [];
-  charts.roundJumps = rg.jumps;
+  roundJumps = rg.jumps;
   chart('grad', $('#qat-grad-chart'), (!charts.grad) && {
     height: 200,
     scales: { x: { time: false }, y: { range: [-0.25, 1.25] } },
     axes: [{ label: 'latent weight w' }, { label: 'd fake_quant / dw' }],
     series: [{}, { label: 'true gradient', stroke: COLORS.ptq, width: 2, points: { show: false } }, { label: 'straight-through estimate', stroke: COLORS.qat, width: 2, dash: [6, 3], points: { show: false } }],
-    hooks: { draw: [vlines(jumps, '#c5531f88', [2, 2])] },
+    hooks: { draw: [vlines(() => roundJumps, '#c5531f88', [2, 2])] },
   }, [rg.x, rg.trueGradient, rg.steGradient]);
   const zero = rg.trueGradient.filter((d) => d === 0).length;
   const passed = rg.steGradient.filter((d) => d === 1).length;

@@ -69,9 +69,10 @@ export interface GridRange {
   lo: number; hi: number; scale: number; zeroPoint: number; qmin: number; qmax: number;
   clipLo: number; clipHi: number;
 }
+export type QatGranularity = { kind: "perTensor" } | { kind: "perRow" };
 export interface QatConfig {
   task?: "circle" | "xor" | "moons"; bits: number; scheme: "symmetric" | "asymmetric";
-  granularity: { kind: "perTensor" } | { kind: "perRow" }; calibration?: Calibration;
+  granularity: QatGranularity; calibration?: Calibration;
   actBits?: number | null; hidden?: number; learningRate?: number; batch?: number; seed?: number;
 }
 export interface QatEval { loss: number; accuracy: number; }
