@@ -72,3 +72,145 @@ test('Q4_0 and Q4_K blocks decode on the page exactly as the library dequantizes
   assert.equal((await page.textContent('#q4_K-bytes')).split(' ').length, 144);
   assert.deepEqual(errors, []);
 });
+
+test('Q8_0 and Q6_K blocks decode on the page exactly as the library dequantizes them', async () => {
+  const { page, errors } = await openTeach();
+  assert.equal(await page.getAttribute('#q8_0-table', 'data-matches'), 'true');
+  assert.equal(await page.getAttribute('#q6_K-table', 'data-matches'), 'true');
+  assert.equal((await page.textContent('#q8_0-bytes')).split(' ').length, 34);
+  assert.equal((await page.textContent('#q6_K-bytes')).split(' ').length, 210);
+  assert.deepEqual(errors, []);
+});
+
+// The library's answer to `fn(...args)`, through the page's worker.
+const lib = (page, fn, args) => page.evaluate(([f, a]) => window.webquant.client.call('teach', { fn: f, args: a }), [fn, args]);
+
+test('FP4, MXFP4 and NVFP4: the page shows the library\u2019s scales, codes and values', async () => {
+  const { page, errors } = await openTeach();
+  await page.waitForSelector('#fp4-table tbody tr');
+  assert.equal(await page.getAttribute('#fp4-table', 'data-matches'), 'true');
+  const x = await page.evaluate(() => Array.from(document.querySelector('#fp4-values').value.split(',').map(Number)));
+  assert.equal(x.length, 32);
+  const q = {};
+  for (const f of ['fp4', 'mxfp4', 'nvfp4']) q[f] = await page.evaluate(([v, fmt]) => window.webquant.client.call('teach', { fn: 'teachFp4', args: [new Float32Array(v), fmt] }), [x, f]);
+  const rows = await page.$$eval('#fp4-table tbody tr', (trs) => trs.map((r) => Array.from(r.children, (c) => c.textContent)));
+  assert.equal(rows.length, 32);
+  for (const [i, r] of rows.entries()) {
+    assert.equal(r[2], q.fp4.bits[i]);
+    assert.equal(r[3], String(q.fp4.decoded[i]));
+    assert.equal(r[4], q.mxfp4.bits[i]);
+    assert.equal(r[6], q.mxfp4.decoded[i].toPrecision(4));
+    assert.equal(r[7], q.nvfp4.bits[i]);
+    assert.equal(r[9], q.nvfp4.decoded[i].toPrecision(4));
+  }
+  const summary = (f, k) => page.textContent(`#fp4-summary tr[data-format=${f}] td:nth-child(${k})`);
+  assert.equal(await summary('mxfp4', 3), `${q.mxfp4.blocks[0].scaleBits} = 2^${q.mxfp4.blocks[0].scaleCode - 127}`);
+  assert.match(await summary('nvfp4', 3), new RegExp(`^tensor ${q.nvfp4.tensorScale} \\(f32\\) × blocks ${q.nvfp4.blocks[0].scaleBits} = ${q.nvfp4.blocks[0].scale}, `));
+  assert.equal(await summary('nvfp4', 4), q.nvfp4.bitsPerValue.toFixed(3));
+  for (const f of ['fp4', 'mxfp4', 'nvfp4']) assert.equal(await summary(f, 5), q[f].stats.mse.toExponential(3));
+  // small weights: the shared scales beat FP4 alone
+  assert.ok(q.nvfp4.stats.mse < q.fp4.stats.mse && q.mxfp4.stats.mse < q.fp4.stats.mse);
+  await page.fill('#fp4-values', '1, 2, 3');
+  await page.waitForSelector('#fp4-error:not([hidden])');
+  assert.match(await page.textContent('#fp4-error'), /multiple of 32/);
+  assert.deepEqual(errors, []);
+});
+
+// The QAT table as shown: {float|ptq|qat: [test loss, test accuracy, training loss]}.
+const qatTable = (page) => page.$$eval('#qat-table tbody tr', (rows) => Object.fromEntries(rows.map((r) => [r.dataset.model, Array.from(r.children).slice(1).map((c) => c.textContent)])));
+const expectRow = (e, t) => [e.loss.toFixed(4), `${(100 * e.accuracy).toFixed(1)} %`, t.loss.toFixed(4)];
+
+// Every number of the QAT section against the library's view `v` of the
+// same config and step.
+async function checkQat(page, v) {
+  const shown = await qatTable(page);
+  for (const m of ['float', 'ptq', 'qat']) assert.deepEqual(shown[m], expectRow(v.test[m], v.train[m]), m);
+  assert.match(await page.textContent('#qat-verdict'), new RegExp(`PTQ ${v.test.ptq.loss.toFixed(4)}, QAT ${v.test.qat.loss.toFixed(4)}\\.`));
+  const layer = Number(await page.inputValue('#qat-layer'));
+  const levels = await page.$$eval('#qat-levels tbody tr', (rows) => Object.fromEntries(rows.map((r) => [r.dataset.model, Array.from(r.children).slice(1).map((c) => Number(c.textContent))])));
+  assert.deepEqual(levels.ptq, v.layers[layer].ptq.levels);
+  assert.deepEqual(levels.qat, v.layers[layer].qat.levels);
+  const g = v.gradient[layer];
+  assert.equal(await page.getAttribute('#qat-ste-text', 'data-passed'), String(g.passed));
+  assert.equal(await page.getAttribute('#qat-ste-text', 'data-clipped'), String(g.clipped));
+  const grid = v.layers[layer].qat.groups[0];
+  const rg = await lib(page, 'teachRoundGradient', [v.config.scheme, v.config.bits, grid.lo, grid.hi, 801]);
+  assert.equal(await page.getAttribute('#qat-round-text', 'data-zero'), String(rg.trueGradient.filter((d) => d === 0).length));
+  assert.equal(await page.getAttribute('#qat-round-text', 'data-passed'), String(rg.steGradient.filter((d) => d === 1).length));
+}
+
+const qatDone = (page, steps) => page.waitForFunction((n) => {
+  const s = document.querySelector('#qat');
+  return s.dataset.state === 'done' && s.dataset.step === String(n);
+}, steps, { timeout: 120_000 });
+
+test('QAT at 2 bits beats PTQ with the default seed, and every number shown is the library\u2019s', async () => {
+  const { page, errors } = await openTeach();
+  await qatDone(page, 600);
+  const config = JSON.parse(await page.getAttribute('#qat', 'data-config'));
+  assert.deepEqual(config, { task: 'circle', bits: 2, scheme: 'symmetric', granularity: { kind: 'perTensor' }, calibration: { method: 'minMax' }, actBits: null, seed: 1 });
+  const v = await lib(page, 'teachQat', [config, 600]);
+  await checkQat(page, v);
+  // the numbers the unit test asserts (quant::teach::qat tests)
+  const shown = await qatTable(page);
+  assert.deepEqual([shown.float[0], shown.ptq[0], shown.qat[0]], ['0.0580', '1.0048', '0.1213']);
+  assert.match(await page.textContent('#qat-verdict'), /QAT’s is lower/);
+  assert.match(await page.textContent('#qat-act-text'), /Activations stay in float/);
+  // another layer: its levels and gradients
+  await page.selectOption('#qat-layer', '1');
+  await page.waitForFunction(() => document.querySelector('#qat-ste-text').textContent.includes('layer 2 (16 → 16)'));
+  await checkQat(page, v);
+  assert.deepEqual(errors, []);
+});
+
+test('the QAT controls restart training, and quantized activations show their per-batch ranges', async () => {
+  const { page, errors } = await openTeach();
+  await page.waitForSelector('#qat[data-state=training], #qat[data-state=done]');
+  await page.fill('#qat-steps', '100');
+  await page.locator('#qat-steps').blur();
+  await page.selectOption('#qat-bits', '4');
+  await page.check('input[name=qat-scheme][value=asymmetric]');
+  await page.check('input[name=qat-gran][value=perRow]');
+  await page.selectOption('#qat-range', 'mse');
+  await page.selectOption('#qat-act', '4');
+  await page.selectOption('#qat-task', 'moons');
+  const want = { task: 'moons', bits: 4, scheme: 'asymmetric', granularity: { kind: 'perRow' }, calibration: { method: 'mse', candidates: 100 }, actBits: 4, seed: 1 };
+  await page.waitForFunction((w) => document.querySelector('#qat').dataset.config === w, JSON.stringify(want));
+  await qatDone(page, 100);
+  const v = await lib(page, 'teachQat', [want, 100]);
+  await checkQat(page, v);
+  // MSE ranges clip some weights, and the STE gives those no gradient
+  assert.ok(v.gradient.some((g) => g.clipped > 0));
+  assert.match(await page.textContent('#qat-grid-qat'), /16 grids, one per output channel/);
+  // the activation ranges: QAT's last batch, and the test set's for PTQ and QAT
+  const range = (r) => `[${r.grid.lo.toFixed(4)}, ${r.grid.hi.toFixed(4)}], Δ = ${r.grid.scale.toFixed(5)}`;
+  const cells = await page.$$eval('#qat-act-table tbody tr', (rows) => rows.map((r) => Array.from(r.children).slice(1).map((c) => c.textContent)));
+  const a = v.activations;
+  assert.deepEqual(cells, [0, 1].map((k) => [range(a.qatBatch[k]), range(a.ptqTest[k]), range(a.qatTest[k])]));
+  assert.match(await page.textContent('#qat-act-text'), /4 bits on the unsigned grid 0 … 15/);
+  // a bad seed: a message, nothing restarts
+  await page.fill('#qat-seed', '-3');
+  await page.locator('#qat-seed').blur();
+  await page.waitForSelector('#qat-error:not([hidden])');
+  assert.match(await page.textContent('#qat-error'), /seed must be a whole number/);
+  assert.deepEqual(errors, []);
+});
+
+test('pausing stops training where it is; training on gives the same numbers as an uninterrupted run', async () => {
+  const { page, errors } = await openTeach();
+  await page.waitForFunction(() => Number(document.querySelector('#qat').dataset.step) >= 50);
+  await page.click('#qat-pause');
+  await page.waitForSelector('#qat[data-state=paused]');
+  // the request in flight lands, then nothing moves
+  await page.waitForTimeout(300);
+  const at = await page.getAttribute('#qat', 'data-step');
+  await page.waitForTimeout(700);
+  assert.equal(await page.getAttribute('#qat', 'data-step'), at);
+  assert.ok(Number(at) < 600, at);
+  assert.equal(await page.textContent('#qat-pause'), 'Train');
+  await page.click('#qat-pause');
+  await qatDone(page, 600);
+  const config = JSON.parse(await page.getAttribute('#qat', 'data-config'));
+  await checkQat(page, await lib(page, 'teachQat', [config, 600]));
+  assert.deepEqual(errors, []);
+});

@@ -2,9 +2,9 @@
 // Network first (a deployed update is seen as soon as one is online), the
 // cached copy when the network fails. Models the user saves live in the
 // origin-private file system (see worker.js), not here.
-const CACHE = 'webquant-app-v5';
+const CACHE = 'webquant-app-v6';
 const SHELL = [
-  './', 'index.html', 'teach.html', 'app.js', 'teach.js', 'client.js', 'worker.js', 'features.js', 'model-files.js',
+  './', 'index.html', 'teach.html', 'app.js', 'teach.js', 'teach-qat.js', 'teach-plot.js', 'client.js', 'worker.js', 'features.js', 'model-files.js',
   'dom.js', 'format.js', 'job.js', 'parse.js', 'report.js', 'state.js',
   'views/compare.js', 'views/import.js', 'views/model.js', 'views/quantize.js', 'views/saved.js',
   'style.css', 'favicon.svg', 'vendor/uPlot.esm.js', 'vendor/uPlot.min.css',

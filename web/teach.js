@@ -1,12 +1,14 @@
-// The teaching page: quantization step by step, calibration, number formats
-// and ggml blocks. Every number comes from the wasm library in the worker;
-// the block decoding here is only for display and is checked against the
-// library's dequantize() on the page.
+// The teaching page: quantization step by step, calibration,
+// quantization-aware training (teach-qat.js), number formats (FP4 with
+// shared scales included) and ggml blocks. Every number comes from the wasm
+// library in the worker; the block decoding here is only for display and is
+// checked against the library's dequantize() on the page.
 import uPlot from './vendor/uPlot.esm.js';
 import { WorkerClient } from './client.js';
 import { $, row, showFacts } from './dom.js';
 import { hasWasmSimd } from './features.js';
 import { f16, hex, parseNumber, parseValues } from './parse.js';
+import { startQat } from './teach-qat.js';
 
 const fmt = (x, digits = 4) => (x == null ? '–' : Number.isInteger(x) ? String(x) : Number(x).toFixed(digits));
 const FORMATS = ['fp32', 'fp16', 'bf16', 'tf32', 'fp8_e4m3', 'fp8_e5m2', 'fp4_e2m1', 'int8'];
@@ -32,7 +34,7 @@ function config(calibration = { method: 'minMax' }) {
 // --- 1. step by step -------------------------------------------------------
 // Renders await the worker; when inputs change meanwhile, a newer render
 // has started and the older one stops before touching the page.
-const latest = { steps: 0, calib: 0, formats: 0 };
+const latest = { steps: 0, calib: 0, formats: 0, fp4: 0 };
 
 let stepsPlot;
 async function renderSteps() {
@@ -179,6 +181,61 @@ async function renderFormats() {
   }
 }
 
+
+// FP4 alone, MXFP4 and NVFP4 on a block of values: the library takes each
+// apart; MXFP4's fields are ggml's bytes, checked against its dequantize().
+const FP4S = ['fp4', 'mxfp4', 'nvfp4'];
+const FP4_NAMES = { fp4: 'FP4 (E2M1 alone)', mxfp4: 'MXFP4', nvfp4: 'NVFP4' };
+
+function fp4Scales(q) {
+  if (q.format === 'fp4') return 'none';
+  const blocks = q.blocks.map((b) => (q.format === 'mxfp4' ? `${b.scaleBits} = 2^${b.scaleCode - 127}` : `${b.scaleBits} = ${b.scale}`));
+  return q.format === 'nvfp4' ? `tensor ${q.tensorScale} (f32) × blocks ${blocks.join(', ')}` : blocks.join(', ');
+}
+
+async function renderFp4() {
+  const gen = ++latest.fp4;
+  const err = $('#fp4-error');
+  const clear = () => {
+    $('#fp4-summary tbody').replaceChildren();
+    $('#fp4-table tbody').replaceChildren();
+    $('#fp4-check').textContent = '';
+  };
+  let x;
+  let all;
+  let lib;
+  try {
+    x = parseValues($('#fp4-values').value);
+    all = [];
+    for (const f of FP4S) all.push(await teach('teachFp4', x, f));
+    lib = await teach('dequantize', new Uint8Array(all[1].bytes), 'mxfp4', x.length);
+  } catch (e) {
+    if (gen !== latest.fp4) return;
+    err.textContent = e.message;
+    err.hidden = false;
+    clear();
+    return;
+  }
+  if (gen !== latest.fp4) return;
+  err.hidden = true;
+  clear();
+  const sbody = $('#fp4-summary tbody');
+  for (const q of all) {
+    row(sbody, [[FP4_NAMES[q.format]], [q.format === 'fp4' ? '–' : String(q.blockSize), 'num'], [fp4Scales(q)], [fmt(q.bitsPerValue, 3), 'num'], [q.stats.mse.toExponential(3), 'num'], [q.stats.sqnrDb == null ? 'exact' : `${fmt(q.stats.sqnrDb, 2)} dB`, 'num']]).dataset.format = q.format;
+  }
+  const [fp4, mx, nv] = all;
+  const ok = mx.decoded.every((v, i) => Object.is(v, lib[i]));
+  $('#fp4-check').textContent = ok
+    ? `MXFP4: the E8M0 byte and 4-bit codes above are ggml’s bytes (${mx.bytes.length} bytes for ${x.length} values); decoded as E2M1 × 2^(e − 127) they equal the library’s dequantize() for all ${x.length} values.`
+    : 'MXFP4: MISMATCH between these fields and the library’s dequantize().';
+  $('#fp4-table').dataset.matches = String(ok);
+  const tbody = $('#fp4-table tbody');
+  for (let i = 0; i < x.length; i++) {
+    const scaled = (q) => `${q.element[i]} × ${q.blocks[Math.floor(i / q.blockSize)].factor.toPrecision(4)}`;
+    row(tbody, [[String(i + 1)], [fmt(x[i]), 'num'], [fp4.bits[i]], [String(fp4.decoded[i]), 'num'], [mx.bits[i]], [scaled(mx), 'num'], [mx.decoded[i].toPrecision(4), 'num'], [nv.bits[i]], [scaled(nv), 'num'], [nv.decoded[i].toPrecision(4), 'num']]);
+  }
+}
+
 // --- 4. blocks -------------------------------------------------------------
 const f32 = Math.fround;
 
@@ -250,6 +307,58 @@ async function renderBlocks() {
   labelled(tk, 'q', qk.slice(0, 16));
   labelled(tk, 'decoded', yk.slice(0, 16).map((v) => fmt(v, 3)));
   $('#q4_K-table').dataset.matches = String(okK);
+
+  // Q8_0: d (f16), then 32 signed bytes; each weight is q · d.
+  const b8 = await teach('quantize', x32, 'q8_0', 32);
+  const lib8 = await teach('dequantize', b8, 'q8_0', 32);
+  const d8 = f16(b8[0], b8[1]);
+  const q8 = Array.from(b8.slice(2, 34), (b) => (b << 24) >> 24);
+  const y8 = q8.map((q) => f32(q * d8));
+  const ok8 = y8.every((v, i) => Object.is(v, lib8[i]));
+  $('#q8_0-bytes').textContent = hex(b8);
+  $('#q8_0-explain').textContent = `Bytes 0-1: the scale d = ${d8} (f16; the largest |x| is mapped to ±127). Bytes 2-33: 32 signed 8-bit values q, one byte per weight. Each weight is q · d. ${ok8 ? 'This decoding equals the library\u2019s dequantize() for all 32 weights.' : 'MISMATCH with the library\u2019s dequantize().'}`;
+  const t8 = $('#q8_0-table tbody');
+  t8.replaceChildren();
+  labelled(t8, 'x', Array.from(x32.slice(0, 16), (v) => fmt(v, 3)));
+  labelled(t8, 'q', q8.slice(0, 16));
+  labelled(t8, 'q · d', y8.slice(0, 16).map((v) => fmt(v, 3)));
+  $('#q8_0-table').dataset.matches = String(ok8);
+
+  // Q6_K: 128 bytes of low 4 bits (ql), 64 of high 2 bits (qh), 16 signed
+  // 8-bit scales (one per 16 weights), then d (f16).
+  const b6 = await teach('quantize', x, 'q6_K', 256);
+  const lib6 = await teach('dequantize', b6, 'q6_K', 256);
+  const d6 = f16(b6[208], b6[209]);
+  const sc6 = Array.from(b6.slice(192, 208), (b) => (b << 24) >> 24);
+  const q6 = new Array(256);
+  const y6 = new Array(256);
+  for (let n = 0; n < 2; n++) {
+    const ql = (l) => b6[64 * n + l];
+    const qh = (l) => b6[128 + 32 * n + l];
+    for (let l = 0; l < 32; l++) {
+      const is = 8 * n + (l >> 4);
+      const parts = [
+        (ql(l) & 0x0f) | ((qh(l) & 3) << 4),
+        (ql(l + 32) & 0x0f) | (((qh(l) >> 2) & 3) << 4),
+        (ql(l) >> 4) | (((qh(l) >> 4) & 3) << 4),
+        (ql(l + 32) >> 4) | (((qh(l) >> 6) & 3) << 4),
+      ];
+      for (const [k, q] of parts.entries()) {
+        const i = 128 * n + 32 * k + l;
+        q6[i] = q - 32;
+        y6[i] = f32(f32(d6 * sc6[is + 2 * k]) * (q - 32));
+      }
+    }
+  }
+  const ok6 = y6.every((v, i) => Object.is(v, lib6[i]));
+  $('#q6_K-bytes').textContent = hex(b6);
+  $('#q6_K-explain').textContent = `Bytes 0-127: the low 4 bits of 256 six-bit values (two per byte); bytes 128-191: their high 2 bits (four per byte); bytes 192-207: sixteen signed 8-bit scales, one per 16 weights: ${sc6.join(' ')}; bytes 208-209: d = ${d6} (f16). Weight i is d · scale · (q − 32), q from 0 to 63. ${ok6 ? 'This decoding equals the library\u2019s dequantize() for all 256 weights.' : 'MISMATCH with the library\u2019s dequantize().'}`;
+  const t6 = $('#q6_K-table tbody');
+  t6.replaceChildren();
+  labelled(t6, 'x', Array.from(x.slice(0, 16), (v) => fmt(v, 3)));
+  labelled(t6, 'q − 32', q6.slice(0, 16));
+  labelled(t6, 'decoded', y6.slice(0, 16).map((v) => fmt(v, 3)));
+  $('#q6_K-table').dataset.matches = String(ok6);
 }
 
 async function main() {
@@ -271,9 +380,17 @@ async function main() {
   for (const r of document.querySelectorAll('input[name=scheme]')) r.addEventListener('change', recompute);
   $('#outlier').addEventListener('input', guard(renderCalibration));
   $('#format-value').addEventListener('input', guard(renderFormats));
+  $('#fp4-values').addEventListener('input', guard(renderFp4));
   await recompute();
   await renderFormats();
+  await renderFp4();
   await renderBlocks();
+  // Training runs on in the background: the page is ready once it started.
+  startQat(client, teach).catch((e) => {
+    const el = $('#qat-error');
+    el.textContent = e.message;
+    el.hidden = false;
+  });
   document.body.dataset.ready = 'yes';
 }
 

@@ -22,6 +22,9 @@ const cancelled = new Set();
 const MAX_VARIANTS = 4;
 const variants = new Map();
 let runners = null;
+// The teaching page's training run ({trainer, run}) and how many were started.
+let qat = null;
+let qatRuns = 0;
 // KV cache cap for compare runners: room for a prompt, generation and a
 // perplexity context, without a large model's full context in memory twice.
 const COMPARE_CTX = 1024;
@@ -480,9 +483,25 @@ const methods = {
 
   // The teaching page's calls: small, synchronous library functions.
   async teach({ fn, args }) {
-    const allowed = ['teachQuantize', 'teachValue', 'bitFields', 'quantize', 'dequantize', 'errorStats', 'histogram'];
+    const allowed = ['teachQuantize', 'teachValue', 'bitFields', 'quantize', 'dequantize', 'errorStats', 'histogram', 'teachFp4', 'teachRoundGradient', 'teachQat'];
     if (!allowed.includes(fn)) throw new Error(`unknown teaching function ${fn}`);
     return wq[fn](...args);
+  },
+
+  // The teaching page's training demo: one run at a time, trained a few
+  // steps per qatStep so the page redraws in between. A new qatStart
+  // replaces the run; a step for a replaced run is refused.
+  async qatStart({ config }) {
+    const trainer = new wq.QatTrainer(config);
+    qat?.trainer.free();
+    qat = { trainer, run: ++qatRuns };
+    return { run: qat.run, data: trainer.data(), view: trainer.view() };
+  },
+
+  async qatStep({ run, steps }) {
+    if (!qat || qat.run !== run) throw new Error('this training run was replaced by a newer one');
+    qat.trainer.train(steps);
+    return qat.trainer.view();
   },
 
   // Keep a copy of the open model for offline use, under `name`. Written to a

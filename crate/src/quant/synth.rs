@@ -6,9 +6,9 @@
 //! (an Irwin–Hall sum: bell-shaped like trained weights), scaled per row by
 //! a factor in [0.02, 0.1] so rows differ in magnitude as real rows do.
 
-/// splitmix64: one step of the generator.
+/// splitmix64: one step of the generator (also the teaching demos' seeded PRNG).
 #[inline]
-fn splitmix64(state: &mut u64) -> u64 {
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -18,7 +18,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 
 /// A uniform double in [-1, 1) from the top 53 bits (exact in f64).
 #[inline]
-fn uniform(state: &mut u64) -> f64 {
+pub(crate) fn uniform(state: &mut u64) -> f64 {
     (splitmix64(state) >> 11) as f64 * (1.0 / (1u64 << 52) as f64) - 1.0
 }
 

@@ -144,3 +144,75 @@ fn typescript_interfaces_match_the_objects_returned() {
     let p0 = js_sys::Reflect::get(&search, &0.into()).unwrap();
     assert_eq!(js_keys(&p0), ts_fields("SearchPoint"));
 }
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(v, &key.into()).unwrap()
+}
+
+fn first(v: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(&get(v, key), &0.into()).unwrap()
+}
+
+#[test]
+fn qat_objects_match_their_typescript_interfaces() {
+    let config = js_sys::JSON::parse(
+        r#"{"bits":3,"scheme":"asymmetric","granularity":{"kind":"perRow"},"actBits":4}"#,
+    )
+    .unwrap();
+    let mut t = QatTrainer::new(config.clone()).unwrap();
+    t.train(15).unwrap();
+    t.train(5).unwrap();
+    assert_eq!(t.step(), 20);
+    let v = t.view().unwrap();
+    assert_eq!(js_keys(&v), ts_fields("QatView"));
+    assert_eq!(js_keys(&get(&v, "config")), ts_fields("QatConfig"));
+    assert_eq!(js_keys(&get(&v, "test")), ts_fields("QatEvals"));
+    assert_eq!(js_keys(&get(&get(&v, "test"), "qat")), ts_fields("QatEval"));
+    assert_eq!(js_keys(&get(&v, "history")), ts_fields("QatHistory"));
+    assert_eq!(js_keys(&get(&v, "boundary")), ts_fields("QatBoundary"));
+    let layer = first(&v, "layers");
+    assert_eq!(js_keys(&layer), ts_fields("LayerView"));
+    let grid = get(&layer, "qat");
+    assert_eq!(js_keys(&grid), ts_fields("WeightGrid"));
+    assert_eq!(js_keys(&first(&grid, "groups")), ts_fields("GridRange"));
+    assert_eq!(js_keys(&first(&v, "gradient")), ts_fields("LayerGradient"));
+    let acts = get(&v, "activations");
+    assert_eq!(js_keys(&acts), ts_fields("QatActivations"));
+    assert_eq!(js_keys(&first(&acts, "qatBatch")), ts_fields("ActRange"));
+    let data = t.data().unwrap();
+    assert_eq!(js_keys(&data), ts_fields("QatDataset"));
+    assert_eq!(js_keys(&get(&data, "train")), ts_fields("QatPoints"));
+    // Twenty steps in two calls are twenty steps in one.
+    let whole = teach_qat(config, 20).unwrap();
+    assert_eq!(
+        js_sys::JSON::stringify(&v).unwrap(),
+        js_sys::JSON::stringify(&whole).unwrap()
+    );
+    let r = teach_round_gradient("symmetric", 2, -1.0, 1.0, 13).unwrap();
+    assert_eq!(js_keys(&r), ts_fields("RoundGradient"));
+    let q = teach_fp4(&[0.1; 32], "nvfp4").unwrap();
+    assert_eq!(js_keys(&q), ts_fields("Fp4Quantized"));
+    assert_eq!(js_keys(&first(&q, "blocks")), ts_fields("Fp4Block"));
+}
+
+#[test]
+fn bad_qat_and_fp4_arguments_are_exceptions_with_a_message() {
+    let err = |r: Result<JsValue, wasm_bindgen::JsError>| -> String {
+        let v: JsValue = r.expect_err("an error").into();
+        js_sys::Error::from(v).message().into()
+    };
+    let cfg = |json: &str| js_sys::JSON::parse(json).unwrap();
+    assert!(err(teach_qat(cfg(r#"{"bits":2}"#), 1)).contains("invalid QAT config"));
+    assert!(err(teach_qat(
+        cfg(r#"{"bits":1,"scheme":"symmetric","granularity":{"kind":"perTensor"}}"#),
+        1
+    ))
+    .contains("bits"));
+    let good = cfg(r#"{"bits":2,"scheme":"symmetric","granularity":{"kind":"perTensor"}}"#);
+    let mut t = QatTrainer::new(good).unwrap();
+    let e: JsValue = t.train(0).expect_err("an error").into();
+    assert!(String::from(js_sys::Error::from(e).message()).contains("steps"));
+    assert!(err(teach_round_gradient("sideways", 2, -1.0, 1.0, 10)).contains("sideways"));
+    assert!(err(teach_fp4(&[1.0; 20], "mxfp4")).contains("multiple of 32"));
+    assert!(err(teach_fp4(&[1.0; 32], "fp5")).contains("fp5"));
+}

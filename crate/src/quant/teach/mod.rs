@@ -59,13 +59,17 @@
 //!
 //! This file holds the types, the integer grid and [`quantize`];
 //! `calibrate.rs` the range choice of each group (the calibration methods
-//! above); `tests.rs` the tests.
+//! above); `tests.rs` the tests. [`qat`] trains a toy network with fake
+//! quantization and the straight-through estimator on these grids; [`fp4`]
+//! takes FP4 E2M1 with a shared scale (MXFP4, NVFP4) apart.
 
 use crate::error::{Error, Result};
 use crate::quant::metrics::{self, ErrorStats};
 use serde::{Deserialize, Serialize};
 
 mod calibrate;
+pub mod fp4;
+pub mod qat;
 #[cfg(test)]
 mod tests;
 
