@@ -505,8 +505,7 @@ impl GptqJob {
             });
             // The quantized matrix runs from now on (the next blocks'
             // calibration inputs see its error) and is the job's output.
-            m.ty = ty;
-            m.data = q;
+            m.replace(ty, q);
         }
         Ok(())
     }
@@ -530,7 +529,7 @@ impl GptqJob {
                         if m.ty != ty {
                             return Err(Error::invalid(format!("{name} was not quantized")));
                         }
-                        out.insert(name, (ty, std::mem::take(&mut m.data)));
+                        out.insert(name, (ty, m.take_data()));
                     }
                 }
             }

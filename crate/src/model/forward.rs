@@ -90,7 +90,8 @@ fn kv_cache(config: &Config, n_ctx: usize) -> Result<(Vec<f32>, Vec<f32>)> {
 impl Transformer {
     /// A runner with a KV cache of `n_ctx` positions (capped at the model's
     /// context length).
-    pub fn new(config: Config, weights: Weights, n_ctx: usize) -> Result<Transformer> {
+    pub fn new(config: Config, mut weights: Weights, n_ctx: usize) -> Result<Transformer> {
+        weights.pack_for_cpu();
         let n_ctx = n_ctx.clamp(1, config.seq_len);
         let (key_cache, value_cache) = kv_cache(&config, n_ctx)?;
         let state = State {
@@ -128,6 +129,7 @@ impl Transformer {
                 .await?;
         self.gpu = Some(g);
         // The GPU keeps its own; the CPU's is never used again.
+        self.weights.unpack();
         self.state.key_cache = Vec::new();
         self.state.value_cache = Vec::new();
         Ok(())

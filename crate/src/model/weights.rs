@@ -16,8 +16,13 @@ pub struct Matrix {
     pub rows: usize,
     /// Input features (the row length, whole blocks of `ty`).
     pub cols: usize,
-    /// (rows, cols) packed: `rows * ty.row_size(cols)` bytes.
+    /// (rows, cols) packed: `rows * ty.row_size(cols)` bytes. Replace it
+    /// with [`Matrix::replace`] and take it with [`Matrix::take_data`], which
+    /// drop the CPU copy made from it.
     pub data: Vec<u8>,
+    /// `data` repacked for this CPU's decoding kernels ([`dot::pack`]),
+    /// while the model runs on the CPU.
+    packed: Option<dot::Packed>,
 }
 
 impl Matrix {
@@ -25,9 +30,73 @@ impl Matrix {
     /// threads (the same result for any count). `x`: (n, cols), `out`:
     /// (n, rows).
     pub fn matmul(&self, x: &[f32], n: usize, out: &mut [f32], threads: usize) -> Result<()> {
+        if self.packed.is_some() {
+            let p = dot::prepare(self.ty, x, self.cols, n)?;
+            return self.matmul_prepared(&p, out, threads);
+        }
         dot::matmul_threads(
             self.ty, &self.data, self.rows, self.cols, x, n, out, threads,
         )
+    }
+
+    fn matmul_prepared(&self, p: &dot::Prepared, out: &mut [f32], threads: usize) -> Result<()> {
+        dot::matmul_prepared_threads_packed(
+            self.ty,
+            &self.data,
+            self.packed.as_ref(),
+            self.rows,
+            self.cols,
+            p,
+            out,
+            threads,
+        )
+    }
+
+    /// A matrix of `rows × cols` values of type `ty` in `data` (checked
+    /// when multiplied).
+    pub fn new(name: &str, ty: GgmlType, rows: usize, cols: usize, data: Vec<u8>) -> Matrix {
+        Matrix {
+            name: name.to_string(),
+            ty,
+            rows,
+            cols,
+            data,
+            packed: None,
+        }
+    }
+
+    /// New weights of type `ty` (same shape), e.g. after GPTQ.
+    pub fn replace(&mut self, ty: GgmlType, data: Vec<u8>) {
+        let repack = self.packed.is_some();
+        self.ty = ty;
+        self.data = data;
+        self.packed = None;
+        if repack {
+            self.pack();
+        }
+    }
+
+    /// The weights, leaving the matrix empty.
+    pub fn take_data(&mut self) -> Vec<u8> {
+        self.packed = None;
+        std::mem::take(&mut self.data)
+    }
+
+    /// Make the CPU's repacked copy where this CPU has kernels for it.
+    pub fn pack(&mut self) {
+        if self.packed.is_none() {
+            self.packed = dot::pack(self.ty, &self.data, self.rows, self.cols);
+        }
+    }
+
+    /// Drop the CPU's repacked copy (the model moved to the GPU).
+    pub fn unpack(&mut self) {
+        self.packed = None;
+    }
+
+    /// Bytes of the CPU's repacked copy (0 without one).
+    pub fn packed_bytes(&self) -> usize {
+        self.packed.as_ref().map_or(0, dot::Packed::size)
     }
 
     /// `out_i = m_i · x` for matrices that read the same input `x` (n, cols):
@@ -52,15 +121,7 @@ impl Matrix {
                     prepared.len() - 1
                 }
             };
-            dot::matmul_prepared_threads(
-                m.ty,
-                &m.data,
-                m.rows,
-                m.cols,
-                &prepared[i],
-                out,
-                threads,
-            )?;
+            m.matmul_prepared(&prepared[i], out, threads)?;
         }
         Ok(())
     }
@@ -146,6 +207,56 @@ impl Weights {
         })
     }
 
+    fn matrices_mut(&mut self) -> impl Iterator<Item = &mut Matrix> {
+        let per_layer = self.layers.iter_mut().flat_map(|l| {
+            [
+                &mut l.wq,
+                &mut l.wk,
+                &mut l.wv,
+                &mut l.wo,
+                &mut l.w_gate,
+                &mut l.w_down,
+                &mut l.w_up,
+            ]
+        });
+        per_layer
+            .chain(std::iter::once(&mut self.token_embd))
+            .chain(self.output.as_mut())
+    }
+
+    /// Repack every matrix this CPU has decoding kernels for (natively,
+    /// the Q4_0, Q5_0 and Q8_0 ones on x86_64; nothing in wasm): one more
+    /// copy of those matrices, for decoding several times faster.
+    pub fn pack_for_cpu(&mut self) {
+        for m in self.matrices_mut() {
+            m.pack();
+        }
+    }
+
+    /// Drop the repacked copies (the model runs on the GPU).
+    pub fn unpack(&mut self) {
+        for m in self.matrices_mut() {
+            m.unpack();
+        }
+    }
+
+    /// Bytes of the repacked copies.
+    pub fn packed_bytes(&self) -> usize {
+        let layers: usize = self
+            .layers
+            .iter()
+            .map(|l| {
+                [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_down, &l.w_up]
+                    .iter()
+                    .map(|m| m.packed_bytes())
+                    .sum::<usize>()
+            })
+            .sum();
+        layers
+            + self.token_embd.packed_bytes()
+            + self.output.as_ref().map_or(0, Matrix::packed_bytes)
+    }
+
     /// The classifier: `output`, or the embeddings when tied.
     pub fn classifier(&self) -> &Matrix {
         self.output.as_ref().unwrap_or(&self.token_embd)
@@ -189,13 +300,7 @@ fn matrix<S: ByteSource>(g: &GgufFile<S>, name: &str, rows: usize, cols: usize) 
             what: "matrix multiplication",
         });
     }
-    Ok(Matrix {
-        name: name.to_string(),
-        ty: t.ty,
-        rows,
-        cols,
-        data: read(g, t)?,
-    })
+    Ok(Matrix::new(name, t.ty, rows, cols, read(g, t)?))
 }
 
 fn vector<S: ByteSource>(g: &GgufFile<S>, name: &str, len: usize) -> Result<Vec<f32>> {

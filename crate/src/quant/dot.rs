@@ -388,11 +388,82 @@ pub fn prepare(ty: GgmlType, x: &[f32], cols: usize, n: usize) -> Result<Prepare
     })
 }
 
+/// A matrix's weights repacked once for this CPU's decoding kernels
+/// (x86_64: Q4_0, Q5_0 and Q8_0, eight rows interleaved; see
+/// `quant::x86::packed`), used by [`matmul_prepared_threads_packed`] for
+/// one to three tokens. The same size as the weights; results stay
+/// bit-identical to the reference.
+pub struct Packed {
+    #[cfg(target_arch = "x86_64")]
+    inner: crate::quant::x86::packed::Packed,
+    #[cfg(not(target_arch = "x86_64"))]
+    _none: core::convert::Infallible,
+}
+
+impl Packed {
+    /// Bytes held.
+    pub fn size(&self) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        return self.inner.size();
+        #[cfg(not(target_arch = "x86_64"))]
+        match self._none {}
+    }
+}
+
+/// `weights` (`rows × cols` of `ty`) repacked for this CPU's decoding
+/// kernels, or `None` where there are none for `ty` here (the other paths
+/// read the weights as they are).
+pub fn pack(ty: GgmlType, weights: &[u8], rows: usize, cols: usize) -> Option<Packed> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x8_isa(ty)?;
+        let rb = check_weights(ty, weights, rows, cols).ok()?;
+        crate::quant::x86::packed::Packed::new(ty, weights, rows, rb).map(|inner| Packed { inner })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (ty, weights, rows, cols);
+        None
+    }
+}
+
 /// [`matmul`] on inputs already [`prepare`]d (for `ty` or any type with the
 /// same [`vec_dot_type`]): `out` is `n × rows`.
 pub fn matmul_prepared(
     ty: GgmlType,
     weights: &[u8],
+    rows: usize,
+    cols: usize,
+    p: &Prepared,
+    out: &mut [f32],
+) -> Result<()> {
+    matmul_prepared_with(ty, weights, None, rows, cols, p, out)
+}
+
+/// Rows `r0..` of a packed matrix, for a share of its rows.
+#[cfg(target_arch = "x86_64")]
+type PackedRows<'a> = Option<crate::quant::x86::packed::View<'a>>;
+#[cfg(not(target_arch = "x86_64"))]
+type PackedRows<'a> = Option<&'a Packed>;
+
+/// The packed rows from `r0` (a multiple of 8) to `r1`, as far as packed.
+#[allow(unused_variables)]
+fn packed_rows(packed: Option<&Packed>, r0: usize, r1: usize) -> PackedRows<'_> {
+    #[cfg(target_arch = "x86_64")]
+    return packed.and_then(|p| {
+        let g0 = (r0 / 8).min(p.inner.rows() / 8);
+        let g1 = (r1 / 8).min(p.inner.rows() / 8);
+        (g1 > g0).then(|| p.inner.groups(g0, g1))
+    });
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_prepared_with(
+    ty: GgmlType,
+    weights: &[u8],
+    packed: PackedRows,
     rows: usize,
     cols: usize,
     p: &Prepared,
@@ -457,6 +528,8 @@ pub fn matmul_prepared(
     // unpacking a weight panel costs more than it saves.
     #[cfg(target_arch = "x86_64")]
     let x8_isa = x8_isa(ty);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = packed;
     #[cfg(target_arch = "x86_64")]
     if let Some(isa) = x8_isa.filter(|_| n >= GEMM_MIN_BATCH) {
         // Bit-identical to `f`.
@@ -480,11 +553,15 @@ pub fn matmul_prepared(
         );
         return Ok(());
     }
-    // Eight rows at a time (bit-identical to `f`), where there is a kernel.
+    // Eight rows at a time (bit-identical to `f`), where there is a kernel:
+    // on weights packed at load time, else repacked per block.
     #[allow(unused_mut)]
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if let Some(isa) = x8_isa {
+    if let (Some(isa), Some(v)) = (x8_isa, packed) {
+        crate::quant::x86::packed::matvec(isa, v, act, ab, n, rows, out);
+        done = v.rows();
+    } else if let Some(isa) = x8_isa {
         crate::quant::x86::x8::matvec(isa, ty, weights, rows, cols, rb, act, ab, n, out);
         done = crate::quant::x86::x8::matvec_rows(rows);
     }
@@ -544,7 +621,7 @@ pub fn matmul_threads(
         let p = prepare(ty, x, cols, n)?;
         return matmul_prepared_threads(ty, weights, rows, cols, &p, out, threads);
     }
-    split_rows(ty, weights, rows, cols, n, out, threads, |w, r, o| {
+    split_rows(ty, weights, rows, cols, n, out, threads, |w, _, r, o| {
         matmul(ty, w, r, cols, x, n, o)
     })
 }
@@ -561,11 +638,35 @@ pub fn matmul_prepared_threads(
     out: &mut [f32],
     threads: usize,
 ) -> Result<()> {
+    matmul_prepared_threads_packed(ty, weights, None, rows, cols, p, out, threads)
+}
+
+/// [`matmul_prepared_threads`] reading `packed` (made by [`pack`] from the
+/// same weights) where its kernels apply: bit-identical to it.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_prepared_threads_packed(
+    ty: GgmlType,
+    weights: &[u8],
+    packed: Option<&Packed>,
+    rows: usize,
+    cols: usize,
+    p: &Prepared,
+    out: &mut [f32],
+    threads: usize,
+) -> Result<()> {
     if shares(rows, cols, p.n, threads) <= 1 {
-        return matmul_prepared(ty, weights, rows, cols, p, out);
+        return matmul_prepared_with(
+            ty,
+            weights,
+            packed_rows(packed, 0, rows),
+            rows,
+            cols,
+            p,
+            out,
+        );
     }
-    split_rows(ty, weights, rows, cols, p.n, out, threads, |w, r, o| {
-        matmul_prepared(ty, w, r, cols, p, o)
+    split_rows(ty, weights, rows, cols, p.n, out, threads, |w, r0, r, o| {
+        matmul_prepared_with(ty, w, packed_rows(packed, r0, r0 + r), r, cols, p, o)
     })
 }
 
@@ -576,9 +677,9 @@ fn shares(rows: usize, cols: usize, n: usize, threads: usize) -> usize {
     crate::par::pieces(work, MIN_SHARE, threads).min(blocks)
 }
 
-/// Run `f(weights of the share, its row count, its (n, rows of the share)
-/// output)` on each share of whole `ROW_ALIGN` runs of rows, then place the
-/// outputs; the first error wins.
+/// Run `f(weights of the share, its first row, its row count, its (n, rows
+/// of the share) output)` on each share of whole `ROW_ALIGN` runs of rows,
+/// then place the outputs; the first error wins.
 #[allow(clippy::too_many_arguments)]
 fn split_rows(
     ty: GgmlType,
@@ -588,7 +689,7 @@ fn split_rows(
     n: usize,
     out: &mut [f32],
     threads: usize,
-    f: impl Fn(&[u8], usize, &mut [f32]) -> Result<()> + Sync + Send,
+    f: impl Fn(&[u8], usize, usize, &mut [f32]) -> Result<()> + Sync + Send,
 ) -> Result<()> {
     let rb = check_weights(ty, weights, rows, cols)?;
     if Some(out.len()) != rows.checked_mul(n) {
@@ -605,15 +706,20 @@ fn split_rows(
     let w_shares: Vec<&[u8]> = weights.chunks(per * rb).collect();
     if n == 1 {
         // One input: each share's outputs are one contiguous run of `out`.
-        let items: Vec<_> = w_shares.into_iter().zip(out.chunks_mut(per)).collect();
-        return crate::par::map(items, |(w, o)| f(w, o.len(), o))
+        let items: Vec<_> = w_shares
+            .into_iter()
+            .zip(out.chunks_mut(per))
+            .enumerate()
+            .collect();
+        return crate::par::map(items, |(s, (w, o))| f(w, s * per, o.len(), o))
             .into_iter()
             .collect();
     }
-    let results = crate::par::map(w_shares, |w| {
+    let items: Vec<_> = w_shares.into_iter().enumerate().collect();
+    let results = crate::par::map(items, |(s, w)| {
         let r = w.len() / rb;
         let mut o = vec![0f32; r * n];
-        f(w, r, &mut o).map(|()| o)
+        f(w, s * per, r, &mut o).map(|()| o)
     });
     for (s, res) in results.into_iter().enumerate() {
         let o = res?;

@@ -20,7 +20,7 @@ use crate::quant::reference;
 use crate::quant::traits::VecDot;
 use crate::quant::types::GgmlType;
 #[cfg(target_arch = "x86_64")]
-use crate::quant::x86::{gemm, x8};
+use crate::quant::x86::{gemm, packed, x8};
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -849,6 +849,24 @@ fn threaded_matmul_is_bit_identical_to_one_thread() {
                     matmul_prepared_threads(ty, &w, rows, cols, &p, &mut got, threads).unwrap();
                     let first_diff = got.iter().zip(&want).position(|(a, b)| !same(*a, *b));
                     assert_eq!(first_diff, None, "prepared {ty} n={n} threads={threads}");
+                    // Weights packed at load time, where this CPU has kernels.
+                    let packed = pack(ty, &w, rows, cols);
+                    for t in [1, threads] {
+                        let mut got = vec![f32::NAN; n * rows];
+                        matmul_prepared_threads_packed(
+                            ty,
+                            &w,
+                            packed.as_ref(),
+                            rows,
+                            cols,
+                            &p,
+                            &mut got,
+                            t,
+                        )
+                        .unwrap();
+                        let first_diff = got.iter().zip(&want).position(|(a, b)| !same(*a, *b));
+                        assert_eq!(first_diff, None, "packed {ty} n={n} threads={t}");
+                    }
                 }
             }
         }
@@ -1053,6 +1071,68 @@ fn x8_cases(cases: fn(GgmlType, TileCheck)) {
             });
         }
     }
+}
+
+/// The decoding kernels on weights packed at load time (`packed`), with
+/// each instruction set this CPU has, against the reference bit for bit;
+/// rows past the last whole group of 8 are not packed.
+#[cfg(target_arch = "x86_64")]
+fn packed_cases(cases: fn(GgmlType, TileCheck)) {
+    let types = [GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0];
+    for &isa in x8::Isa::available() {
+        for ty in types
+            .into_iter()
+            .filter(|&ty| isa.handles(ty == GgmlType::Q8_0))
+        {
+            cases(ty, &|ty, w, acts, rows, cols, n, what| {
+                let rb = ty.row_size(cols).unwrap();
+                let ab = act_row_size(ty, cols).unwrap();
+                // The cases' rows repeated to at least two groups of 8 and a
+                // ragged end, so that small cases are packed too.
+                let w = &w.repeat(if rows < 8 { 16 / rows + 1 } else { 1 });
+                let rows = w.len() / rb;
+                let p = packed::Packed::new(ty, w, rows, rb).unwrap();
+                assert_eq!(p.rows(), rows / 8 * 8);
+                assert_eq!(
+                    p.size(),
+                    (rows / 8) * w.len() / rows * 8,
+                    "{ty}: packed is the original's size"
+                );
+                let mut out = vec![f32::NAN; rows * n];
+                packed::matvec(isa, p.groups(0, rows / 8), acts, ab, n, rows, &mut out);
+                for t in 0..n {
+                    let a = &acts[t * ab..(t + 1) * ab];
+                    for r in 0..p.rows() {
+                        let want = run_reference(ty, &w[r * rb..(r + 1) * rb], a);
+                        let got = out[t * rows + r];
+                        assert!(
+                            same(got, want),
+                            "{ty} {isa:?} packed {what}: rows={rows} n={n} t={t} r={r}: {got:e} vs {want:e}"
+                        );
+                    }
+                }
+            });
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn packed_matches_reference_on_random_tiles() {
+    packed_cases(random_tiles);
+    packed_cases(tile_shapes);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn packed_matches_reference_on_arbitrary_bytes() {
+    packed_cases(arbitrary_bytes);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn packed_matches_reference_on_edge_cases() {
+    packed_cases(edge_cases);
 }
 
 #[cfg(target_arch = "x86_64")]

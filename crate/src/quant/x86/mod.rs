@@ -8,5 +8,6 @@
 pub(crate) mod dequantize;
 pub(crate) mod dot;
 pub(crate) mod gemm;
+pub(crate) mod packed;
 pub(crate) mod quantize;
 pub(crate) mod x8;

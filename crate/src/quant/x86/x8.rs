@@ -174,20 +174,20 @@ fn offset(ty: GgmlType) -> i32 {
 }
 
 /// Quantized activations: the Q8_0 bytes and per-block values.
-struct Acts<'a> {
+pub(super) struct Acts<'a> {
     qs: &'a [u8],
     ab: usize,
     /// Each block's scale, as f32.
-    dy: Vec<f32>,
+    pub(super) dy: Vec<f32>,
     /// Each block sum's starting value, `-c * Σa` (see the module comment).
-    start: Vec<i32>,
+    pub(super) start: Vec<i32>,
     nb: usize,
 }
 
 impl<'a> Acts<'a> {
     /// The per-block values of `n` rows of `nb` Q8_0 blocks (`ab` bytes
     /// each) for weights of type `ty`.
-    fn new(ty: GgmlType, qs: &'a [u8], ab: usize, n: usize, nb: usize) -> Acts<'a> {
+    pub(super) fn new(ty: GgmlType, qs: &'a [u8], ab: usize, n: usize, nb: usize) -> Acts<'a> {
         let c = offset(ty);
         let mut dy = Vec::with_capacity(n * nb);
         let mut start = Vec::with_capacity(n * nb);
@@ -215,13 +215,13 @@ struct Panel {
 }
 
 /// The instruction that adds 4 byte products per i32 lane.
-trait Dp {
+pub(super) trait Dp {
     unsafe fn dp(acc: __m256i, u: __m256i, s: __m256i) -> __m256i;
 }
 
-struct VnniAvx;
-struct Vnni512;
-struct Avx2;
+pub(super) struct VnniAvx;
+pub(super) struct Vnni512;
+pub(super) struct Avx2;
 
 impl Dp for VnniAvx {
     #[inline(always)]
