@@ -25,3 +25,16 @@ pub fn has_avxvnni() -> bool {
 pub fn has_avx512vnni() -> bool {
     std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512vl")
 }
+
+/// AVX-512 F, BW, VL, VNNI and VBMI together: the AVX-512 K-quant dot
+/// products (`quant::x86::avx512`) need all five.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn has_avx512_kq() -> bool {
+    has_avx2()
+        && std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vl")
+        && std::is_x86_feature_detected!("avx512vnni")
+        && std::is_x86_feature_detected!("avx512vbmi")
+}

@@ -41,8 +41,7 @@ pub fn vec_dot_type(ty: GgmlType) -> GgmlType {
 /// The fastest kernel for `ty` on this machine, or an error naming the
 /// type if it has no dot product.
 fn kernel(ty: GgmlType) -> Result<VecDot> {
-    let t = traits(ty);
-    t.simd().vec_dot.or(t.vec_dot).ok_or(Error::Unsupported {
+    traits(ty).fastest_vec_dot().ok_or(Error::Unsupported {
         ty: ty.name(),
         what: "dot product",
     })

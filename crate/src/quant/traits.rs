@@ -104,6 +104,9 @@ pub struct TypeTraits {
     pub vec_dot: Option<VecDot>,
     /// x86_64 AVX2 (and VNNI) fast paths.
     pub x86: Simd,
+    /// x86_64 AVX-512 fast paths (F, BW, VL, VNNI and VBMI), taken before
+    /// `x86`'s where the CPU has them: so far `vec_dot` only.
+    pub avx512: Simd,
     /// wasm32 simd128 fast paths.
     pub wasm: Simd,
     /// Whether the GPU kernels read this type (its WGSL is
@@ -125,6 +128,17 @@ impl TypeTraits {
         return &self.wasm;
         #[allow(unreachable_code)]
         &NO_SIMD
+    }
+
+    /// The fastest dot product for the type on this machine: AVX-512, then
+    /// [`simd`](Self::simd)'s, then the reference.
+    #[inline]
+    pub fn fastest_vec_dot(&'static self) -> Option<VecDot> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(f) = self.avx512.vec_dot.filter(|_| crate::cpu::has_avx512_kq()) {
+            return Some(f);
+        }
+        self.simd().vec_dot.or(self.vec_dot)
     }
 }
 
@@ -259,6 +273,17 @@ macro_rules! x86_dot {
         }))
     };
 }
+// `TypeTraits::fastest_vec_dot` hands these out only where
+// `cpu::has_avx512_kq` holds.
+#[cfg(target_arch = "x86_64")]
+macro_rules! avx512_dot {
+    ($f:ident) => {
+        // SAFETY: see above.
+        Some(VecDot::Quant(|x: &[u8], y: &[u8]| unsafe {
+            crate::quant::x86::avx512::$f(x, y)
+        }))
+    };
+}
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86_dot4 {
     ($f:ident) => {
@@ -278,6 +303,8 @@ use x86_q as x86_dq;
 use x86_q as x86_dot;
 #[cfg(not(target_arch = "x86_64"))]
 use x86_q as x86_dot4;
+#[cfg(not(target_arch = "x86_64"))]
+use x86_q as avx512_dot;
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 macro_rules! wasm_q {
@@ -338,6 +365,7 @@ const fn base(ty: GgmlType, name: &'static str, block_size: usize, type_size: us
         vec_dot_type: F32,
         vec_dot: None,
         x86: NO_SIMD,
+        avx512: NO_SIMD,
         wasm: NO_SIMD,
         gpu: false,
     }
@@ -430,6 +458,10 @@ pub static TABLE: [TypeTraits; 23] = [
             gemm: true,
             ..NO_SIMD
         },
+        avx512: Simd {
+            vec_dot: avx512_dot!(vec_dot_q6_k_q8_k),
+            ..NO_SIMD
+        },
         wasm: Simd {
             dequantize: wasm_dq!(dequantize_row_q6_k),
             vec_dot: wasm_dot!(vec_dot_q6_k_q8_k),
@@ -519,6 +551,10 @@ pub static TABLE: [TypeTraits; 23] = [
             dequantize: x86_dq!(dequantize_row_q4_k),
             vec_dot: x86_dot!(vec_dot_q4_k_q8_k),
             gemm: true,
+            ..NO_SIMD
+        },
+        avx512: Simd {
+            vec_dot: avx512_dot!(vec_dot_q4_k_q8_k),
             ..NO_SIMD
         },
         wasm: Simd {

@@ -507,6 +507,30 @@ fn fast_float_matches(ty: GgmlType, w: &[u8], act: &[u8], n: usize) -> Result<()
     }
 }
 
+/// Every quantized dot product kernel this machine can run for `ty`,
+/// besides the one [`vec_dot`] picks: the AVX2 column where AVX-512 wins.
+fn other_quant_kernels(ty: GgmlType) -> Vec<(&'static str, fn(&[u8], &[u8]) -> f32)> {
+    #[allow(unused_mut)]
+    let mut v = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        let t = crate::quant::traits::traits(ty);
+        if crate::cpu::has_avx2() {
+            if let Some(VecDot::Quant(f)) = t.x86.vec_dot {
+                v.push(("avx2", f));
+            }
+        }
+        if crate::cpu::has_avx512_kq() {
+            if let Some(VecDot::Quant(f)) = t.avx512.vec_dot {
+                v.push(("avx512", f));
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ty;
+    v
+}
+
 fn check_fast(ty: GgmlType, w: &[u8], act: &[u8], n: usize, what: &str) {
     if ty.is_quantized() {
         let fast = vec_dot(ty, w, act, n).unwrap();
@@ -517,6 +541,13 @@ fn check_fast(ty: GgmlType, w: &[u8], act: &[u8], n: usize, what: &str) {
             fast.to_bits(),
             reference.to_bits()
         );
+        for (isa, f) in other_quant_kernels(ty) {
+            let got = f(w, act);
+            assert!(
+                same(got, reference),
+                "{ty} {isa} {what} n={n}: {got:e} vs reference {reference:e}"
+            );
+        }
     } else if let Err(e) = fast_float_matches(ty, w, act, n) {
         panic!("{what}: {e}");
     }

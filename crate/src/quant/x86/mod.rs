@@ -5,6 +5,7 @@
 //! table in `quant::traits` says which type has which, and the tests in
 //! `quant/tests` check each one against the reference bit for bit.
 
+pub(crate) mod avx512;
 pub(crate) mod dequantize;
 pub(crate) mod dot;
 pub(crate) mod gemm;
