@@ -35,9 +35,9 @@ const USAGE: &str = "usage:
                     [--threads N (default: every core)]
                     [--gptq --calib FILE [--ctx N] [--chunks N] [--damp 0.01] [--group N|-1] [--act-order] [--block 128]]
   webquant imatrix MODEL --text FILE -o FILE [--ctx N] [--chunks N] [--threads N]
-  webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx N] [--chat] [--device auto|cpu|gpu] [--threads N]
-  webquant eval MODEL --text FILE [--ctx N] [--ref REFERENCE_MODEL] [--chunks N] [--device cpu|gpu|auto] [--threads N]
-  webquant bench MODEL [-p 128] [-n 64] [-r 3] [--device cpu|gpu|auto] [--threads N]
+  webquant run MODEL [--prompt TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx N] [--chat] [--device auto|cpu|gpu] [--threads N] [--cpu native|avx2]
+  webquant eval MODEL --text FILE [--ctx N] [--ref REFERENCE_MODEL] [--chunks N] [--device cpu|gpu|auto] [--threads N] [--cpu native|avx2]
+  webquant bench MODEL [-p 128] [-n 64] [-r 3] [--device cpu|gpu|auto] [--threads N] [--cpu native|avx2]
   webquant gpu [--bench] [--rows 2048] [--cols 2048] [--tokens 32]
 
 INPUT may be a GGUF file, a llama2.c checkpoint (with --tokenizer), or a
@@ -76,7 +76,9 @@ copy on the same GPU and the CPU's product on the same matrix, then the
 matrix-matrix kernel on a batch of --tokens inputs (GFLOP/s, and its speed-up
 over as many matrix-vector products).
 --threads N: the CPU threads quantize, imatrix, run, eval and bench split their
-work over (default: every core); outputs and logits are the same for any N.";
+work over (default: every core); outputs and logits are the same for any N.
+--cpu avx2: use no x86 extension past AVX2, FMA and F16C (no AVX-VNNI, no
+AVX-512), as on CPUs without them; logits are the same either way.";
 
 /// Options that take no value.
 const FLAGS: &[&str] = &["pure", "chat", "bench", "gptq", "act-order"];
@@ -232,9 +234,10 @@ fn run(args: &[String]) -> Result<()> {
                 1,
                 &[
                     "prompt", "n", "temp", "top-k", "top-p", "seed", "ctx", "chat", "device",
-                    "threads",
+                    "threads", "cpu",
                 ],
             )?;
+            cpu_arg(&a)?;
             run_model(&a)
         }
         "imatrix" => {
@@ -242,11 +245,16 @@ fn run(args: &[String]) -> Result<()> {
             compute_imatrix(&a)
         }
         "eval" => {
-            a.expect(1, &["text", "ctx", "ref", "chunks", "device", "threads"])?;
+            a.expect(
+                1,
+                &["text", "ctx", "ref", "chunks", "device", "threads", "cpu"],
+            )?;
+            cpu_arg(&a)?;
             eval(&a)
         }
         "bench" => {
-            a.expect(1, &["p", "n", "r", "device", "threads"])?;
+            a.expect(1, &["p", "n", "r", "device", "threads", "cpu"])?;
+            cpu_arg(&a)?;
             bench(&a)
         }
         "gpu" => {
@@ -727,6 +735,33 @@ fn default_threads() -> usize {
 }
 
 /// `--threads N` (default: every core); the output is the same for any N.
+/// `--cpu native` (the default: every extension the CPU has) or `--cpu
+/// avx2` (nothing past AVX2, FMA and F16C, to compare with builds for such
+/// CPUs).
+fn cpu_arg(a: &Args) -> Result<()> {
+    match a.option("cpu") {
+        None | Some("native") => Ok(()),
+        #[cfg(target_arch = "x86_64")]
+        Some("avx2") => {
+            if !webquant::cpu::has_avx2() {
+                return Err(Error::invalid(
+                    "--cpu avx2: this CPU has no AVX2, FMA and F16C",
+                ));
+            }
+            webquant::cpu::limit_to_avx2();
+            Ok(())
+        }
+        Some(v) => Err(Error::invalid(format!(
+            "--cpu {v:?}: give native{}",
+            if cfg!(target_arch = "x86_64") {
+                " or avx2"
+            } else {
+                ""
+            }
+        ))),
+    }
+}
+
 fn threads_arg(a: &Args) -> Result<usize> {
     match number(a, "threads", default_threads())? {
         0 => Err(Error::invalid("--threads 0: give 1 or more")),
@@ -958,6 +993,8 @@ fn bench(a: &Args) -> Result<()> {
     let mut runner = load_runner(&g, n_ctx, device(a, "cpu")?, threads)?;
     let (pp, tg) = tokens_per_second(&mut runner.transformer, n_prompt, n_gen, reps)?;
     let mut out = format!("pp{n_prompt} {pp:.2} tok/s\ntg{n_gen} {tg:.2} tok/s\n");
+    // Goes to stderr: stdout stays the two lines scripts read.
+    eprintln!("CPU extensions in use: {}", webquant::cpu::in_use());
     if runner.transformer.on_gpu() {
         // The reference, in the same run: the CPU path on the same tokens.
         drop(runner);

@@ -45,21 +45,17 @@ impl Isa {
     /// Every variant this CPU can run, best first (the tests run them all).
     /// Detected once: every matmul asks.
     pub(crate) fn available() -> &'static [Isa] {
-        static AVAILABLE: std::sync::OnceLock<Vec<Isa>> = std::sync::OnceLock::new();
-        AVAILABLE.get_or_init(|| {
-            let mut v = Vec::new();
-            if !crate::cpu::has_avx2() {
-                return v;
-            }
-            if crate::cpu::has_avxvnni() {
-                v.push(Isa::AvxVnni);
-            }
-            if crate::cpu::has_avx512vnni() {
-                v.push(Isa::Avx512Vnni);
-            }
-            v.push(Isa::Avx2);
-            v
-        })
+        const ALL: [Isa; 3] = [Isa::AvxVnni, Isa::Avx512Vnni, Isa::Avx2];
+        // Asked on every matmul; the answers are cached, and the set can
+        // shrink at run time (`cpu::limit_to_avx2`).
+        let (vnni, vnni512) = (crate::cpu::has_avxvnni(), crate::cpu::has_avx512vnni());
+        match (crate::cpu::has_avx2(), vnni, vnni512) {
+            (false, _, _) => &[],
+            (true, true, true) => &ALL,
+            (true, true, false) => &[Isa::AvxVnni, Isa::Avx2],
+            (true, false, true) => &ALL[1..],
+            (true, false, false) => &ALL[2..],
+        }
     }
 
     /// Whether this variant is exact for a type that `needs_vnni` (8-bit
