@@ -169,7 +169,7 @@ pub(crate) fn matvec(
         unsafe {
             match isa {
                 Isa::AvxVnni => gemv_avxvnni(v, &a, acts, ab, t, o),
-                Isa::Avx512Vnni => gemv_vnni512(v, &a, acts, ab, t, o),
+                Isa::Avx512Vnni | Isa::Avx512 => gemv_vnni512(v, &a, acts, ab, t, o),
                 Isa::Avx2 => gemv_avx2(v, &a, acts, ab, t, o),
             }
         }

@@ -27,6 +27,9 @@ pub(crate) enum Isa {
     AvxVnni,
     /// `vpdpbusd` on 256-bit vectors (AVX512-VNNI with AVX512VL).
     Avx512Vnni,
+    /// `vpdpbusd` on 512-bit vectors, 16 rows per step, for prompts (one
+    /// token and the packed kernels take the 256-bit form).
+    Avx512,
     /// `vpmaddubsw` + `vpmaddwd`: exact only while a pair of products fits
     /// in i16, which holds for 4- and 5-bit weights but not for Q8_0.
     Avx2,
@@ -45,7 +48,8 @@ impl Isa {
     /// Every variant this CPU can run, best first (the tests run them all).
     /// Detected once: every matmul asks.
     pub(crate) fn available() -> &'static [Isa] {
-        const ALL: [Isa; 3] = [Isa::AvxVnni, Isa::Avx512Vnni, Isa::Avx2];
+        const ALL: [Isa; 4] = [Isa::Avx512, Isa::AvxVnni, Isa::Avx512Vnni, Isa::Avx2];
+        const NO_AVXVNNI: [Isa; 3] = [Isa::Avx512, Isa::Avx512Vnni, Isa::Avx2];
         // Asked on every matmul; the answers are cached, and the set can
         // shrink at run time (`cpu::limit_to_avx2`).
         let (vnni, vnni512) = (crate::cpu::has_avxvnni(), crate::cpu::has_avx512vnni());
@@ -53,8 +57,8 @@ impl Isa {
             (false, _, _) => &[],
             (true, true, true) => &ALL,
             (true, true, false) => &[Isa::AvxVnni, Isa::Avx2],
-            (true, false, true) => &ALL[1..],
-            (true, false, false) => &ALL[2..],
+            (true, false, true) => &NO_AVXVNNI,
+            (true, false, false) => &ALL[3..],
         }
     }
 
@@ -92,6 +96,7 @@ pub(crate) fn matmul(
         match isa {
             Isa::AvxVnni => run_avxvnni(ty, weights, rows, rb, &a, n, out),
             Isa::Avx512Vnni => run_vnni512(ty, weights, rows, rb, &a, n, out),
+            Isa::Avx512 => run_avx512(ty, weights, rows, rb, &a, n, out),
             Isa::Avx2 => run_avx2(ty, weights, rows, rb, &a, n, out),
         }
     }
@@ -257,35 +262,148 @@ unsafe fn group<D: Dp>(
     rows: usize,
     r0: usize,
 ) {
+    fill(ty, rows_w, panel, a.nb);
     match ty {
-        GgmlType::Q4_0 => {
-            repack(rows_w, panel, a.nb, |row, b| {
-                let x = &as_blocks::<BlockQ4_0>(row)[b];
-                let q = _mm_loadu_si128(x.qs.as_ptr() as *const __m128i);
-                let u = _mm256_set_m128i(_mm_srli_epi16::<4>(q), q);
-                (_mm256_and_si256(u, _mm256_set1_epi8(0x0F)), f16_le(x.d))
-            });
-            tiles::<D, 0>(panel, a, n, out, rows, r0);
+        GgmlType::Q4_0 => tiles::<D, 0>(panel, a, n, out, rows, r0),
+        GgmlType::Q5_0 => tiles::<D, 1>(panel, a, n, out, rows, r0),
+        _ => tiles::<D, 2>(panel, a, n, out, rows, r0),
+    }
+}
+
+/// Repack up to 8 rows of `ty` into `panel`.
+#[inline(always)]
+unsafe fn fill(ty: GgmlType, rows_w: &[Option<&[u8]>; 8], panel: &mut Panel, nb: usize) {
+    match ty {
+        GgmlType::Q4_0 => repack(rows_w, panel, nb, |row, b| {
+            let x = &as_blocks::<BlockQ4_0>(row)[b];
+            let q = _mm_loadu_si128(x.qs.as_ptr() as *const __m128i);
+            let u = _mm256_set_m128i(_mm_srli_epi16::<4>(q), q);
+            (_mm256_and_si256(u, _mm256_set1_epi8(0x0F)), f16_le(x.d))
+        }),
+        GgmlType::Q5_0 => repack(rows_w, panel, nb, |row, b| {
+            let x = &as_blocks::<BlockQ5_0>(row)[b];
+            let q = _mm_loadu_si128(x.qs.as_ptr() as *const __m128i);
+            let u = _mm256_set_m128i(_mm_srli_epi16::<4>(q), q);
+            let lo = _mm256_and_si256(u, _mm256_set1_epi8(0x0F));
+            (_mm256_or_si256(lo, high_bits(x.qh)), f16_le(x.d))
+        }),
+        _ => repack(rows_w, panel, nb, |row, b| {
+            let x = &as_blocks::<BlockQ8_0>(row)[b];
+            let q = _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i);
+            // q + 128 as unsigned: flip the sign bit.
+            (_mm256_xor_si256(q, _mm256_set1_epi8(i8::MIN)), f16_le(x.d))
+        }),
+    }
+}
+
+/// Groups of 16 rows on 512-bit vectors: two 8-row panels side by side
+/// (lanes 0..8 the first's rows, 8..16 the second's), every token in tiles
+/// of up to 4; a last group of 8 or fewer rows takes the 256-bit tiles.
+#[target_feature(enable = "avx2,f16c,avx512f,avx512vl,avx512vnni")]
+unsafe fn run_avx512(
+    ty: GgmlType,
+    weights: &[u8],
+    rows: usize,
+    rb: usize,
+    a: &Acts,
+    n: usize,
+    out: &mut [f32],
+) {
+    let panel = || Panel {
+        w: vec![0u8; a.nb * 256],
+        d: vec![0f32; a.nb * 8],
+    };
+    let (mut pa, mut pb) = (panel(), panel());
+    let rows_of = |r0: usize| -> [Option<&[u8]>; 8] {
+        core::array::from_fn(|i| {
+            (r0 + i < rows).then(|| &weights[(r0 + i) * rb..(r0 + i + 1) * rb])
+        })
+    };
+    for r0 in (0..rows).step_by(16) {
+        if rows - r0 <= 8 {
+            group::<Vnni512>(ty, &rows_of(r0), &mut pa, a, n, out, rows, r0);
+            continue;
         }
-        GgmlType::Q5_0 => {
-            repack(rows_w, panel, a.nb, |row, b| {
-                let x = &as_blocks::<BlockQ5_0>(row)[b];
-                let q = _mm_loadu_si128(x.qs.as_ptr() as *const __m128i);
-                let u = _mm256_set_m128i(_mm_srli_epi16::<4>(q), q);
-                let lo = _mm256_and_si256(u, _mm256_set1_epi8(0x0F));
-                (_mm256_or_si256(lo, high_bits(x.qh)), f16_le(x.d))
-            });
-            tiles::<D, 1>(panel, a, n, out, rows, r0);
+        fill(ty, &rows_of(r0), &mut pa, a.nb);
+        fill(ty, &rows_of(r0 + 8), &mut pb, a.nb);
+        match ty {
+            GgmlType::Q4_0 => tiles16::<0>(&pa, &pb, a, n, out, rows, r0),
+            GgmlType::Q5_0 => tiles16::<1>(&pa, &pb, a, n, out, rows, r0),
+            _ => tiles16::<2>(&pa, &pb, a, n, out, rows, r0),
         }
-        _ => {
-            repack(rows_w, panel, a.nb, |row, b| {
-                let x = &as_blocks::<BlockQ8_0>(row)[b];
-                let q = _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i);
-                // q + 128 as unsigned: flip the sign bit.
-                (_mm256_xor_si256(q, _mm256_set1_epi8(i8::MIN)), f16_le(x.d))
-            });
-            tiles::<D, 2>(panel, a, n, out, rows, r0);
+    }
+}
+
+#[inline(always)]
+unsafe fn tiles16<const K: u8>(
+    pa: &Panel,
+    pb: &Panel,
+    a: &Acts,
+    n: usize,
+    out: &mut [f32],
+    rows: usize,
+    r0: usize,
+) {
+    let mut t = 0;
+    while t < n {
+        match n - t {
+            1 => tile16::<K, 1>(pa, pb, a, t, out, rows, r0),
+            2 => tile16::<K, 2>(pa, pb, a, t, out, rows, r0),
+            3 => tile16::<K, 3>(pa, pb, a, t, out, rows, r0),
+            _ => tile16::<K, 4>(pa, pb, a, t, out, rows, r0),
         }
+        t += 4;
+    }
+}
+
+/// [`tile`] for 16 rows: the same integer sums and float steps per lane.
+#[inline(always)]
+unsafe fn tile16<const K: u8, const T: usize>(
+    pa: &Panel,
+    pb: &Panel,
+    a: &Acts,
+    t: usize,
+    out: &mut [f32],
+    rows: usize,
+    r0: usize,
+) {
+    let nb = a.nb;
+    let mut sumf = [_mm512_setzero_ps(); T];
+    for b in 0..nb {
+        let mut acc: [__m512i; T] =
+            core::array::from_fn(|j| _mm512_set1_epi32(a.start[(t + j) * nb + b]));
+        let q: [*const u8; T] =
+            core::array::from_fn(|j| a.qs.as_ptr().add((t + j) * a.ab + b * 34 + 2));
+        let wa = pa.w.as_ptr().add(b * 256) as *const __m256i;
+        let wb = pb.w.as_ptr().add(b * 256) as *const __m256i;
+        for g in 0..8 {
+            let wg = _mm512_inserti64x4::<1>(
+                _mm512_castsi256_si512(_mm256_loadu_si256(wa.add(g))),
+                _mm256_loadu_si256(wb.add(g)),
+            );
+            for j in 0..T {
+                let s = _mm512_set1_epi32((q[j].add(4 * g) as *const i32).read_unaligned());
+                acc[j] = _mm512_dpbusd_epi32(acc[j], wg, s);
+            }
+        }
+        let dx = _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+            _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(pa.d.as_ptr().add(b * 8)))),
+            _mm256_castps_pd(_mm256_loadu_ps(pb.d.as_ptr().add(b * 8))),
+        ));
+        for j in 0..T {
+            let s = _mm512_cvtepi32_ps(acc[j]);
+            let dy = _mm512_set1_ps(a.dy[(t + j) * nb + b]);
+            let p = match K {
+                0 => _mm512_mul_ps(_mm512_mul_ps(s, dx), dy),
+                1 => _mm512_mul_ps(_mm512_mul_ps(dx, dy), s),
+                _ => _mm512_mul_ps(s, _mm512_mul_ps(dx, dy)),
+            };
+            sumf[j] = _mm512_add_ps(sumf[j], p);
+        }
+    }
+    let mask: __mmask16 = ((1u32 << (rows - r0).min(16)) - 1) as __mmask16;
+    for (j, v) in sumf.iter().enumerate() {
+        _mm512_mask_storeu_ps(out.as_mut_ptr().add((t + j) * rows + r0), mask, *v);
     }
 }
 
@@ -481,7 +599,7 @@ pub(crate) fn matvec(
         unsafe {
             match isa {
                 Isa::AvxVnni => gemv_avxvnni(ty, weights, rb, &a, o),
-                Isa::Avx512Vnni => gemv_vnni512(ty, weights, rb, &a, o),
+                Isa::Avx512Vnni | Isa::Avx512 => gemv_vnni512(ty, weights, rb, &a, o),
                 Isa::Avx2 => gemv_avx2(ty, weights, rb, &a, o),
             }
         }
