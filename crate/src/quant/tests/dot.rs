@@ -507,9 +507,12 @@ fn fast_float_matches(ty: GgmlType, w: &[u8], act: &[u8], n: usize) -> Result<()
     }
 }
 
+/// A quantized dot product kernel: weight row bytes, activation bytes.
+type QuantDot = fn(&[u8], &[u8]) -> f32;
+
 /// Every quantized dot product kernel this machine can run for `ty`,
 /// besides the one [`vec_dot`] picks: the AVX2 column where AVX-512 wins.
-fn other_quant_kernels(ty: GgmlType) -> Vec<(&'static str, fn(&[u8], &[u8]) -> f32)> {
+fn other_quant_kernels(ty: GgmlType) -> Vec<(&'static str, QuantDot)> {
     #[allow(unused_mut)]
     let mut v = Vec::new();
     #[cfg(target_arch = "x86_64")]
