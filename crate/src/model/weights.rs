@@ -94,11 +94,6 @@ impl Matrix {
         self.packed = None;
     }
 
-    /// Bytes of the CPU's repacked copy (0 without one).
-    pub fn packed_bytes(&self) -> usize {
-        self.packed.as_ref().map_or(0, dot::Packed::size)
-    }
-
     /// `out_i = m_i · x` for matrices that read the same input `x` (n, cols):
     /// `x` is quantized once per activation type rather than once per matrix.
     pub fn matmul_many(
@@ -238,23 +233,6 @@ impl Weights {
         for m in self.matrices_mut() {
             m.unpack();
         }
-    }
-
-    /// Bytes of the repacked copies.
-    pub fn packed_bytes(&self) -> usize {
-        let layers: usize = self
-            .layers
-            .iter()
-            .map(|l| {
-                [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_down, &l.w_up]
-                    .iter()
-                    .map(|m| m.packed_bytes())
-                    .sum::<usize>()
-            })
-            .sum();
-        layers
-            + self.token_embd.packed_bytes()
-            + self.output.as_ref().map_or(0, Matrix::packed_bytes)
     }
 
     /// The classifier: `output`, or the embeddings when tied.

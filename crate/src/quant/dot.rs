@@ -399,16 +399,6 @@ pub struct Packed {
     _none: core::convert::Infallible,
 }
 
-impl Packed {
-    /// Bytes held.
-    pub fn size(&self) -> usize {
-        #[cfg(target_arch = "x86_64")]
-        return self.inner.size();
-        #[cfg(not(target_arch = "x86_64"))]
-        match self._none {}
-    }
-}
-
 /// `weights` (`rows × cols` of `ty`) repacked for this CPU's decoding
 /// kernels, or `None` where there are none for `ty` here (the other paths
 /// read the weights as they are).

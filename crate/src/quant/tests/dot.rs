@@ -1065,45 +1065,54 @@ fn gemm_matches_reference_on_edge_cases() {
     }
 }
 
+/// Each `x8` instruction set this CPU has, with each type it is exact for.
+#[cfg(target_arch = "x86_64")]
+fn x8_isa_types() -> Vec<(x8::Isa, GgmlType)> {
+    let types = [GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0];
+    x8::Isa::available()
+        .iter()
+        .flat_map(|&isa| {
+            types
+                .into_iter()
+                .filter(move |&ty| isa.handles(ty == GgmlType::Q8_0))
+                .map(move |ty| (isa, ty))
+        })
+        .collect()
+}
+
 /// `x8` with each instruction set this CPU has, against the reference bit
 /// for bit.
 #[cfg(target_arch = "x86_64")]
 fn x8_cases(cases: fn(GgmlType, TileCheck)) {
-    let types = [GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0];
-    for &isa in x8::Isa::available() {
-        for ty in types
-            .into_iter()
-            .filter(|&ty| isa.handles(ty == GgmlType::Q8_0))
-        {
-            cases(ty, &|ty, w, acts, rows, cols, n, what| {
-                let rb = ty.row_size(cols).unwrap();
-                let ab = act_row_size(ty, cols).unwrap();
-                // The repacking kernel on all rows, the 8-row matvec on
-                // whole groups of 8.
-                let mut out = vec![f32::NAN; rows * n];
-                x8::matmul(isa, ty, w, rows, cols, rb, acts, ab, n, &mut out);
-                let mut out_mv = vec![f32::NAN; rows * n];
-                x8::matvec(isa, ty, w, rows, cols, rb, acts, ab, n, &mut out_mv);
-                for t in 0..n {
-                    let a = &acts[t * ab..(t + 1) * ab];
-                    for r in 0..rows {
-                        let want = run_reference(ty, &w[r * rb..(r + 1) * rb], a);
-                        let got = out[t * rows + r];
+    for (isa, ty) in x8_isa_types() {
+        cases(ty, &|ty, w, acts, rows, cols, n, what| {
+            let rb = ty.row_size(cols).unwrap();
+            let ab = act_row_size(ty, cols).unwrap();
+            // The repacking kernel on all rows, the 8-row matvec on
+            // whole groups of 8.
+            let mut out = vec![f32::NAN; rows * n];
+            x8::matmul(isa, ty, w, rows, cols, rb, acts, ab, n, &mut out);
+            let mut out_mv = vec![f32::NAN; rows * n];
+            x8::matvec(isa, ty, w, rows, cols, rb, acts, ab, n, &mut out_mv);
+            for t in 0..n {
+                let a = &acts[t * ab..(t + 1) * ab];
+                for r in 0..rows {
+                    let want = run_reference(ty, &w[r * rb..(r + 1) * rb], a);
+                    let got = out[t * rows + r];
+                    assert!(
+                        same(got, want),
+                        "{ty} {isa:?} {what}: rows={rows} n={n} t={t} r={r}: {got:e} vs {want:e}"
+                    );
+                    if r < x8::matvec_rows(rows) {
+                        let got = out_mv[t * rows + r];
                         assert!(
-                            same(got, want),
-                            "{ty} {isa:?} {what}: rows={rows} n={n} t={t} r={r}: {got:e} vs {want:e}"
-                        );
-                        if r < x8::matvec_rows(rows) {
-                            let got = out_mv[t * rows + r];
-                            assert!(
                                 same(got, want),
                                 "{ty} {isa:?} matvec {what}: rows={rows} n={n} t={t} r={r}: {got:e} vs {want:e}"
                             );
-                        }
                     }
                 }
-            });
-        }
+            }
+        });
     }
 }
 
@@ -1112,41 +1121,35 @@ fn x8_cases(cases: fn(GgmlType, TileCheck)) {
 /// rows past the last whole group of 8 are not packed.
 #[cfg(target_arch = "x86_64")]
 fn packed_cases(cases: fn(GgmlType, TileCheck)) {
-    let types = [GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0];
-    for &isa in x8::Isa::available() {
-        for ty in types
-            .into_iter()
-            .filter(|&ty| isa.handles(ty == GgmlType::Q8_0))
-        {
-            cases(ty, &|ty, w, acts, rows, cols, n, what| {
-                let rb = ty.row_size(cols).unwrap();
-                let ab = act_row_size(ty, cols).unwrap();
-                // The cases' rows repeated to at least two groups of 8 and a
-                // ragged end, so that small cases are packed too.
-                let w = &w.repeat(if rows < 8 { 16 / rows + 1 } else { 1 });
-                let rows = w.len() / rb;
-                let p = packed::Packed::new(ty, w, rows, rb).unwrap();
-                assert_eq!(p.rows(), rows / 8 * 8);
-                assert_eq!(
-                    p.size(),
-                    (rows / 8) * w.len() / rows * 8,
-                    "{ty}: packed is the original's size"
-                );
-                let mut out = vec![f32::NAN; rows * n];
-                packed::matvec(isa, p.groups(0, rows / 8), acts, ab, n, rows, &mut out);
-                for t in 0..n {
-                    let a = &acts[t * ab..(t + 1) * ab];
-                    for r in 0..p.rows() {
-                        let want = run_reference(ty, &w[r * rb..(r + 1) * rb], a);
-                        let got = out[t * rows + r];
-                        assert!(
+    for (isa, ty) in x8_isa_types() {
+        cases(ty, &|ty, w, acts, rows, cols, n, what| {
+            let rb = ty.row_size(cols).unwrap();
+            let ab = act_row_size(ty, cols).unwrap();
+            // The cases' rows repeated to at least two groups of 8 and a
+            // ragged end, so that small cases are packed too.
+            let w = &w.repeat(if rows < 8 { 16 / rows + 1 } else { 1 });
+            let rows = w.len() / rb;
+            let p = packed::Packed::new(ty, w, rows, rb).unwrap();
+            assert_eq!(p.rows(), rows / 8 * 8);
+            assert_eq!(
+                p.size(),
+                (rows / 8) * w.len() / rows * 8,
+                "{ty}: packed is the original's size"
+            );
+            let mut out = vec![f32::NAN; rows * n];
+            packed::matvec(isa, p.groups(0, rows / 8), acts, ab, n, rows, &mut out);
+            for t in 0..n {
+                let a = &acts[t * ab..(t + 1) * ab];
+                for r in 0..p.rows() {
+                    let want = run_reference(ty, &w[r * rb..(r + 1) * rb], a);
+                    let got = out[t * rows + r];
+                    assert!(
                             same(got, want),
                             "{ty} {isa:?} packed {what}: rows={rows} n={n} t={t} r={r}: {got:e} vs {want:e}"
                         );
-                    }
                 }
-            });
-        }
+            }
+        });
     }
 }
 

@@ -55,6 +55,18 @@ const fn q6k_index() -> [u8; 64] {
     idx
 }
 
+/// i16 lane `2L + h` (`L` the i32 lane) takes the scale of sub-block
+/// `2(L/8) + h` of the four in a vector (add the first's index).
+const fn q6k_scale_index() -> [i16; 32] {
+    let mut idx = [0i16; 32];
+    let mut i = 0;
+    while i < 32 {
+        idx[i] = (i % 2 + 2 * (i / 16)) as i16;
+        i += 1;
+    }
+    idx
+}
+
 #[inline(always)]
 unsafe fn load512(p: &[u8]) -> __m512i {
     debug_assert!(p.len() >= 64);
@@ -147,10 +159,9 @@ pub(crate) unsafe fn vec_dot_q4_k_q8_k(vx: &[u8], vy: &[u8]) -> f32 {
             for (w, a, s0, s1) in pairs {
                 let d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, a);
                 // Each i32 lane's low byte: the half's sub-block scale.
-                let si = _mm512_set_epi32(
-                    s1 as i32, s1 as i32, s1 as i32, s1 as i32, s1 as i32, s1 as i32, s1 as i32,
-                    s1 as i32, s0 as i32, s0 as i32, s0 as i32, s0 as i32, s0 as i32, s0 as i32,
-                    s0 as i32, s0 as i32,
+                let si = _mm512_inserti64x4::<1>(
+                    _mm512_set1_epi32(s0 as i32),
+                    _mm256_set1_epi32(s1 as i32),
                 );
                 let s = _mm512_permutexvar_epi32(si, sc);
                 acc = _mm512_add_epi32(acc, _mm512_madd_epi16(d, s));
@@ -167,7 +178,9 @@ pub(crate) unsafe fn vec_dot_q4_k_q8_k(vx: &[u8], vy: &[u8]) -> f32 {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot_q6_k_q8_k(vx: &[u8], vy: &[u8]) -> f32 {
     const P: [u8; 64] = q6k_index();
+    const SCALES: [i16; 32] = q6k_scale_index();
     let pi = index(&P);
+    let pair = _mm512_loadu_si512(SCALES.as_ptr() as *const __m512i);
     let m4 = _mm512_set1_epi8(0x0F);
     let m30 = _mm512_set1_epi8(0x30);
     let k32 = _mm512_set1_epi8(32);
@@ -201,41 +214,7 @@ pub(crate) unsafe fn vec_dot_q6_k_q8_k(vx: &[u8], vy: &[u8]) -> f32 {
                 let a = _mm512_permutexvar_epi8(pi, load512(&q8[128 * n + 64 * k..]));
                 // (q - 32) · a per position pair, exact in i16 (see x86::dot).
                 let p = _mm512_sub_epi16(_mm512_maddubs_epi16(w, a), _mm512_maddubs_epi16(k32, a));
-                let s0 = (8 * n + 4 * k) as i16;
-                let si = _mm512_set_epi16(
-                    s0 + 3,
-                    s0 + 2,
-                    s0 + 3,
-                    s0 + 2,
-                    s0 + 3,
-                    s0 + 2,
-                    s0 + 3,
-                    s0 + 2,
-                    s0 + 3,
-                    s0 + 2,
-                    s0 + 3,
-                    s0 + 2,
-                    s0 + 3,
-                    s0 + 2,
-                    s0 + 3,
-                    s0 + 2,
-                    s0 + 1,
-                    s0,
-                    s0 + 1,
-                    s0,
-                    s0 + 1,
-                    s0,
-                    s0 + 1,
-                    s0,
-                    s0 + 1,
-                    s0,
-                    s0 + 1,
-                    s0,
-                    s0 + 1,
-                    s0,
-                    s0 + 1,
-                    s0,
-                );
+                let si = _mm512_add_epi16(pair, _mm512_set1_epi16((8 * n + 4 * k) as i16));
                 let s = _mm512_permutexvar_epi16(si, sc16);
                 acc = _mm512_add_epi32(acc, _mm512_madd_epi16(p, s));
             }
