@@ -267,6 +267,18 @@ pub(crate) fn x8_isa(ty: GgmlType) -> Option<crate::quant::x86::x8::Isa> {
     }
 }
 
+/// The eight-row kernel variant for `ty` on weights packed at load time,
+/// and for prompts:
+/// as [`x8_isa`], and Q8_0 on AVX2 too (the packed kernels and
+/// `x8::matmul` have an exact one for it, `x8::matvec` has not).
+#[cfg(target_arch = "x86_64")]
+fn packed_isa(ty: GgmlType) -> Option<crate::quant::x86::x8::Isa> {
+    use crate::quant::x86::{packed, x8::Isa};
+    x8_isa(ty).or_else(|| {
+        (packed::packs(ty) && Isa::available().contains(&Isa::Avx2)).then_some(Isa::Avx2)
+    })
+}
+
 /// Smallest batch that goes through the repacking kernels (`x8`, `gemm`).
 #[cfg(target_arch = "x86_64")]
 pub(crate) const GEMM_MIN_BATCH: usize = 4;
@@ -405,7 +417,7 @@ pub struct Packed {
 pub fn pack(ty: GgmlType, weights: &[u8], rows: usize, cols: usize) -> Option<Packed> {
     #[cfg(target_arch = "x86_64")]
     {
-        x8_isa(ty)?;
+        packed_isa(ty)?;
         let rb = check_weights(ty, weights, rows, cols).ok()?;
         crate::quant::x86::packed::Packed::new(ty, weights, rows, rb).map(|inner| Packed { inner })
     }
@@ -520,7 +532,9 @@ fn matmul_prepared_with(
     #[cfg(not(target_arch = "x86_64"))]
     let _ = packed;
     #[cfg(target_arch = "x86_64")]
-    if let Some(isa) = x8_isa.filter(|_| n >= GEMM_MIN_BATCH) {
+    // `x8::matmul` takes Q8_0 on AVX2 too (exact by widening), as the
+    // packed kernels do.
+    if let Some(isa) = packed_isa(ty).filter(|_| n >= GEMM_MIN_BATCH) {
         // Bit-identical to `f`.
         crate::quant::x86::x8::matmul(isa, ty, weights, rows, cols, rb, act, ab, n, out);
         return Ok(());
@@ -547,7 +561,7 @@ fn matmul_prepared_with(
     #[allow(unused_mut)]
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if let (Some(isa), Some(v)) = (x8_isa, packed) {
+    if let (Some(isa), Some(v)) = (packed.and_then(|_| packed_isa(ty)), packed) {
         crate::quant::x86::packed::matvec(isa, v, act, ab, n, rows, out);
         done = v.rows();
     } else if let Some(isa) = x8_isa {

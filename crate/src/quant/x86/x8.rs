@@ -31,7 +31,9 @@ pub(crate) enum Isa {
     /// token and the packed kernels take the 256-bit form).
     Avx512,
     /// `vpmaddubsw` + `vpmaddwd`: exact only while a pair of products fits
-    /// in i16, which holds for 4- and 5-bit weights but not for Q8_0.
+    /// in i16, which holds for 4- and 5-bit weights but not for Q8_0, which
+    /// [`matmul`] and the packed kernels widen to i16 instead ([`matvec`]
+    /// refuses it).
     Avx2,
 }
 
@@ -71,8 +73,8 @@ impl Isa {
 
 /// `out[t * rows + r] = W[r] · act[t]` for `n` Q8_0 activation rows (`ab`
 /// bytes each, concatenated in `acts`); `weights` holds `rows` rows of `rb`
-/// bytes. The caller checked lengths and chose `isa` ([`Isa::best`]: it
-/// handles `ty` and this CPU has it).
+/// bytes. The caller checked lengths and chose `isa`, which this CPU has
+/// (any variant takes any of the three types).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(
     isa: Isa,
@@ -86,8 +88,9 @@ pub(crate) fn matmul(
     n: usize,
     out: &mut [f32],
 ) {
-    // Q8_0's bytes would saturate `maddubs`: only VNNI is exact for it.
-    assert!(isa.handles(ty == GgmlType::Q8_0) && Isa::available().contains(&isa));
+    // Every variant is exact for every type here: Q8_0 on AVX2 widens to
+    // i16 (`tile_q8_0_avx2`) instead of `maddubs`.
+    assert!(Isa::available().contains(&isa));
     let nb = cols / 32;
     let a = Acts::new(ty, acts, ab, n, nb);
     // SAFETY: `isa` is available on this CPU (asserted above); the slices
@@ -138,7 +141,91 @@ unsafe fn run_avx2(
     n: usize,
     out: &mut [f32],
 ) {
-    run::<Avx2>(ty, w, rows, rb, a, n, out)
+    if ty != GgmlType::Q8_0 {
+        return run::<Avx2>(ty, w, rows, rb, a, n, out);
+    }
+    let mut panel = Panel {
+        w: vec![0u8; a.nb * 256],
+        d: vec![0f32; a.nb * 8],
+    };
+    for r0 in (0..rows).step_by(8) {
+        let rr = 8.min(rows - r0);
+        let rows_w: [Option<&[u8]>; 8] =
+            core::array::from_fn(|i| (i < rr).then(|| &w[(r0 + i) * rb..(r0 + i + 1) * rb]));
+        fill(ty, &rows_w, &mut panel, a.nb);
+        let mut t = 0;
+        while t < n {
+            match n - t {
+                1 => tile_q8_0_avx2::<1>(&panel, a, t, out, rows, r0),
+                2 => tile_q8_0_avx2::<2>(&panel, a, t, out, rows, r0),
+                3 => tile_q8_0_avx2::<3>(&panel, a, t, out, rows, r0),
+                _ => tile_q8_0_avx2::<4>(&panel, a, t, out, rows, r0),
+            }
+            t += 4;
+        }
+    }
+}
+
+/// [`tile`] for Q8_0 without VNNI, where `maddubs` would saturate on its
+/// bytes: weights and activations widened to i16 and multiplied in pairs
+/// by `madd` (exact for any bytes), rows 0..3 and 4..7 of each group in
+/// their own sums until one `hadd` per block joins them (in the lane order
+/// `[0 1 4 5 | 2 3 6 7]`, which one permute undoes). The float steps are
+/// [`tile`]'s.
+#[inline(always)]
+unsafe fn tile_q8_0_avx2<const T: usize>(
+    panel: &Panel,
+    a: &Acts,
+    t: usize,
+    out: &mut [f32],
+    rows: usize,
+    r0: usize,
+) {
+    let nb = a.nb;
+    let mut sumf = [_mm256_setzero_ps(); T];
+    let mut wide = [[0i16; 32]; T];
+    for b in 0..nb {
+        for (j, wj) in wide.iter_mut().enumerate() {
+            let q = a.qs.as_ptr().add((t + j) * a.ab + b * 34 + 2);
+            let y = _mm256_loadu_si256(q as *const __m256i);
+            let wp = wj.as_mut_ptr() as *mut __m256i;
+            _mm256_storeu_si256(wp, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y)));
+            _mm256_storeu_si256(
+                wp.add(1),
+                _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(y)),
+            );
+        }
+        let mut lo = [_mm256_setzero_si256(); T];
+        let mut hi = [_mm256_setzero_si256(); T];
+        let w = panel.w.as_ptr().add(b * 256) as *const __m128i;
+        for g in 0..8 {
+            let w0 = _mm256_cvtepu8_epi16(_mm_loadu_si128(w.add(2 * g)));
+            let w1 = _mm256_cvtepu8_epi16(_mm_loadu_si128(w.add(2 * g + 1)));
+            for j in 0..T {
+                let y4 = _mm256_set1_epi64x(
+                    (wide[j].as_ptr().add(4 * g) as *const i64).read_unaligned(),
+                );
+                // |(q + 128) * y| pairs <= 2 * 255 * 128: exact in i32.
+                lo[j] = _mm256_add_epi32(lo[j], _mm256_madd_epi16(w0, y4));
+                hi[j] = _mm256_add_epi32(hi[j], _mm256_madd_epi16(w1, y4));
+            }
+        }
+        let dx = _mm256_loadu_ps(panel.d.as_ptr().add(b * 8));
+        for j in 0..T {
+            let r = _mm256_permute4x64_epi64::<0xD8>(_mm256_hadd_epi32(lo[j], hi[j]));
+            let acc = _mm256_add_epi32(r, _mm256_set1_epi32(a.start[(t + j) * nb + b]));
+            let s = _mm256_cvtepi32_ps(acc);
+            let dy = _mm256_set1_ps(a.dy[(t + j) * nb + b]);
+            sumf[j] = _mm256_add_ps(sumf[j], _mm256_mul_ps(s, _mm256_mul_ps(dx, dy)));
+        }
+    }
+    let rr = 8.min(rows - r0);
+    for (j, v) in sumf.iter().enumerate() {
+        let o = (t + j) * rows + r0;
+        let mut tmp = [0f32; 8];
+        _mm256_storeu_ps(tmp.as_mut_ptr(), *v);
+        out[o..o + rr].copy_from_slice(&tmp[..rr]);
+    }
 }
 
 /// Groups of 8 rows: repack each, then run every token against it.
