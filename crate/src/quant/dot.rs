@@ -11,9 +11,9 @@
 //! the SIMD ones in a different order (see the tests for the bound).
 //!
 //! On x86_64, Q4_0, Q5_0 and Q8_0 run eight weight rows per vector (`quant::x86::x8`,
-//! with VNNI where the CPU has it; Q8_0 needs it): bit-identical to the
+//! with VNNI where the CPU has it, AVX2 otherwise): bit-identical to the
 //! reference, for one token and for prompts. Prompts (`matmul` of 4 or more
-//! inputs) of Q4_K, Q5_K, Q6_K (and Q8_0 without VNNI) take the tiled
+//! inputs) of Q4_K, Q5_K, Q6_K take the tiled
 //! kernel of `quant::x86::gemm`: same integer sums, float sums in another order, held
 //! to a stated bound in the tests.
 //!
@@ -258,25 +258,11 @@ pub fn matvec(
 /// The eight-row kernel variant for `ty` on this CPU, if any.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn x8_isa(ty: GgmlType) -> Option<crate::quant::x86::x8::Isa> {
-    use crate::quant::traits::Rows8;
-    use crate::quant::x86::x8::Isa;
-    match traits(ty).simd().rows8 {
-        Rows8::None => None,
-        Rows8::Any => Isa::best(false),
-        Rows8::Vnni => Isa::best(true),
-    }
-}
-
-/// The eight-row kernel variant for `ty` on weights packed at load time,
-/// and for prompts:
-/// as [`x8_isa`], and Q8_0 on AVX2 too (the packed kernels and
-/// `x8::matmul` have an exact one for it, `x8::matvec` has not).
-#[cfg(target_arch = "x86_64")]
-fn packed_isa(ty: GgmlType) -> Option<crate::quant::x86::x8::Isa> {
-    use crate::quant::x86::{packed, x8::Isa};
-    x8_isa(ty).or_else(|| {
-        (packed::packs(ty) && Isa::available().contains(&Isa::Avx2)).then_some(Isa::Avx2)
-    })
+    traits(ty)
+        .simd()
+        .rows8
+        .then(crate::quant::x86::x8::Isa::best)
+        .flatten()
 }
 
 /// Smallest batch that goes through the repacking kernels (`x8`, `gemm`).
@@ -417,7 +403,7 @@ pub struct Packed {
 pub fn pack(ty: GgmlType, weights: &[u8], rows: usize, cols: usize) -> Option<Packed> {
     #[cfg(target_arch = "x86_64")]
     {
-        packed_isa(ty)?;
+        x8_isa(ty)?;
         let rb = check_weights(ty, weights, rows, cols).ok()?;
         crate::quant::x86::packed::Packed::new(ty, weights, rows, rb).map(|inner| Packed { inner })
     }
@@ -532,9 +518,7 @@ fn matmul_prepared_with(
     #[cfg(not(target_arch = "x86_64"))]
     let _ = packed;
     #[cfg(target_arch = "x86_64")]
-    // `x8::matmul` takes Q8_0 on AVX2 too (exact by widening), as the
-    // packed kernels do.
-    if let Some(isa) = packed_isa(ty).filter(|_| n >= GEMM_MIN_BATCH) {
+    if let Some(isa) = x8_isa.filter(|_| n >= GEMM_MIN_BATCH) {
         // Bit-identical to `f`.
         crate::quant::x86::x8::matmul(isa, ty, weights, rows, cols, rb, act, ab, n, out);
         return Ok(());
@@ -561,7 +545,7 @@ fn matmul_prepared_with(
     #[allow(unused_mut)]
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if let (Some(isa), Some(v)) = (packed.and_then(|_| packed_isa(ty)), packed) {
+    if let (Some(isa), Some(v)) = (x8_isa, packed) {
         crate::quant::x86::packed::matvec(isa, v, act, ab, n, rows, out);
         done = v.rows();
     } else if let Some(isa) = x8_isa {

@@ -35,16 +35,6 @@ pub enum VecDot {
     Float(fn(&[u8], &[f32]) -> f32),
 }
 
-/// Which x86 eight-row kernel (`quant::x86::x8`) a type has.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Rows8 {
-    None,
-    /// Any of AVX2, AVX-VNNI, AVX512-VNNI.
-    Any,
-    /// VNNI only: `maddubs` would saturate on 8-bit weights.
-    Vnni,
-}
-
 /// One instruction set's fast paths for a type, each bit-identical to the
 /// reference (the tests in `quant/tests` check every one). Only
 /// [`TypeTraits::simd`] hands them out, after checking the CPU has the
@@ -55,8 +45,9 @@ pub struct Simd {
     pub dequantize: Option<DequantizeFn>,
     pub vec_dot: Option<VecDot>,
     pub vec_dot4: Option<VecDot4>,
-    /// x86 only: eight weight rows per vector, for one token and prompts.
-    pub rows8: Rows8,
+    /// x86 only: eight weight rows per vector (`quant::x86::x8`, on AVX2,
+    /// AVX-VNNI or AVX512-VNNI), for one token and prompts.
+    pub rows8: bool,
     /// x86 only: the tiled prompt kernel (`quant::x86::gemm`; not
     /// bit-identical to the reference, held to a bound in the tests).
     pub gemm: bool,
@@ -70,7 +61,7 @@ const NO_SIMD: Simd = Simd {
     dequantize: None,
     vec_dot: None,
     vec_dot4: None,
-    rows8: Rows8::None,
+    rows8: false,
     gemm: false,
     matmul: None,
 };
@@ -431,7 +422,7 @@ pub static TABLE: [TypeTraits; 23] = [
             dequantize: x86_dq!(dequantize_row_q8_0),
             vec_dot: x86_dot!(vec_dot_q8_0_q8_0),
             vec_dot4: x86_dot4!(vec_dot4_q8_0_q8_0),
-            rows8: Rows8::Vnni,
+            rows8: true,
             gemm: true,
             matmul: None,
         },
@@ -526,7 +517,7 @@ pub static TABLE: [TypeTraits; 23] = [
             quantize: x86_q!(quantize_row_q5_0),
             vec_dot: x86_dot!(vec_dot_q5_0_q8_0),
             vec_dot4: x86_dot4!(vec_dot4_q5_0_q8_0),
-            rows8: Rows8::Any,
+            rows8: true,
             gemm: true,
             ..NO_SIMD
         },
@@ -601,7 +592,7 @@ pub static TABLE: [TypeTraits; 23] = [
             dequantize: x86_dq!(dequantize_row_q4_0),
             vec_dot: x86_dot!(vec_dot_q4_0_q8_0),
             vec_dot4: x86_dot4!(vec_dot4_q4_0_q8_0),
-            rows8: Rows8::Any,
+            rows8: true,
             gemm: true,
             matmul: None,
         },

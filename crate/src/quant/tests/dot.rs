@@ -1065,11 +1065,9 @@ fn gemm_matches_reference_on_edge_cases() {
     }
 }
 
-/// Every variant this CPU has, with each of the three types: the packed
-/// kernels and `x8::matmul` are exact for all (Q8_0 on AVX2 by widening),
-/// `x8::matvec` only where [`x8::Isa::handles`] says.
+/// Every `x8` instruction set this CPU has, with each of the three types.
 #[cfg(target_arch = "x86_64")]
-fn packed_isa_types() -> Vec<(x8::Isa, GgmlType)> {
+fn x8_isa_types() -> Vec<(x8::Isa, GgmlType)> {
     let types = [GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0];
     x8::Isa::available()
         .iter()
@@ -1081,7 +1079,7 @@ fn packed_isa_types() -> Vec<(x8::Isa, GgmlType)> {
 /// for bit.
 #[cfg(target_arch = "x86_64")]
 fn x8_cases(cases: fn(GgmlType, TileCheck)) {
-    for (isa, ty) in packed_isa_types() {
+    for (isa, ty) in x8_isa_types() {
         cases(ty, &|ty, w, acts, rows, cols, n, what| {
             let rb = ty.row_size(cols).unwrap();
             let ab = act_row_size(ty, cols).unwrap();
@@ -1090,9 +1088,7 @@ fn x8_cases(cases: fn(GgmlType, TileCheck)) {
             let mut out = vec![f32::NAN; rows * n];
             x8::matmul(isa, ty, w, rows, cols, rb, acts, ab, n, &mut out);
             let mut out_mv = vec![f32::NAN; rows * n];
-            if isa.handles(ty == GgmlType::Q8_0) {
-                x8::matvec(isa, ty, w, rows, cols, rb, acts, ab, n, &mut out_mv);
-            }
+            x8::matvec(isa, ty, w, rows, cols, rb, acts, ab, n, &mut out_mv);
             for t in 0..n {
                 let a = &acts[t * ab..(t + 1) * ab];
                 for r in 0..rows {
@@ -1102,7 +1098,7 @@ fn x8_cases(cases: fn(GgmlType, TileCheck)) {
                         same(got, want),
                         "{ty} {isa:?} {what}: rows={rows} n={n} t={t} r={r}: {got:e} vs {want:e}"
                     );
-                    if r < x8::matvec_rows(rows) && isa.handles(ty == GgmlType::Q8_0) {
+                    if r < x8::matvec_rows(rows) {
                         let got = out_mv[t * rows + r];
                         assert!(
                                 same(got, want),
@@ -1120,7 +1116,7 @@ fn x8_cases(cases: fn(GgmlType, TileCheck)) {
 /// rows past the last whole group of 8 are not packed.
 #[cfg(target_arch = "x86_64")]
 fn packed_cases(cases: fn(GgmlType, TileCheck)) {
-    for (isa, ty) in packed_isa_types() {
+    for (isa, ty) in x8_isa_types() {
         cases(ty, &|ty, w, acts, rows, cols, n, what| {
             let rb = ty.row_size(cols).unwrap();
             let ab = act_row_size(ty, cols).unwrap();

@@ -19,10 +19,7 @@
 //! - Q8_0: 8 × 32 bytes, `[g][r][m]` = value `4g + m` of row `r` plus 128
 //!   (unsigned for `dpbusd`); 8 fp16 scales.
 //!
-//! Without VNNI, Q8_0's bytes would saturate `maddubs`, so its AVX2 kernel
-//! widens both sides to i16 and adds pairs with `madd` (exact for any
-//! bytes), keeping the two halves of each group (rows 0..3 and 4..7) in
-//! their own sums until the block ends.
+//! Without VNNI, Q8_0 takes `x8`'s widening kernel (`q8_0_sums_avx2`).
 
 use super::x8::{Acts, Dp, Isa};
 use crate::quant::types::GgmlType;
@@ -176,7 +173,6 @@ pub(crate) fn matvec(
             match isa {
                 Isa::AvxVnni => gemv_avxvnni(v, &a, acts, ab, t, o),
                 Isa::Avx512Vnni | Isa::Avx512 => gemv_vnni512(v, &a, acts, ab, t, o),
-                Isa::Avx2 if v.ty == GgmlType::Q8_0 => gemv_q8_0_avx2(v, &a, acts, ab, t, o),
                 Isa::Avx2 => gemv_avx2(v, &a, acts, ab, t, o),
             }
         }
@@ -196,50 +192,6 @@ unsafe fn gemv_vnni512(v: View, a: &Acts, acts: &[u8], ab: usize, t: usize, out:
 #[target_feature(enable = "avx2,f16c")]
 unsafe fn gemv_avx2(v: View, a: &Acts, acts: &[u8], ab: usize, t: usize, out: &mut [f32]) {
     gemv::<super::x8::Avx2>(v, a, acts, ab, t, out)
-}
-
-/// Q8_0 on AVX2 (see the module comment): per group, `madd` of the
-/// widened weights (rows 0..3, then 4..7) against the group's 4 widened
-/// activations gives each row's two pair sums; one `hadd` per block joins
-/// them, in the lane order `[0 1 4 5 | 2 3 6 7]` that one permute undoes.
-#[target_feature(enable = "avx2,f16c")]
-unsafe fn gemv_q8_0_avx2(v: View, a: &Acts, acts: &[u8], ab: usize, t: usize, out: &mut [f32]) {
-    let nb = v.nb;
-    let cs = chunk(v.ty);
-    let mut wide = [0i16; 32];
-    for (g8, o) in out.chunks_exact_mut(8).enumerate() {
-        let base = v.bytes.as_ptr().add(g8 * nb * cs);
-        let mut sumf = _mm256_setzero_ps();
-        for b in 0..nb {
-            let c = base.add(b * cs);
-            let q = acts.as_ptr().add(t * ab + b * 34 + 2);
-            let y = _mm256_loadu_si256(q as *const __m256i);
-            let wp = wide.as_mut_ptr() as *mut __m256i;
-            _mm256_storeu_si256(wp, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y)));
-            _mm256_storeu_si256(
-                wp.add(1),
-                _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(y)),
-            );
-            let (mut lo, mut hi) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-            for g in 0..8 {
-                let w = c.add(32 * g) as *const __m128i;
-                let y4 =
-                    _mm256_set1_epi64x((wide.as_ptr().add(4 * g) as *const i64).read_unaligned());
-                let w0 = _mm256_cvtepu8_epi16(_mm_loadu_si128(w));
-                let w1 = _mm256_cvtepu8_epi16(_mm_loadu_si128(w.add(1)));
-                // |(q + 128) * y| pairs <= 2 * 255 * 128: exact in i32.
-                lo = _mm256_add_epi32(lo, _mm256_madd_epi16(w0, y4));
-                hi = _mm256_add_epi32(hi, _mm256_madd_epi16(w1, y4));
-            }
-            let rows = _mm256_permute4x64_epi64::<0xD8>(_mm256_hadd_epi32(lo, hi));
-            let acc = _mm256_add_epi32(rows, _mm256_set1_epi32(a.start[t * nb + b]));
-            let s = _mm256_cvtepi32_ps(acc);
-            let dx = _mm256_cvtph_ps(_mm_loadu_si128(c.add(cs - 16) as *const __m128i));
-            let dy = _mm256_set1_ps(a.dy[t * nb + b]);
-            sumf = _mm256_add_ps(sumf, _mm256_mul_ps(s, _mm256_mul_ps(dx, dy)));
-        }
-        _mm256_storeu_ps(o.as_mut_ptr(), sumf);
-    }
 }
 
 /// Four activation bytes of token `t`, block `b`, group `g`, in every lane.
@@ -264,6 +216,10 @@ unsafe fn gemv<D: Dp>(v: View, a: &Acts, acts: &[u8], ab: usize, t: usize, out: 
             let q = acts.as_ptr().add(t * ab + b * 34 + 2);
             let mut acc = _mm256_set1_epi32(a.start[t * nb + b]);
             match v.ty {
+                GgmlType::Q8_0 if !D::ANY_BYTES => {
+                    let [s] = super::x8::q8_0_sums_avx2::<1>(c, [q]);
+                    acc = _mm256_add_epi32(acc, s);
+                }
                 GgmlType::Q8_0 => {
                     for g in 0..8 {
                         acc = D::dp(acc, _mm256_loadu_si256(w.add(g)), act4(q, g));

@@ -14,6 +14,10 @@
 //! `dpbusd` multiplies unsigned by signed bytes, so weights are stored as
 //! unsigned values `q + c` (Q4_0: the nibble, `c = 8`; Q5_0: `c = 16`;
 //! Q8_0: `q + 128`) and each block sum starts at `-c * Σa`.
+//!
+//! Without VNNI, `maddubs` would saturate on Q8_0's bytes, so Q8_0 takes
+//! [`q8_0_sums_avx2`] there: weights and activations widened to i16 and
+//! multiplied in pairs by `madd` (exact for any bytes).
 
 use super::dot::hsum_8x8;
 use crate::quant::layout::*;
@@ -30,21 +34,16 @@ pub(crate) enum Isa {
     /// `vpdpbusd` on 512-bit vectors, 16 rows per step, for prompts (one
     /// token and the packed kernels take the 256-bit form).
     Avx512,
-    /// `vpmaddubsw` + `vpmaddwd`: exact only while a pair of products fits
-    /// in i16, which holds for 4- and 5-bit weights but not for Q8_0, which
-    /// [`matmul`] and the packed kernels widen to i16 instead ([`matvec`]
-    /// refuses it).
+    /// `vpmaddubsw` + `vpmaddwd` for 4- and 5-bit weights (a pair of
+    /// products fits in i16); Q8_0 is widened to i16 (see the module
+    /// comment).
     Avx2,
 }
 
 impl Isa {
-    /// The best this CPU has, for a type whose row in `quant::traits`
-    /// says whether its eight-row kernel needs VNNI.
-    pub(crate) fn best(needs_vnni: bool) -> Option<Isa> {
-        Isa::available()
-            .iter()
-            .copied()
-            .find(|isa| isa.handles(needs_vnni))
+    /// The best this CPU has.
+    pub(crate) fn best() -> Option<Isa> {
+        Isa::available().first().copied()
     }
 
     /// Every variant this CPU can run, best first (the tests run them all).
@@ -62,12 +61,6 @@ impl Isa {
             (true, false, true) => &NO_AVXVNNI,
             (true, false, false) => &ALL[3..],
         }
-    }
-
-    /// Whether this variant is exact for a type that `needs_vnni` (8-bit
-    /// weights would saturate `maddubs`).
-    pub(crate) fn handles(self, needs_vnni: bool) -> bool {
-        !needs_vnni || self != Isa::Avx2
     }
 }
 
@@ -141,91 +134,46 @@ unsafe fn run_avx2(
     n: usize,
     out: &mut [f32],
 ) {
-    if ty != GgmlType::Q8_0 {
-        return run::<Avx2>(ty, w, rows, rb, a, n, out);
-    }
-    let mut panel = Panel {
-        w: vec![0u8; a.nb * 256],
-        d: vec![0f32; a.nb * 8],
-    };
-    for r0 in (0..rows).step_by(8) {
-        let rr = 8.min(rows - r0);
-        let rows_w: [Option<&[u8]>; 8] =
-            core::array::from_fn(|i| (i < rr).then(|| &w[(r0 + i) * rb..(r0 + i + 1) * rb]));
-        fill(ty, &rows_w, &mut panel, a.nb);
-        let mut t = 0;
-        while t < n {
-            match n - t {
-                1 => tile_q8_0_avx2::<1>(&panel, a, t, out, rows, r0),
-                2 => tile_q8_0_avx2::<2>(&panel, a, t, out, rows, r0),
-                3 => tile_q8_0_avx2::<3>(&panel, a, t, out, rows, r0),
-                _ => tile_q8_0_avx2::<4>(&panel, a, t, out, rows, r0),
-            }
-            t += 4;
-        }
-    }
+    run::<Avx2>(ty, w, rows, rb, a, n, out)
 }
 
-/// [`tile`] for Q8_0 without VNNI, where `maddubs` would saturate on its
-/// bytes: weights and activations widened to i16 and multiplied in pairs
-/// by `madd` (exact for any bytes), rows 0..3 and 4..7 of each group in
-/// their own sums until one `hadd` per block joins them (in the lane order
-/// `[0 1 4 5 | 2 3 6 7]`, which one permute undoes). The float steps are
-/// [`tile`]'s.
+/// Each of `T` tokens' integer sums of Q8_0 block `w` (8 interleaved rows
+/// as in the module comment, `q + 128`) without VNNI, lanes = rows, before
+/// the starting value: `q[j]` points at token `j`'s 32 quants. Per group,
+/// `madd` of the widened weights (rows 0..3, then 4..7) against the group's
+/// 4 widened activations gives each row's two pair sums; one `hadd` joins
+/// them in the lane order `[0 1 4 5 | 2 3 6 7]`, which one permute undoes.
 #[inline(always)]
-unsafe fn tile_q8_0_avx2<const T: usize>(
-    panel: &Panel,
-    a: &Acts,
-    t: usize,
-    out: &mut [f32],
-    rows: usize,
-    r0: usize,
-) {
-    let nb = a.nb;
-    let mut sumf = [_mm256_setzero_ps(); T];
-    let mut wide = [[0i16; 32]; T];
-    for b in 0..nb {
-        for (j, wj) in wide.iter_mut().enumerate() {
-            let q = a.qs.as_ptr().add((t + j) * a.ab + b * 34 + 2);
-            let y = _mm256_loadu_si256(q as *const __m256i);
-            let wp = wj.as_mut_ptr() as *mut __m256i;
-            _mm256_storeu_si256(wp, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y)));
-            _mm256_storeu_si256(
-                wp.add(1),
-                _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(y)),
-            );
-        }
-        let mut lo = [_mm256_setzero_si256(); T];
-        let mut hi = [_mm256_setzero_si256(); T];
-        let w = panel.w.as_ptr().add(b * 256) as *const __m128i;
-        for g in 0..8 {
-            let w0 = _mm256_cvtepu8_epi16(_mm_loadu_si128(w.add(2 * g)));
-            let w1 = _mm256_cvtepu8_epi16(_mm_loadu_si128(w.add(2 * g + 1)));
-            for j in 0..T {
-                let y4 = _mm256_set1_epi64x(
-                    (wide[j].as_ptr().add(4 * g) as *const i64).read_unaligned(),
-                );
-                // |(q + 128) * y| pairs <= 2 * 255 * 128: exact in i32.
-                lo[j] = _mm256_add_epi32(lo[j], _mm256_madd_epi16(w0, y4));
-                hi[j] = _mm256_add_epi32(hi[j], _mm256_madd_epi16(w1, y4));
-            }
-        }
-        let dx = _mm256_loadu_ps(panel.d.as_ptr().add(b * 8));
+pub(super) unsafe fn q8_0_sums_avx2<const T: usize>(
+    w: *const u8,
+    q: [*const u8; T],
+) -> [__m256i; T] {
+    let wide: [[i16; 32]; T] = core::array::from_fn(|j| {
+        let mut v = [0i16; 32];
+        let y = _mm256_loadu_si256(q[j] as *const __m256i);
+        let p = v.as_mut_ptr() as *mut __m256i;
+        _mm256_storeu_si256(p, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y)));
+        _mm256_storeu_si256(
+            p.add(1),
+            _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(y)),
+        );
+        v
+    });
+    let mut lo = [_mm256_setzero_si256(); T];
+    let mut hi = [_mm256_setzero_si256(); T];
+    let w = w as *const __m128i;
+    for g in 0..8 {
+        let w0 = _mm256_cvtepu8_epi16(_mm_loadu_si128(w.add(2 * g)));
+        let w1 = _mm256_cvtepu8_epi16(_mm_loadu_si128(w.add(2 * g + 1)));
         for j in 0..T {
-            let r = _mm256_permute4x64_epi64::<0xD8>(_mm256_hadd_epi32(lo[j], hi[j]));
-            let acc = _mm256_add_epi32(r, _mm256_set1_epi32(a.start[(t + j) * nb + b]));
-            let s = _mm256_cvtepi32_ps(acc);
-            let dy = _mm256_set1_ps(a.dy[(t + j) * nb + b]);
-            sumf[j] = _mm256_add_ps(sumf[j], _mm256_mul_ps(s, _mm256_mul_ps(dx, dy)));
+            let y4 =
+                _mm256_set1_epi64x((wide[j].as_ptr().add(4 * g) as *const i64).read_unaligned());
+            // |(q + 128) * y| pairs <= 2 * 255 * 128: exact in i32.
+            lo[j] = _mm256_add_epi32(lo[j], _mm256_madd_epi16(w0, y4));
+            hi[j] = _mm256_add_epi32(hi[j], _mm256_madd_epi16(w1, y4));
         }
     }
-    let rr = 8.min(rows - r0);
-    for (j, v) in sumf.iter().enumerate() {
-        let o = (t + j) * rows + r0;
-        let mut tmp = [0f32; 8];
-        _mm256_storeu_ps(tmp.as_mut_ptr(), *v);
-        out[o..o + rr].copy_from_slice(&tmp[..rr]);
-    }
+    core::array::from_fn(|j| _mm256_permute4x64_epi64::<0xD8>(_mm256_hadd_epi32(lo[j], hi[j])))
 }
 
 /// Groups of 8 rows: repack each, then run every token against it.
@@ -304,6 +252,9 @@ struct Panel {
 
 /// The instruction that adds 4 byte products per i32 lane.
 pub(super) trait Dp {
+    /// Whether `dp` is exact for any unsigned bytes (VNNI), not only for
+    /// 4- and 5-bit weights (`maddubs` would saturate on Q8_0's).
+    const ANY_BYTES: bool = true;
     unsafe fn dp(acc: __m256i, u: __m256i, s: __m256i) -> __m256i;
 }
 
@@ -326,10 +277,11 @@ impl Dp for Vnni512 {
 }
 
 impl Dp for Avx2 {
+    const ANY_BYTES: bool = false;
     #[inline(always)]
     unsafe fn dp(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
-        // u <= 31 here (Isa::handles), so |u0*s0 + u1*s1| <= 7936: no i16
-        // saturation.
+        // u <= 31 here (Q8_0 never comes here: `ANY_BYTES`), so
+        // |u0*s0 + u1*s1| <= 7936: no i16 saturation.
         let p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
         _mm256_add_epi32(acc, p)
     }
@@ -613,11 +565,18 @@ unsafe fn tile<D: Dp, const K: u8, const T: usize>(
         let q: [*const u8; T] =
             core::array::from_fn(|j| a.qs.as_ptr().add((t + j) * a.ab + b * 34 + 2));
         let w = panel.w.as_ptr().add(b * 256) as *const __m256i;
-        for g in 0..8 {
-            let wg = _mm256_loadu_si256(w.add(g));
+        if K == 2 && !D::ANY_BYTES {
+            let s = q8_0_sums_avx2::<T>(w as *const u8, q);
             for j in 0..T {
-                let s = _mm256_set1_epi32((q[j].add(4 * g) as *const i32).read_unaligned());
-                acc[j] = D::dp(acc[j], wg, s);
+                acc[j] = _mm256_add_epi32(acc[j], s[j]);
+            }
+        } else {
+            for g in 0..8 {
+                let wg = _mm256_loadu_si256(w.add(g));
+                for j in 0..T {
+                    let s = _mm256_set1_epi32((q[j].add(4 * g) as *const i32).read_unaligned());
+                    acc[j] = D::dp(acc[j], wg, s);
+                }
             }
         }
         let dx = _mm256_loadu_ps(panel.d.as_ptr().add(b * 8));
@@ -669,8 +628,7 @@ pub(crate) fn matvec(
     n: usize,
     out: &mut [f32],
 ) {
-    // Q8_0's bytes would saturate `maddubs`: only VNNI is exact for it.
-    assert!(isa.handles(ty == GgmlType::Q8_0) && Isa::available().contains(&isa));
+    assert!(Isa::available().contains(&isa));
     let nb = cols / 32;
     let all = Acts::new(ty, acts, ab, n, nb);
     for (t, act) in acts.chunks_exact(ab).take(n).enumerate() {
@@ -753,11 +711,28 @@ unsafe fn gemv_type<D: Dp, B: bytemuck::Pod, const K: u8>(
         let mut sumf = _mm256_setzero_ps();
         for (b, yb) in a.y.iter().enumerate().take(a.nb) {
             let v = _mm256_loadu_si256(yb.qs.as_ptr() as *const __m256i);
+            // Q8_0 without VNNI: widened to i16 (see the module comment);
+            // the 8 lanes are summed below, so their order does not matter.
+            let wide = (K == 2 && !D::ANY_BYTES).then(|| {
+                (
+                    _mm256_cvtepi8_epi16(_mm256_castsi256_si128(v)),
+                    _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(v)),
+                )
+            });
             let mut d = [0u16; 8];
             let s: [__m256i; 8] = core::array::from_fn(|r| {
                 let (u, dx) = block(&rows[r][b]);
                 d[r] = u16::from_le_bytes(dx);
-                D::dp(_mm256_setzero_si256(), u, v)
+                match wide {
+                    Some((y0, y1)) => _mm256_add_epi32(
+                        _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(u)), y0),
+                        _mm256_madd_epi16(
+                            _mm256_cvtepu8_epi16(_mm256_extracti128_si256::<1>(u)),
+                            y1,
+                        ),
+                    ),
+                    None => D::dp(_mm256_setzero_si256(), u, v),
+                }
             });
             let sumi = _mm256_add_epi32(hsum_8x8(&s), _mm256_set1_epi32(a.start[b]));
             let s = _mm256_cvtepi32_ps(sumi);
