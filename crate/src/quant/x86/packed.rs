@@ -200,6 +200,27 @@ unsafe fn act4(q: *const u8, g: usize) -> __m256i {
     _mm256_set1_epi32((q.add(4 * g) as *const i32).read_unaligned())
 }
 
+/// `acc` plus the byte products of the 8 groups `u[g]` of a block against
+/// activation bytes `q[4g..4g + 4]`, through `D`'s running sums (`bits`:
+/// the weights' width, which bounds how many groups one sum may take).
+#[inline(always)]
+unsafe fn sum_groups<D: Dp>(
+    mut acc: __m256i,
+    bits: u32,
+    u: &[__m256i; 8],
+    q: *const u8,
+) -> __m256i {
+    let run = D::run(bits);
+    for g0 in (0..8).step_by(run) {
+        let mut p = D::open(acc);
+        for (g, &ug) in u.iter().enumerate().skip(g0).take(run) {
+            p = D::sum(p, ug, act4(q, g));
+        }
+        acc = D::close(acc, p);
+    }
+    acc
+}
+
 #[inline(always)]
 unsafe fn gemv<D: Dp>(v: View, a: &Acts, acts: &[u8], ab: usize, t: usize, out: &mut [f32]) {
     let nb = v.nb;
@@ -226,13 +247,13 @@ unsafe fn gemv<D: Dp>(v: View, a: &Acts, acts: &[u8], ab: usize, t: usize, out: 
                     }
                 }
                 GgmlType::Q4_0 => {
+                    let mut u = [_mm256_setzero_si256(); 8];
                     for g in 0..4 {
                         let x = _mm256_loadu_si256(w.add(g));
-                        let lo = _mm256_and_si256(x, m4);
-                        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4);
-                        acc = D::dp(acc, lo, act4(q, g));
-                        acc = D::dp(acc, hi, act4(q, g + 4));
+                        u[g] = _mm256_and_si256(x, m4);
+                        u[g + 4] = _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4);
                     }
+                    acc = sum_groups::<D>(acc, 4, &u, q);
                 }
                 _ => {
                     let h = _mm256_loadu_si256(w.add(4));
@@ -243,17 +264,16 @@ unsafe fn gemv<D: Dp>(v: View, a: &Acts, acts: &[u8], ab: usize, t: usize, out: 
                         (h, _mm256_srli_epi16::<1>(h)),
                         (_mm256_srli_epi16::<2>(h), _mm256_srli_epi16::<3>(h)),
                     ];
+                    let mut u = [_mm256_setzero_si256(); 8];
                     for (g, (hl, hh)) in hb.into_iter().enumerate() {
                         let x = _mm256_loadu_si256(w.add(g));
-                        let lo =
-                            _mm256_or_si256(_mm256_and_si256(x, m4), _mm256_and_si256(hl, h16));
-                        let hi = _mm256_or_si256(
+                        u[g] = _mm256_or_si256(_mm256_and_si256(x, m4), _mm256_and_si256(hl, h16));
+                        u[g + 4] = _mm256_or_si256(
                             _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4),
                             _mm256_and_si256(hh, h16),
                         );
-                        acc = D::dp(acc, lo, act4(q, g));
-                        acc = D::dp(acc, hi, act4(q, g + 4));
                     }
+                    acc = sum_groups::<D>(acc, 5, &u, q);
                 }
             }
             let s = _mm256_cvtepi32_ps(acc);
