@@ -98,6 +98,20 @@ impl Target {
     }
 }
 
+/// llama.cpp's tensor order (`weight_name_comparer` in
+/// `llama-model-loader.h`): by block number (tensors outside a `blk.N.`
+/// first), then by name.
+fn llama_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let layer = |n: &str| -> i64 {
+        n.strip_prefix("blk.")
+            .map(|r| r.bytes().take_while(u8::is_ascii_digit).collect::<Vec<_>>())
+            .filter(|d| !d.is_empty())
+            .and_then(|d| std::str::from_utf8(&d).ok()?.parse().ok())
+            .unwrap_or(-1)
+    };
+    layer(a).cmp(&layer(b)).then_with(|| a.cmp(b))
+}
+
 /// The hyperparameters llama.cpp's preset rules look at, from GGUF metadata.
 pub fn model_shape(md: &[(String, Value)]) -> Result<ModelShape> {
     let get = |k: &str| md.iter().find(|(key, _)| key == k).map(|(_, v)| v);
@@ -131,7 +145,9 @@ pub fn model_shape(md: &[(String, Value)]) -> Result<ModelShape> {
 /// reference to it (`&GgufFile<_>`, `&dyn ModelSource`, `Rc<_>`).
 pub struct QuantizeJob<M: ModelSource, W: Write> {
     src: M,
+    /// In writing order; `order[i]` is tensor `i`'s index in the source.
     tensors: Vec<SourceTensor>,
+    order: Vec<usize>,
     targets: Vec<Target>,
     importance: HashMap<String, Vec<f32>>,
     /// Tensors quantized elsewhere (GPTQ): written as given.
@@ -143,7 +159,9 @@ pub struct QuantizeJob<M: ModelSource, W: Write> {
 }
 
 impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
-    /// Plan the output (one target per source tensor, in order), write its
+    /// Plan the output (one target per source tensor, in the source's
+    /// order; see [`ModelSource::llama_quantize_order`] for the order it is
+    /// written in), write its
     /// header to `out`. `file_type` is written as `general.file_type`
     /// (llama.cpp's `llama_ftype`). `importance` maps tensor names to
     /// per-column importance weights (an imatrix), used where the target
@@ -163,6 +181,14 @@ impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
                 tensors.len()
             )));
         }
+        // A GGUF's copy is written in llama-quantize's order, so the whole
+        // file (not only each tensor) is the same bytes as its output.
+        let mut order: Vec<usize> = (0..tensors.len()).collect();
+        if src.llama_quantize_order() {
+            order.sort_by(|&a, &b| llama_order(&tensors[a].name, &tensors[b].name));
+        }
+        let targets: Vec<Target> = order.iter().map(|&i| targets[i].clone()).collect();
+        let tensors: Vec<SourceTensor> = order.iter().map(|&i| tensors[i].clone()).collect();
         let mut plans = Vec::with_capacity(targets.len());
         for (t, target) in tensors.iter().zip(&targets) {
             let row_len = t.dims.first().copied().unwrap_or(0);
@@ -198,6 +224,7 @@ impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
         Ok(QuantizeJob {
             src,
             tensors,
+            order,
             targets,
             importance,
             replacements: HashMap::new(),
@@ -284,7 +311,7 @@ impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
         };
         let row_len = usize::try_from(t.row_len())
             .map_err(|_| Error::invalid(format!("tensor {}: row too long", t.name)))?;
-        let src_bytes = self.src.tensor_bytes(i)?;
+        let src_bytes = self.src.tensor_bytes(self.order[i])?;
         let values = blocks::dequantize_threads(t.ty, &src_bytes, row_len, self.threads)
             .map_err(in_context)?;
         let replaced = self.replacements.remove(&t.name);
@@ -478,6 +505,44 @@ mod tests {
     }
 
     #[test]
+    fn tensors_are_written_in_llama_quantize_order() {
+        let mut names = vec![
+            "blk.10.attn_q.weight",
+            "output.weight",
+            "blk.2.ffn_up.weight",
+            "token_embd.weight",
+            "blk.2.attn_q.weight",
+            "blk.x.weight",
+        ];
+        names.sort_by(|a, b| llama_order(a, b));
+        assert_eq!(
+            names,
+            [
+                "blk.x.weight",
+                "output.weight",
+                "token_embd.weight",
+                "blk.2.attn_q.weight",
+                "blk.2.ffn_up.weight",
+                "blk.10.attn_q.weight"
+            ]
+        );
+        // The bundled model stores its tensors kind by kind (every
+        // attn_norm, then every attn_q, ...); the output goes block by block.
+        let src = bundled();
+        let targets = Target::plan(&src, Preset::Q8_0, false).unwrap();
+        let mut job = QuantizeJob::new(&src, targets, 7, HashMap::new(), Vec::new()).unwrap();
+        job.run(|_, _, _| true).unwrap();
+        let out = job.finish().unwrap();
+        let written = GgufFile::open(&out[..]).unwrap();
+        let got: Vec<_> = written.tensors().iter().map(|t| t.name.clone()).collect();
+        let first_block = got.iter().find(|n| n.starts_with("blk."));
+        assert_eq!(first_block.map(String::as_str), Some("blk.0.attn_k.weight"));
+        let mut want = got.clone();
+        want.sort_by(|a, b| llama_order(a, b));
+        assert_eq!(got, want);
+    }
+
+    #[test]
     fn preset_output_reads_back_with_planned_types_and_exact_bytes() {
         let src = bundled();
         let targets = Target::plan(&src, Preset::Q4KM, false).unwrap();
@@ -499,8 +564,11 @@ mod tests {
         assert_eq!(q.get_str("general.name"), src.get_str("general.name"));
         assert_eq!(q.tensors.len(), src.tensors.len());
         let mut bytes_out = 0;
-        for ((t, s), target) in q.tensors.iter().zip(&src.tensors).zip(&targets) {
-            assert_eq!((&t.name, &t.dims, t.ty), (&s.name, &s.dims, target.ty));
+        for t in &q.tensors {
+            // Written in llama-quantize's order, not the source's.
+            let i = src.tensors.iter().position(|s| s.name == t.name).unwrap();
+            let (s, target) = (&src.tensors[i], &targets[i]);
+            assert_eq!((&t.dims, t.ty), (&s.dims, target.ty));
             let values = src.tensor_f32(src.tensors.iter().position(|x| x == s).unwrap());
             let want = blocks::quantize(t.ty, &values.unwrap(), t.row_len() as usize, None);
             let got = q.tensor_bytes(t).unwrap();
@@ -561,7 +629,8 @@ mod tests {
                 ty: GgmlType::F32,
             },
             TensorPlan {
-                name: "blk.0.attn_norm.weight".into(),
+                // Sorts after the first, so the job keeps this order.
+                name: "blk.0.ffn_norm.weight".into(),
                 dims: vec![dims[0]],
                 ty: GgmlType::F32,
             },

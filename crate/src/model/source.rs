@@ -44,6 +44,12 @@ pub trait ModelSource {
     fn tensor_bytes(&self, i: usize) -> Result<Vec<u8>>;
     /// Tensor `i`'s values.
     fn tensor_f32(&self, i: usize) -> Result<Vec<f32>>;
+    /// Whether a quantized copy writes its tensors in llama-quantize's order
+    /// (true for a GGUF, llama-quantize's input) rather than in this
+    /// source's (an import's order is its converter's).
+    fn llama_quantize_order(&self) -> bool {
+        false
+    }
 }
 
 // A borrowed, shared or boxed source is a source: the CLI passes
@@ -63,6 +69,9 @@ macro_rules! forward_model_source {
             }
             fn tensor_f32(&self, i: usize) -> Result<Vec<f32>> {
                 (**self).tensor_f32(i)
+            }
+            fn llama_quantize_order(&self) -> bool {
+                (**self).llama_quantize_order()
             }
         }
     )*};
@@ -101,6 +110,9 @@ impl<S: ByteSource> ModelSource for GgufFile<S> {
         let row_len = usize::try_from(t.row_len())
             .map_err(|_| Error::invalid(format!("tensor {}: row too long", t.name)))?;
         blocks::dequantize(t.ty, &GgufFile::tensor_bytes(self, t)?, row_len)
+    }
+    fn llama_quantize_order(&self) -> bool {
+        true
     }
 }
 
