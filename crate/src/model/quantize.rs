@@ -104,9 +104,11 @@ impl Target {
 fn llama_order(a: &str, b: &str) -> std::cmp::Ordering {
     let layer = |n: &str| -> i64 {
         n.strip_prefix("blk.")
-            .map(|r| r.bytes().take_while(u8::is_ascii_digit).collect::<Vec<_>>())
-            .filter(|d| !d.is_empty())
-            .and_then(|d| std::str::from_utf8(&d).ok()?.parse().ok())
+            .and_then(|r| {
+                r[..r.bytes().take_while(u8::is_ascii_digit).count()]
+                    .parse()
+                    .ok()
+            })
             .unwrap_or(-1)
     };
     layer(a).cmp(&layer(b)).then_with(|| a.cmp(b))
@@ -569,7 +571,7 @@ mod tests {
             let i = src.tensors.iter().position(|s| s.name == t.name).unwrap();
             let (s, target) = (&src.tensors[i], &targets[i]);
             assert_eq!((&t.dims, t.ty), (&s.dims, target.ty));
-            let values = src.tensor_f32(src.tensors.iter().position(|x| x == s).unwrap());
+            let values = src.tensor_f32(i);
             let want = blocks::quantize(t.ty, &values.unwrap(), t.row_len() as usize, None);
             let got = q.tensor_bytes(t).unwrap();
             assert_eq!(got, want.unwrap(), "{}", t.name);
