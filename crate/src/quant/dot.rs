@@ -20,7 +20,8 @@
 //! On wasm32 with simd128, `matmul` of 3 or more inputs of the 32-value
 //! formats and Q4_K, Q5_K, Q6_K runs `quant::wasm::batch`: each weight row
 //! unpacked once and dotted with four tokens at a time, bit-identical to
-//! the reference.
+//! the reference. Float weights (F32, F16, BF16) take `quant::wasm::float`
+//! there: rows converted once, f32 sums, held to a stated bound.
 //!
 //! Which type has which kernel on which instruction set is the table in
 //! `quant::traits`; types without a fast path use the reference.
@@ -317,6 +318,12 @@ pub fn matmul(
         }
         VecDot::Float(f) => {
             check_finite(ty, x)?;
+            // simd128: each weight row converted once for the whole batch,
+            // f32 sums (within the tests' bound of `f`).
+            if let Some(m) = traits(ty).simd().fmatmul.filter(|_| n >= BATCH_MIN) {
+                m(weights, rows, rb, x, cols, n, out);
+                return Ok(());
+            }
             for (r, w) in weights.chunks_exact(rb).enumerate() {
                 for (t, xi) in x.chunks_exact(cols).enumerate() {
                     out[t * rows + r] = f(w, xi);

@@ -25,6 +25,11 @@ pub type VecDot4 = fn(&[u8], [&[u8]; 4]) -> [f32; 4];
 /// checked by the caller: `(weights, rows, rb, act, ab, n, out)`, each
 /// output bit-identical to a [`VecDot`].
 pub type MatmulFn = fn(&[u8], usize, usize, &[u8], usize, usize, &mut [f32]);
+/// `out[t * rows + r] = W[r] · x[t]` for float weights: `rows` rows of `rb`
+/// bytes and `n` f32 inputs of `cols` values, lengths checked by the caller:
+/// `(weights, rows, rb, x, cols, n, out)`. Not bit-identical to a
+/// [`VecDot`]: f32 sums, held to a bound in the tests.
+pub type FloatMatmulFn = fn(&[u8], usize, usize, &[f32], usize, usize, &mut [f32]);
 
 /// A dot product of one weight row with one activation row.
 #[derive(Clone, Copy)]
@@ -54,6 +59,9 @@ pub struct Simd {
     /// wasm only: several tokens per pass over the weights, for prompts
     /// and evaluation (`quant::wasm::batch`; bit-identical).
     pub matmul: Option<MatmulFn>,
+    /// wasm only: the same for float weights (`quant::wasm::float`; f32
+    /// sums, not bit-identical, held to a bound in the tests).
+    pub fmatmul: Option<FloatMatmulFn>,
 }
 
 const NO_SIMD: Simd = Simd {
@@ -64,6 +72,7 @@ const NO_SIMD: Simd = Simd {
     rows8: false,
     gemm: false,
     matmul: None,
+    fmatmul: None,
 };
 
 /// Everything about one ggml type.
@@ -326,6 +335,9 @@ macro_rules! wasm_matmul {
     ($f:ident) => {
         Some(crate::quant::wasm::batch::$f)
     };
+    (float $f:ident) => {
+        Some(crate::quant::wasm::float::$f)
+    };
 }
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 macro_rules! wasm_q {
@@ -375,6 +387,7 @@ pub static TABLE: [TypeTraits; 23] = [
         },
         wasm: Simd {
             vec_dot: wasm_dot!(float vec_dot_f32),
+            fmatmul: wasm_matmul!(float matmul_f32),
             ..NO_SIMD
         },
         gpu: true,
@@ -393,6 +406,7 @@ pub static TABLE: [TypeTraits; 23] = [
         wasm: Simd {
             dequantize: wasm_dq!(dequantize_row_f16),
             vec_dot: wasm_dot!(float vec_dot_f16),
+            fmatmul: wasm_matmul!(float matmul_f16),
             ..NO_SIMD
         },
         gpu: true,
@@ -407,6 +421,7 @@ pub static TABLE: [TypeTraits; 23] = [
             quantize: wasm_q!(bytes quantize::quantize_row_bf16),
             dequantize: wasm_dq!(dequantize_row_bf16),
             vec_dot: wasm_dot!(float vec_dot_bf16),
+            fmatmul: wasm_matmul!(float matmul_bf16),
             ..NO_SIMD
         },
         ..base(BF16, "bf16", 1, 2)
@@ -424,7 +439,7 @@ pub static TABLE: [TypeTraits; 23] = [
             vec_dot4: x86_dot4!(vec_dot4_q8_0_q8_0),
             rows8: true,
             gemm: true,
-            matmul: None,
+            ..NO_SIMD
         },
         wasm: Simd {
             quantize: wasm_q!(quantize::quantize_row_q8_0),
@@ -594,7 +609,7 @@ pub static TABLE: [TypeTraits; 23] = [
             vec_dot4: x86_dot4!(vec_dot4_q4_0_q8_0),
             rows8: true,
             gemm: true,
-            matmul: None,
+            ..NO_SIMD
         },
         wasm: Simd {
             quantize: wasm_q!(quantize::quantize_row_q4_0),

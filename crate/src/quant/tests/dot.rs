@@ -846,6 +846,9 @@ fn matmul_matches_vec_dot_per_row_and_input() {
                         // The tiled kernel sums in another order: the bound
                         // of `check_gemm_value`.
                         check_gemm_value(ty, wr, &act, cols, got, want, "matmul");
+                    } else if uses_float_batch(ty, n) {
+                        let xt = &x[t * cols..(t + 1) * cols];
+                        check_float_batch_value(ty, wr, xt, got, want, "matmul");
                     } else {
                         assert!(same(got, want), "{ty} n={n} t={t} r={r}");
                     }
@@ -975,6 +978,50 @@ fn uses_gemm(ty: GgmlType, n: usize) -> bool {
         let _ = (ty, n);
         false
     }
+}
+
+/// Whether `matmul` of `n` inputs of float type `ty` takes the batched
+/// float kernel (`Simd::fmatmul`, f32 sums).
+fn uses_float_batch(ty: GgmlType, n: usize) -> bool {
+    n >= BATCH_MIN && crate::quant::traits::traits(ty).simd().fmatmul.is_some()
+}
+
+/// A batched float result `got` (f32 sums, `quant::wasm::float`) for
+/// weight row `w` and inputs `x`, against the reference's `want` (f64
+/// sums). Both add the same f32 products `p`. The kernel's lane `j` adds
+/// the products of columns `k ≡ j (mod 4)` in order, then the lanes go
+/// pairwise, then at most 3 tail products: no product passes through more
+/// than `m = n/4 + 5` f32 additions, each off by at most 2^-24 of its
+/// result, so `|got - Σp| <= m·2^-24·Σ|p|` (to first order; the slack
+/// below covers the rest), and the reference's f64 sum rounded to f32 is
+/// within `2^-24·|Σp|` plus f64 noise. Tolerance: `(m+1)·2^-24·Σ|p| +
+/// 2^-23·|want|`. Where the finite products' `Σ|p|` passes f32's range,
+/// partial sums may overflow (as in ggml): only that case is exempt.
+/// Otherwise a row with a non-finite product must give the reference's
+/// value.
+fn check_float_batch_value(ty: GgmlType, w: &[u8], x: &[f32], got: f32, want: f32, what: &str) {
+    let n = x.len();
+    let wd = dequantize(ty, w, n).unwrap();
+    let p: Vec<f32> = wd.iter().zip(x).map(|(&w, &x)| w * x).collect();
+    let s: f64 = p
+        .iter()
+        .filter(|p| p.is_finite())
+        .map(|&p| (p as f64).abs())
+        .sum();
+    if s >= f32::MAX as f64 * (1.0 - (-20f64).exp2()) {
+        return;
+    }
+    if p.iter().any(|p| !p.is_finite()) {
+        assert!(same(got, want), "{ty} {what} n={n}: {got} vs {want}");
+        return;
+    }
+    let m = (n / 4 + 5) as f64;
+    let tol = (m + 1.0) * (-24f64).exp2() * s + (-23f64).exp2() * (want as f64).abs();
+    let diff = (got as f64 - want as f64).abs();
+    assert!(
+        same(got, want) || diff <= tol,
+        "{ty} {what} n={n}: {got:e} vs reference {want:e}, tol {tol:e}"
+    );
 }
 
 /// A tiled-kernel result `got` for weight row `w` and activations `act`,
@@ -1585,4 +1632,95 @@ fn batch_matches_reference_on_arbitrary_bytes() {
 fn batch_matches_reference_on_edge_cases() {
     batch_cases(edge_cases);
     batch_cases(scale_cases);
+}
+
+/// The simd128 float prompt kernels (`Simd::fmatmul`) against the
+/// reference within [`check_float_batch_value`]'s bound: random rows of
+/// every width class (below 4, tails of 1 to 3, panels of 8 rows and a
+/// remainder), special values (subnormals, signed zeros, the largest
+/// finite values, infinities, NaNs) and huge products; and each output the
+/// same bits whatever batch the input is in.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[test]
+fn float_batch_matches_reference() {
+    use crate::quant::traits::traits;
+    let mut rng = Rng(41);
+    for ty in FLOAT_TYPES {
+        let f = traits(ty).simd().fmatmul.expect("every float type has one");
+        let specials: &[u16] = match ty {
+            GgmlType::F16 => &[
+                0x0001, 0x83FF, 0x0000, 0x8000, 0x7BFF, 0xFBFF, 0x7C00, 0xFC00, 0x7E00,
+            ],
+            GgmlType::BF16 => &[
+                0x0001, 0x807F, 0x0000, 0x8000, 0x7F7F, 0xFF7F, 0x7F80, 0xFF80, 0x7FC0,
+            ],
+            _ => &[],
+        };
+        for (rows, cols) in [(1, 1), (3, 3), (8, 4), (9, 5), (11, 31), (17, 64), (5, 67)] {
+            for case in 0..4 {
+                let mut w: Vec<u8> = (0..rows)
+                    .flat_map(|_| random_weights(ty, cols, &mut rng))
+                    .collect();
+                let mut x = random_acts(9 * cols, &mut rng);
+                match case {
+                    // special weights scattered over the matrix
+                    1 if !specials.is_empty() => {
+                        for (i, c) in w.chunks_exact_mut(2).enumerate() {
+                            if rng.below(4) == 0 {
+                                c.copy_from_slice(&specials[i % specials.len()].to_le_bytes());
+                            }
+                        }
+                    }
+                    1 => {
+                        for c in w.chunks_exact_mut(4) {
+                            if rng.below(4) == 0 {
+                                let v =
+                                    [f32::MAX, -0.0, 1e-45, f32::INFINITY, f32::NAN][rng.below(5)];
+                                c.copy_from_slice(&v.to_le_bytes());
+                            }
+                        }
+                    }
+                    // products near and past f32's range
+                    2 => x.iter_mut().for_each(|v| *v *= 1.0e30),
+                    3 => x.iter_mut().for_each(|v| *v = 0.0),
+                    _ => {}
+                }
+                let rb = ty.row_size(cols).unwrap();
+                let Some(VecDot::Float(reference)) = reference_kernel(ty) else {
+                    panic!("{ty} has a float reference dot product");
+                };
+                for n in [3, 4, 5, 9] {
+                    let mut out = vec![f32::NAN; rows * n];
+                    f(&w, rows, rb, &x[..n * cols], cols, n, &mut out);
+                    for t in 0..n {
+                        let xt = &x[t * cols..(t + 1) * cols];
+                        for r in 0..rows {
+                            let wr = &w[r * rb..(r + 1) * rb];
+                            let want = reference(wr, xt);
+                            let got = out[t * rows + r];
+                            check_float_batch_value(ty, wr, xt, got, want, "fmatmul");
+                        }
+                    }
+                    // The last input alone in a batch of 3 (the others
+                    // before it) has the same bits as in this batch.
+                    let mut alone = vec![f32::NAN; rows * 3];
+                    f(
+                        &w,
+                        rows,
+                        rb,
+                        &x[(n - 3) * cols..n * cols],
+                        cols,
+                        3,
+                        &mut alone,
+                    );
+                    for r in 0..rows {
+                        assert!(
+                            same(alone[2 * rows + r], out[(n - 1) * rows + r]),
+                            "{ty} rows={rows} cols={cols} n={n} r={r}: batch changed a result"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

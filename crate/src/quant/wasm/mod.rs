@@ -9,5 +9,6 @@
 pub(crate) mod batch;
 pub(crate) mod dequantize;
 pub(crate) mod dot;
+pub(crate) mod float;
 pub(crate) mod kquants;
 pub(crate) mod quantize;
