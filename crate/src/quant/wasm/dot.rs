@@ -6,6 +6,22 @@
 
 use crate::quant::layout::*;
 use core::arch::wasm32::*;
+use std::sync::OnceLock;
+
+/// Every half as f32 ([`fp16_to_f32`], so the same bits), built on first
+/// use: one load per block scale instead of a dozen integer and float
+/// steps, which in simd128 cost as much as a 32-value block's products
+/// (ggml keeps the same table, `ggml_table_f32_f16`, for CPUs without F16C).
+fn halves() -> &'static [f32] {
+    static TABLE: OnceLock<Box<[f32]>> = OnceLock::new();
+    TABLE.get_or_init(|| (0..=u16::MAX).map(fp16_to_f32).collect())
+}
+
+/// A little-endian half from [`halves`].
+#[inline(always)]
+fn half(t: &[f32], b: [u8; 2]) -> f32 {
+    t[u16::from_le_bytes(b) as usize]
+}
 
 /// 16 bytes from the front of `p`.
 #[inline(always)]
@@ -32,6 +48,7 @@ fn dot16_i16(x: v128, y: v128) -> v128 {
 
 /// `ggml_vec_dot_q4_0_q8_0`.
 pub(crate) fn vec_dot_q4_0_q8_0(vx: &[u8], vy: &[u8]) -> f32 {
+    let t = halves();
     let mut sumf = 0.0f32;
     for (x, y) in as_blocks::<BlockQ4_0>(vx)
         .iter()
@@ -47,7 +64,7 @@ pub(crate) fn vec_dot_q4_0_q8_0(vx: &[u8], vy: &[u8]) -> f32 {
             dot16_i16(v1, load16(&yq[16..])),
         );
         let sumi = hsum_i32x4(i32x4_extadd_pairwise_i16x8(p));
-        sumf += sumi as f32 * f16_le(x.d) * f16_le(y.d);
+        sumf += sumi as f32 * half(t, x.d) * half(t, y.d);
     }
     sumf
 }
@@ -83,6 +100,7 @@ fn q5_high_bits(qh: [u8; 4]) -> (v128, v128) {
 
 /// `ggml_vec_dot_q4_1_q8_1`.
 pub(crate) fn vec_dot_q4_1_q8_1(vx: &[u8], vy: &[u8]) -> f32 {
+    let t = halves();
     let mut sumf = 0.0f32;
     for (x, y) in as_blocks::<BlockQ4_1>(vx)
         .iter()
@@ -90,13 +108,14 @@ pub(crate) fn vec_dot_q4_1_q8_1(vx: &[u8], vy: &[u8]) -> f32 {
     {
         let q = load16(&x.qs);
         let sumi = dot32(v128_and(q, u8x16_splat(0x0F)), u8x16_shr(q, 4), &y.qs);
-        sumf += (f16_le(x.d) * f16_le(y.d)) * sumi as f32 + f16_le(x.m) * f16_le(y.s);
+        sumf += (half(t, x.d) * half(t, y.d)) * sumi as f32 + half(t, x.m) * half(t, y.s);
     }
     sumf
 }
 
 /// `ggml_vec_dot_q5_0_q8_0`.
 pub(crate) fn vec_dot_q5_0_q8_0(vx: &[u8], vy: &[u8]) -> f32 {
+    let t = halves();
     let mut sumf = 0.0f32;
     for (x, y) in as_blocks::<BlockQ5_0>(vx)
         .iter()
@@ -107,13 +126,14 @@ pub(crate) fn vec_dot_q5_0_q8_0(vx: &[u8], vy: &[u8]) -> f32 {
         let lo = i8x16_sub(v128_or(v128_and(q, u8x16_splat(0x0F)), h0), i8x16_splat(16));
         let hi = i8x16_sub(v128_or(u8x16_shr(q, 4), h1), i8x16_splat(16));
         let sumi = dot32(lo, hi, &y.qs);
-        sumf += (f16_le(x.d) * f16_le(y.d)) * sumi as f32;
+        sumf += (half(t, x.d) * half(t, y.d)) * sumi as f32;
     }
     sumf
 }
 
 /// `ggml_vec_dot_q5_1_q8_1`.
 pub(crate) fn vec_dot_q5_1_q8_1(vx: &[u8], vy: &[u8]) -> f32 {
+    let t = halves();
     let mut sumf = 0.0f32;
     for (x, y) in as_blocks::<BlockQ5_1>(vx)
         .iter()
@@ -124,13 +144,14 @@ pub(crate) fn vec_dot_q5_1_q8_1(vx: &[u8], vy: &[u8]) -> f32 {
         let lo = v128_or(v128_and(q, u8x16_splat(0x0F)), h0);
         let hi = v128_or(u8x16_shr(q, 4), h1);
         let sumi = dot32(lo, hi, &y.qs);
-        sumf += (f16_le(x.d) * f16_le(y.d)) * sumi as f32 + f16_le(x.m) * f16_le(y.s);
+        sumf += (half(t, x.d) * half(t, y.d)) * sumi as f32 + half(t, x.m) * half(t, y.s);
     }
     sumf
 }
 
 /// `ggml_vec_dot_q8_0_q8_0`.
 pub(crate) fn vec_dot_q8_0_q8_0(vx: &[u8], vy: &[u8]) -> f32 {
+    let t = halves();
     let mut sumf = 0.0f32;
     for (x, y) in as_blocks::<BlockQ8_0>(vx)
         .iter()
@@ -151,7 +172,7 @@ pub(crate) fn vec_dot_q8_0_q8_0(vx: &[u8], vy: &[u8]) -> f32 {
                 i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(a, b)),
             );
         }
-        sumf += hsum_i32x4(acc) as f32 * (f16_le(x.d) * f16_le(y.d));
+        sumf += hsum_i32x4(acc) as f32 * (half(t, x.d) * half(t, y.d));
     }
     sumf
 }
