@@ -573,7 +573,34 @@ fn attention_units(
         unsafe { attention_avx2(sh, q, keys, values, att, out, pos, first) };
         return;
     }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return attention_impl(sh, q, keys, values, att, out, pos, first, dot_simd128);
+    #[allow(unreachable_code)]
     attention_impl(sh, q, keys, values, att, out, pos, first, dot)
+}
+
+/// [`dot`] with its 8 lanes in two simd128 vectors (lanes 0..4, 4..8): the
+/// same operations lane by lane and the same final sum, so the same result.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn dot_simd128(a: &[f32], b: &[f32]) -> f32 {
+    use core::arch::wasm32::*;
+    let n = a.len().min(b.len());
+    let n8 = n / 8 * 8;
+    // SAFETY: every load reads 4 floats inside `a[..n8]` or `b[..n8]`;
+    // wasm loads need no alignment.
+    let load = |p: &[f32], i: usize| unsafe { v128_load(p[i..i + 4].as_ptr() as *const v128) };
+    let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+    for i in (0..n8).step_by(8) {
+        lo = f32x4_add(lo, f32x4_mul(load(a, i), load(b, i)));
+        hi = f32x4_add(hi, f32x4_mul(load(a, i + 4), load(b, i + 4)));
+    }
+    let v = f32x4_add(lo, hi);
+    let tail: f32 = a[n8..n].iter().zip(&b[n8..n]).map(|(x, y)| x * y).sum();
+    (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v))
+        + f32x4_extract_lane::<2>(v)
+        + f32x4_extract_lane::<3>(v)
+        + tail
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -707,5 +734,58 @@ pub(crate) fn softmax(x: &mut [f32]) {
     let inv = (1.0 / sum) as f32;
     for v in x.iter_mut() {
         *v *= inv;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// The attention this build runs (AVX2, simd128 or portable) has the
+    /// bits of the portable loop: head sizes with and without a tail of
+    /// fewer than 8, grouped KV heads, a prompt after cached positions,
+    /// and scores wide enough that softmax's exp meets every branch.
+    #[test]
+    fn attention_fast_paths_equal_the_portable_loop() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        };
+        for (n_heads, kv_heads, hd, pos, n, spread) in [
+            (9, 3, 64, 37, 5, 1.0),
+            (4, 4, 12, 0, 9, 30.0),
+            (2, 1, 3, 6, 2, 200.0),
+        ] {
+            let (q_dim, kv_dim) = (n_heads * hd, kv_heads * hd);
+            let sh = AttnShape {
+                n_heads,
+                kv_group: n_heads / kv_heads,
+                hd,
+                q_dim,
+                kv_dim,
+                scale: 1.0 / (hd as f32).sqrt(),
+            };
+            let ctx = pos + n;
+            let q: Vec<f32> = (0..n * q_dim).map(|_| next() * spread).collect();
+            let keys: Vec<f32> = (0..ctx * kv_dim).map(|_| next()).collect();
+            let values: Vec<f32> = (0..ctx * kv_dim).map(|_| next()).collect();
+            let mut att = vec![0f32; ctx];
+            let mut got = vec![0f32; n * q_dim];
+            attention_units(&sh, &q, &keys, &values, &mut att, &mut got, pos, 0);
+            let mut want = vec![0f32; n * q_dim];
+            attention_impl(&sh, &q, &keys, &values, &mut att, &mut want, pos, 0, dot);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(
+                    g.to_bits(),
+                    w.to_bits(),
+                    "hd {hd} pos {pos} value {i}: {g} vs {w}"
+                );
+            }
+        }
     }
 }

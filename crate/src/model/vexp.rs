@@ -1,9 +1,9 @@
 //! `expf` over slices for softmax and SwiGLU, bit for bit the `libm`
 //! crate's `expf` (FreeBSD's `e_expf.c`), which every target uses so that
 //! native and wasm runs agree. On x86_64 with AVX2, 8 values at a time go
-//! through the same operations lane by lane (no FMA); a group holding any
-//! value outside the common range (|x| <= 2^-14, |x| >= 87.33, NaN) is done
-//! by `libm::expf` itself.
+//! through the same operations lane by lane (no FMA), and 4 at a time in
+//! wasm with simd128; a group holding any value outside the common range
+//! (|x| <= 2^-14, |x| >= 87.33, NaN) is done by `libm::expf` itself.
 
 use libm::expf;
 
@@ -15,6 +15,12 @@ pub(crate) fn exp_in_place(x: &mut [f32]) {
         unsafe { avx2::exp_in_place(x) };
         return;
     }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        simd128::exp_in_place(x);
+        return;
+    }
+    #[allow(unreachable_code)]
     for v in x {
         *v = expf(*v);
     }
@@ -99,6 +105,75 @@ mod avx2 {
         )));
         let k0 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_setzero_si256()));
         Some(_mm256_blendv_ps(_mm256_mul_ps(y, pow2), y, k0))
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use core::arch::wasm32::*;
+    use libm::expf;
+
+    // libm's constants (e_expf.c), by their bits.
+    const LN2_HI: f32 = f32::from_bits(0x3f31_7200);
+    const LN2_LO: f32 = f32::from_bits(0x35bf_be8e);
+    const INV_LN2: f32 = f32::from_bits(0x3fb8_aa3b);
+    const P1: f32 = f32::from_bits(0x3e2a_aa8f);
+    const P2: f32 = f32::from_bits(0xbb35_5215);
+
+    pub(super) fn exp_in_place(x: &mut [f32]) {
+        let mut chunks = x.chunks_exact_mut(4);
+        for c in &mut chunks {
+            let c: &mut [f32; 4] = c.try_into().expect("chunks of 4");
+            // SAFETY: `c` is 16 bytes; wasm loads and stores need no alignment.
+            let v = unsafe { v128_load(c.as_ptr() as *const v128) };
+            match exp4(v) {
+                // SAFETY: as above.
+                Some(e) => unsafe { v128_store(c.as_mut_ptr() as *mut v128, e) },
+                None => {
+                    for v in c.iter_mut() {
+                        *v = expf(*v);
+                    }
+                }
+            }
+        }
+        for v in chunks.into_remainder() {
+            *v = expf(*v);
+        }
+    }
+
+    /// `expf` of 4 lanes, or `None` if a lane is outside 2^-14 < |x| <
+    /// 87.33: the AVX2 `exp8`'s operations on simd128 (a blend is a
+    /// `bitselect` on whole-lane masks; `k` is in range, so the saturating
+    /// truncation is the plain one).
+    #[inline(always)]
+    fn exp4(x: v128) -> Option<v128> {
+        let hx = v128_and(x, i32x4_splat(0x7fff_ffff));
+        let gt = |c: i32| i32x4_gt(hx, i32x4_splat(c));
+        let ok = v128_andnot(gt(0x3900_0000), gt(0x42ae_ac4f));
+        if !i32x4_all_true(ok) {
+            return None;
+        }
+        let neg = i32x4_shr(x, 31); // all ones where x < 0
+        let sel = |a: v128, b: v128, m: v128| v128_bitselect(b, a, m);
+        let half = sel(f32x4_splat(0.5), f32x4_splat(-0.5), neg);
+        let k_big = i32x4_trunc_sat_f32x4(f32x4_add(f32x4_mul(f32x4_splat(INV_LN2), x), half));
+        let k_mid = v128_or(neg, i32x4_splat(1));
+        let big = gt(0x3f85_1592);
+        let mid = gt(0x3eb1_7218);
+        let k = v128_and(sel(k_mid, k_big, big), mid);
+        let kf = f32x4_convert_i32x4(k);
+        let hi = sel(x, f32x4_sub(x, f32x4_mul(kf, f32x4_splat(LN2_HI))), mid);
+        let lo = v128_and(f32x4_mul(kf, f32x4_splat(LN2_LO)), mid);
+        let r = sel(x, f32x4_sub(hi, lo), mid);
+        let xx = f32x4_mul(r, r);
+        let p = f32x4_add(f32x4_splat(P1), f32x4_mul(xx, f32x4_splat(P2)));
+        let c = f32x4_sub(r, f32x4_mul(xx, p));
+        let q = f32x4_div(f32x4_mul(r, c), f32x4_sub(f32x4_splat(2.0), c));
+        let y = f32x4_add(f32x4_splat(1.0), f32x4_add(f32x4_sub(q, lo), hi));
+        // y * 2^k where k != 0.
+        let pow2 = i32x4_shl(i32x4_add(k, i32x4_splat(0x7f)), 23);
+        let k0 = i32x4_eq(k, i32x4_splat(0));
+        Some(sel(f32x4_mul(y, pow2), y, k0))
     }
 }
 

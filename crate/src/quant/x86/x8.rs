@@ -348,8 +348,10 @@ unsafe fn group<D: Dp>(
     }
 }
 
-/// Repack up to 8 rows of `ty` into `panel`.
-#[inline(always)]
+/// Repack up to 8 rows of `ty` into `panel`. A function of its own with
+/// AVX2 enabled, not `inline(always)`: its closures get their target
+/// features from it, and without them every intrinsic in them was a call.
+#[target_feature(enable = "avx2,f16c")]
 unsafe fn fill(ty: GgmlType, rows_w: &[Option<&[u8]>; 8], panel: &mut Panel, nb: usize) {
     match ty {
         GgmlType::Q4_0 => repack(rows_w, panel, nb, |row, b| {
