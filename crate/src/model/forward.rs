@@ -667,10 +667,28 @@ fn attention_impl(
             *a = dot(q, k) * sh.scale;
         }
         softmax(att);
-        out.fill(0.0);
+        // out[d] = Σ_j att[j]·v_j[d], j in order from 0.0: 32 values at a
+        // time held in registers over all positions, then the rest.
+        let mut chunks = out.chunks_exact_mut(32);
+        let mut d0 = kv_off;
+        for o in &mut chunks {
+            let mut acc = [0f32; 32];
+            for (j, &a) in att.iter().enumerate() {
+                let v: &[f32; 32] = values[j * kv_dim + d0..][..32]
+                    .try_into()
+                    .expect("32 values");
+                for (s, &vi) in acc.iter_mut().zip(v) {
+                    *s += a * vi;
+                }
+            }
+            o.copy_from_slice(&acc);
+            d0 += 32;
+        }
+        let rest = chunks.into_remainder();
+        rest.fill(0.0);
         for (j, &a) in att.iter().enumerate() {
-            let v = &values[j * kv_dim + kv_off..j * kv_dim + kv_off + hd];
-            for (o, &vi) in out.iter_mut().zip(v) {
+            let v = &values[j * kv_dim + d0..][..rest.len()];
+            for (o, &vi) in rest.iter_mut().zip(v) {
                 *o += a * vi;
             }
         }
@@ -744,9 +762,9 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// The attention this build runs (AVX2, simd128 or portable) has the
-    /// bits of the portable loop: head sizes with and without a tail of
-    /// fewer than 8, grouped KV heads, a prompt after cached positions,
-    /// and scores wide enough that softmax's exp meets every branch.
+    /// bits of the plain loops: head sizes with and without a tail of fewer
+    /// than 8 or 32, grouped KV heads, a prompt after cached positions, and
+    /// scores wide enough that softmax's exp meets every branch.
     #[test]
     fn attention_fast_paths_equal_the_portable_loop() {
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -758,6 +776,7 @@ mod tests {
         };
         for (n_heads, kv_heads, hd, pos, n, spread) in [
             (9, 3, 64, 37, 5, 1.0),
+            (3, 1, 40, 11, 3, 4.0),
             (4, 4, 12, 0, 9, 30.0),
             (2, 1, 3, 6, 2, 200.0),
         ] {
@@ -777,8 +796,24 @@ mod tests {
             let mut att = vec![0f32; ctx];
             let mut got = vec![0f32; n * q_dim];
             attention_units(&sh, &q, &keys, &values, &mut att, &mut got, pos, 0);
+            // The plain loops: portable scores, softmax, then each output
+            // value summed over the positions in order.
             let mut want = vec![0f32; n * q_dim];
-            attention_impl(&sh, &q, &keys, &values, &mut att, &mut want, pos, 0, dot);
+            for (u, out) in want.chunks_exact_mut(hd).enumerate() {
+                let (t, h) = (u / n_heads, u % n_heads);
+                let len = pos + t + 1;
+                let qh = &q[t * q_dim + h * hd..][..hd];
+                let off = (h / sh.kv_group) * hd;
+                let mut s: Vec<f32> = (0..len)
+                    .map(|j| dot(qh, &keys[j * kv_dim + off..][..hd]) * sh.scale)
+                    .collect();
+                softmax(&mut s);
+                for (j, &a) in s.iter().enumerate() {
+                    for (o, &v) in out.iter_mut().zip(&values[j * kv_dim + off..][..hd]) {
+                        *o += a * v;
+                    }
+                }
+            }
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                 assert_eq!(
                     g.to_bits(),
