@@ -26,6 +26,7 @@ export const SUBLAYERS = {
     ['types'],
     ['layout'],
     ['reference'],
+    ['lanes'],
     ['x86', 'wasm'],
     ['traits'],
     ['blocks'],

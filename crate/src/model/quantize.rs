@@ -321,11 +321,13 @@ impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
         let (out_bytes, stats) = if let Some((ty, q)) = replaced {
             let back =
                 blocks::dequantize_threads(ty, &q, row_len, self.threads).map_err(in_context)?;
-            let stats = metrics::error_stats(&values, &back).map_err(in_context)?;
+            let stats =
+                metrics::error_stats_threads(&values, &back, self.threads).map_err(in_context)?;
             (q, stats)
         } else if target.ty == t.ty {
             // Same type: copy, bit for bit.
-            let stats = metrics::error_stats(&values, &values).map_err(in_context)?;
+            let stats =
+                metrics::error_stats_threads(&values, &values, self.threads).map_err(in_context)?;
             (src_bytes, stats)
         } else {
             let q = match self.importance.get(&t.name) {
@@ -352,7 +354,8 @@ impl<M: ModelSource, W: Write> QuantizeJob<M, W> {
             };
             let back = blocks::dequantize_threads(target.ty, &q, row_len, self.threads)
                 .map_err(in_context)?;
-            let stats = metrics::error_stats(&values, &back).map_err(in_context)?;
+            let stats =
+                metrics::error_stats_threads(&values, &back, self.threads).map_err(in_context)?;
             (q, stats)
         };
         self.writer.write_tensor(&out_bytes)?;

@@ -55,6 +55,13 @@ fn check(original: &[f32], reconstructed: &[f32]) -> Result<()> {
         return Err(Error::invalid("cannot compare empty tensors"));
     }
     for (ty, xs) in [("original", original), ("reconstructed", reconstructed)] {
+        // A scan without an early exit vectorizes; the position only on failure.
+        let finite = xs
+            .chunks(256)
+            .all(|c| c.iter().fold(true, |a, v| a & v.is_finite()));
+        if finite {
+            continue;
+        }
         if let Some(index) = xs.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFinite {
                 ty,
@@ -77,8 +84,29 @@ struct Sums {
     dot: f64,
 }
 
-fn sums(original: &[f32], reconstructed: &[f32]) -> Result<Sums> {
+/// Values per piece of [`sums_threads`]: the pieces and the order their
+/// sums are added in are fixed, so the results are the same bits for any
+/// thread count.
+const PIECE: usize = 1 << 16;
+
+/// The sums over `original` and `reconstructed`, in pieces of [`PIECE`]
+/// values spread over up to `threads` threads, added in piece order.
+fn sums_threads(original: &[f32], reconstructed: &[f32], threads: usize) -> Result<Sums> {
     check(original, reconstructed)?;
+    let pieces = original.len().div_ceil(PIECE);
+    let tasks = threads.clamp(1, pieces.max(1));
+    let per = pieces.div_ceil(tasks) * PIECE;
+    let items: Vec<usize> = (0..original.len()).step_by(per).collect();
+    let parts = crate::par::map(items, |start| {
+        let end = (start + per).min(original.len());
+        (start..end)
+            .step_by(PIECE)
+            .map(|p| {
+                let q = (p + PIECE).min(end);
+                piece_sums(&original[p..q], &reconstructed[p..q], p)
+            })
+            .collect::<Vec<_>>()
+    });
     let mut s = Sums {
         sq_err: 0.0,
         abs_err: 0.0,
@@ -88,20 +116,86 @@ fn sums(original: &[f32], reconstructed: &[f32]) -> Result<Sums> {
         sq_rec: 0.0,
         dot: 0.0,
     };
-    for (i, (&x, &y)) in original.iter().zip(reconstructed).enumerate() {
-        let (x, y) = (f64::from(x), f64::from(y));
-        let d = (y - x).abs();
-        s.sq_err += d * d;
-        s.abs_err += d;
-        if d > s.max_abs {
-            s.max_abs = d;
-            s.max_index = i;
+    for p in parts.into_iter().flatten() {
+        s.sq_err += p.sq_err;
+        s.abs_err += p.abs_err;
+        s.sq_orig += p.sq_orig;
+        s.sq_rec += p.sq_rec;
+        s.dot += p.dot;
+        if p.max_abs > s.max_abs {
+            s.max_abs = p.max_abs;
+            s.max_index = p.max_index;
         }
-        s.sq_orig += x * x;
-        s.sq_rec += y * y;
-        s.dot += x * y;
     }
     Ok(s)
+}
+
+/// One piece (values from index `offset`) in 4 interleaved lanes (value
+/// `i` to lane `i % 4`, lanes added pairwise at the end): four independent
+/// f64 chains instead of one, which the sums' add latency, not the
+/// arithmetic, bounds. The largest error is tracked per block of values
+/// without its index, which is looked up in the block (still in cache)
+/// only when the block holds a new largest: its first index, as a scan in
+/// order keeps.
+fn piece_sums(original: &[f32], reconstructed: &[f32], offset: usize) -> Sums {
+    const L: usize = 4;
+    const BLOCK: usize = 1024;
+    let (mut sq_err, mut abs_err) = ([0f64; L], [0f64; L]);
+    let (mut sq_orig, mut sq_rec, mut dot) = ([0f64; L], [0f64; L], [0f64; L]);
+    let diff = |x: f32, y: f32| (f64::from(y) - f64::from(x)).abs();
+    let (mut max_abs, mut max_index) = (0f64, 0usize);
+    for (b, (xs, ys)) in original
+        .chunks(BLOCK)
+        .zip(reconstructed.chunks(BLOCK))
+        .enumerate()
+    {
+        let mut bmax = [0f64; L];
+        let (xc, yc) = (xs.chunks_exact(L), ys.chunks_exact(L));
+        let (xr, yr) = (xc.remainder(), yc.remainder());
+        let mut lane = |k: usize, x: f32, y: f32| {
+            let d = diff(x, y);
+            let (x, y) = (f64::from(x), f64::from(y));
+            sq_err[k] += d * d;
+            abs_err[k] += d;
+            bmax[k] = if d > bmax[k] { d } else { bmax[k] };
+            sq_orig[k] += x * x;
+            sq_rec[k] += y * y;
+            dot[k] += x * y;
+        };
+        for (xs, ys) in xc.zip(yc) {
+            for k in 0..L {
+                lane(k, xs[k], ys[k]);
+            }
+        }
+        // Only a piece's last block has a tail (BLOCK is a multiple of L).
+        for (k, (&x, &y)) in xr.iter().zip(yr).enumerate() {
+            lane(k, x, y);
+        }
+        let m = bmax.iter().fold(0f64, |a, &v| if v > a { v } else { a });
+        if m > max_abs {
+            let i = xs
+                .iter()
+                .zip(ys)
+                .position(|(&x, &y)| diff(x, y) == m)
+                .unwrap_or(0);
+            max_abs = m;
+            max_index = offset + b * BLOCK + i;
+        }
+    }
+    let total = |v: [f64; L]| (v[0] + v[1]) + (v[2] + v[3]);
+    Sums {
+        sq_err: total(sq_err),
+        abs_err: total(abs_err),
+        max_abs,
+        max_index,
+        sq_orig: total(sq_orig),
+        sq_rec: total(sq_rec),
+        dot: total(dot),
+    }
+}
+
+fn sums(original: &[f32], reconstructed: &[f32]) -> Result<Sums> {
+    sums_threads(original, reconstructed, 1)
 }
 
 fn sqnr_from(sq_orig: f64, sq_err: f64) -> Option<f64> {
@@ -122,7 +216,16 @@ fn cosine_from(s: &Sums) -> f64 {
 
 /// Every metric at once.
 pub fn error_stats(original: &[f32], reconstructed: &[f32]) -> Result<ErrorStats> {
-    let s = sums(original, reconstructed)?;
+    error_stats_threads(original, reconstructed, 1)
+}
+
+/// [`error_stats`] on up to `threads` threads: the same bits for any count.
+pub fn error_stats_threads(
+    original: &[f32],
+    reconstructed: &[f32],
+    threads: usize,
+) -> Result<ErrorStats> {
+    let s = sums_threads(original, reconstructed, threads)?;
     let n = original.len();
     let mse = s.sq_err / n as f64;
     Ok(ErrorStats {
@@ -300,6 +403,54 @@ mod tests {
         assert!(close(sqnr_db(&[10.0], &[9.0]).unwrap().unwrap(), 20.0));
         // First index wins ties.
         assert_eq!(max_abs_error(&[0.0, 0.0], &[1.0, -1.0]).unwrap(), (1.0, 0));
+    }
+
+    /// Over several pieces and blocks with a tail: the same bits on any
+    /// thread count, sums within f64 rounding of a plain ordered scan, and
+    /// the largest error at its first index (tied in two pieces and twice
+    /// in one block).
+    #[test]
+    fn threads_change_no_bit_and_the_first_largest_error_wins() {
+        let n = 3 * PIECE + 1029;
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let mut x: Vec<f32> = (0..n).map(|_| next()).collect();
+        let mut y: Vec<f32> = x.iter().map(|&v| v + next() * 0.01).collect();
+        // Errors of exactly 4, the largest: three ties.
+        for i in [PIECE + 5, PIECE + 9, 2 * PIECE + 3] {
+            (x[i], y[i]) = (0.0, 4.0);
+        }
+        let one = error_stats_threads(&x, &y, 1).unwrap();
+        for t in [2, 3, 7] {
+            let s = error_stats_threads(&x, &y, t).unwrap();
+            assert_eq!(s.mse.to_bits(), one.mse.to_bits(), "{t} threads");
+            assert_eq!(s.mean_abs_error.to_bits(), one.mean_abs_error.to_bits());
+            assert_eq!(
+                s.cosine_similarity.to_bits(),
+                one.cosine_similarity.to_bits()
+            );
+            assert_eq!(s.signal_power.to_bits(), one.signal_power.to_bits());
+            assert_eq!(s.max_abs_error_index, one.max_abs_error_index);
+        }
+        let d = |i: usize| (y[i] as f64 - x[i] as f64).abs();
+        assert_eq!(
+            (one.max_abs_error, one.max_abs_error_index),
+            (4.0, PIECE + 5)
+        );
+        let sq: f64 = (0..n).map(|i| d(i) * d(i)).sum();
+        let sig: f64 = x.iter().map(|&v| v as f64 * v as f64).sum();
+        assert!(
+            close(one.mse, sq / n as f64),
+            "{} vs {}",
+            one.mse,
+            sq / n as f64
+        );
+        assert!(close(one.signal_power, sig / n as f64));
     }
 
     #[test]

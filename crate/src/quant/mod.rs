@@ -8,6 +8,7 @@
 //! - `reference/`: the scalar ports of ggml (quantize, dequantize, dot),
 //!   one file per family of types; `x86/` and `wasm/`: the fast paths, one
 //!   folder per instruction set, with the reference's function names;
+//!   `lanes`: portable kernels the compiler vectorizes, for both;
 //! - `traits`: one row per type naming all of the above;
 //! - `blocks` (quantize / dequantize rows), `act` (activations), `dot`
 //!   (dot products, matvec, matmul): the checked entry points, which read
@@ -18,6 +19,7 @@ pub mod act;
 pub mod blocks;
 pub mod dot;
 pub mod gptq;
+pub(crate) mod lanes;
 pub(crate) mod layout;
 pub mod metrics;
 pub mod preset;

@@ -459,6 +459,7 @@ pub static TABLE: [TypeTraits; 23] = [
         vec_dot_type: Q8K,
         vec_dot: Some(VecDot::Quant(r::vec_dot_q6_k_q8_k)),
         x86: Simd {
+            quantize: x86_q!(quantize_row_q6_k),
             dequantize: x86_dq!(dequantize_row_q6_k),
             vec_dot: x86_dot!(vec_dot_q6_k_q8_k),
             gemm: true,
@@ -469,6 +470,7 @@ pub static TABLE: [TypeTraits; 23] = [
             ..NO_SIMD
         },
         wasm: Simd {
+            quantize: wasm_q!(kquants::quantize_row_q6_k),
             dequantize: wasm_dq!(dequantize_row_q6_k),
             vec_dot: wasm_dot!(vec_dot_q6_k_q8_k),
             matmul: wasm_matmul!(matmul_q6_k_q8_k),

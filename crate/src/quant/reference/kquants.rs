@@ -94,6 +94,12 @@ pub(crate) trait KQuantKernels {
         make_q3_quants(nmax, x, l)
     }
 
+    /// [`make_qx_quants`].
+    #[inline(always)]
+    fn make_qx_quants(&self, nmax: i32, x: &[f32], l: &mut [i8], qw: Option<&[f32]>) -> f32 {
+        make_qx_quants(nmax, x, l, qw)
+    }
+
     /// [`finish_q2_k`].
     #[inline(always)]
     fn finish_q2_k(&self, x: &[f32], y: &mut BlockQ2K, l: &mut [u8; QK_K]) {
@@ -646,6 +652,17 @@ pub fn quantize_row_q5_k_impl(x: &[f32], y: &mut [BlockQ5K], quant_weights: &[f3
 /// exactly `quantize_row_q6_K_ref` (make_qx_quants weights `x * x`).
 /// ggml passes the raw importance here, without the `sigma2` term.
 pub fn quantize_row_q6_k_impl(x: &[f32], y: &mut [BlockQ6K], quant_weights: Option<&[f32]>) {
+    quantize_row_q6_k_with(x, y, quant_weights, &KScalar)
+}
+
+/// [`quantize_row_q6_k_impl`] with its scale search from `k`.
+#[inline(always)]
+pub(crate) fn quantize_row_q6_k_with(
+    x: &[f32],
+    y: &mut [BlockQ6K],
+    quant_weights: Option<&[f32]>,
+    k: &impl KQuantKernels,
+) {
     for (i, (x, y)) in x.chunks_exact(QK_K).zip(y).enumerate() {
         let mut l = [0i8; QK_K];
         let mut scales = [0f32; QK_K / 16];
@@ -653,7 +670,7 @@ pub fn quantize_row_q6_k_impl(x: &[f32], y: &mut [BlockQ6K], quant_weights: Opti
         let mut max_abs_scale = 0f32;
         for ib in 0..QK_K / 16 {
             let qw = quant_weights.map(|qw| &qw[QK_K * i + 16 * ib..QK_K * i + 16 * ib + 16]);
-            let scale = make_qx_quants(32, &x[16 * ib..16 * ib + 16], &mut l[16 * ib..], qw);
+            let scale = k.make_qx_quants(32, &x[16 * ib..16 * ib + 16], &mut l[16 * ib..], qw);
             scales[ib] = scale;
             let abs_scale = scale.abs();
             if abs_scale > max_abs_scale {

@@ -250,3 +250,43 @@ proptest! {
         check_fast_row(quantizable()[which], &x);
     }
 }
+
+/// `lanes::make_qx_quants` (the 19 trial scales side by side) against the
+/// reference: the same scale bits and quants, with and without importance
+/// weights, for every `nmax` and length ggml's callers use, on random,
+/// edge and tie rows.
+#[test]
+fn make_qx_quants_lanes_equal_the_reference() {
+    use crate::quant::lanes;
+    use crate::quant::reference::make_qx_quants;
+    let mut rng = Rng::new(77);
+    let mut rows: Vec<Vec<f32>> = edge_rows(QK_K);
+    rows.extend(tie_rows(QK_K));
+    for _ in 0..64 {
+        let scale = (rng.uniform() * 30.0 - 15.0).exp2();
+        rows.push((0..QK_K).map(|_| rng.normal() * scale).collect());
+    }
+    for row in &rows {
+        let weights: Vec<f32> = row.iter().map(|v| v.abs() + 0.25 * rng.uniform()).collect();
+        for (nmax, n) in [(4, 16), (8, 32), (16, 32), (32, 16)] {
+            for (x, w) in row.chunks_exact(n).zip(weights.chunks_exact(n)).take(4) {
+                for qw in [None, Some(w)] {
+                    let (mut a, mut b) = (vec![0i8; n], vec![0i8; n]);
+                    let got = lanes::make_qx_quants(nmax, x, &mut a, qw);
+                    let want = make_qx_quants(nmax, x, &mut b, qw);
+                    assert!(
+                        got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                        "nmax {nmax} weighted {}: scale {got:e} vs {want:e}; x {x:?}",
+                        qw.is_some()
+                    );
+                    assert_eq!(
+                        a,
+                        b,
+                        "nmax {nmax} weighted {}: quants; x {x:?}",
+                        qw.is_some()
+                    );
+                }
+            }
+        }
+    }
+}

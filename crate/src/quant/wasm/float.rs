@@ -9,8 +9,10 @@
 //! A sum whose partial sums pass f32's range is infinite here even where
 //! the reference's f64 sum comes back into range (as in ggml).
 
-use crate::quant::traits::DequantizeFn;
 use core::arch::wasm32::*;
+
+/// A dequantizer: packed bytes in, one `f32` per weight out.
+type DequantizeFn = fn(&[u8], &mut [f32]);
 
 /// Weight rows converted at a time: a panel of 8 rows of the widest
 /// SmolLM2 matrix (1536 columns) is 48 KiB, and the four inputs of a tile

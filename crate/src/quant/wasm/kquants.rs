@@ -447,14 +447,19 @@ fn iq4_indices(values: &[i8; 16], id: f32, xs: &[f32], out: &mut [u8]) {
     reference::Iq4Scalar.indices(values, id, &xs[i..n], &mut out[i..n]);
 }
 
-/// The k-quant kernels of the skeleton simd128 runs (Q3_K's); Q2_K, Q4_K
-/// and Q5_K search four sub-blocks at once below instead.
+/// The k-quant kernels of the skeletons simd128 runs (Q3_K's and Q6_K's);
+/// Q2_K, Q4_K and Q5_K search four sub-blocks at once below instead.
 pub(crate) struct KWasm;
 
 impl reference::KQuantKernels for KWasm {
     #[inline(always)]
     fn make_q3_quants(&self, nmax: i32, x: &[f32], l: &mut [i8]) -> f32 {
         make_q3_quants(nmax, x, l)
+    }
+
+    #[inline(always)]
+    fn make_qx_quants(&self, nmax: i32, x: &[f32], l: &mut [i8], qw: Option<&[f32]>) -> f32 {
+        crate::quant::lanes::make_qx_quants(nmax, x, l, qw)
     }
 
     #[inline(always)]
@@ -740,4 +745,9 @@ pub(crate) fn quantize_row_q2_k(x: &[f32], y: &mut [BlockQ2K]) {
         reference::q2_k_set_scales(&scales, &mins, y);
         finish_q2_k(x, y, &mut l);
     }
+}
+
+/// `quantize_row_q6_K_ref`: the reference's skeleton, the scale search in lanes.
+pub(crate) fn quantize_row_q6_k(x: &[f32], y: &mut [BlockQ6K]) {
+    reference::quantize_row_q6_k_with(x, y, None, &KWasm);
 }

@@ -961,6 +961,12 @@ impl reference::KQuantKernels for KAvx2 {
     }
 
     #[inline(always)]
+    fn make_qx_quants(&self, nmax: i32, x: &[f32], l: &mut [i8], qw: Option<&[f32]>) -> f32 {
+        // Portable lanes, vectorized with AVX2 where this is inlined.
+        crate::quant::lanes::make_qx_quants(nmax, x, l, qw)
+    }
+
+    #[inline(always)]
     fn finish_q2_k(&self, x: &[f32], y: &mut BlockQ2K, l: &mut [u8; QK_K]) {
         // SAFETY: as above.
         unsafe { finish_q2_k(x, y, l) }
@@ -991,6 +997,11 @@ pub(crate) unsafe fn quantize_row_q4_k(x: &[f32], y: &mut [BlockQ4K]) {
 #[target_feature(enable = "avx2")]
 pub(crate) unsafe fn quantize_row_q5_k(x: &[f32], y: &mut [BlockQ5K]) {
     reference::quantize_row_q5_k_with(x, y, &KAvx2);
+}
+
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn quantize_row_q6_k(x: &[f32], y: &mut [BlockQ6K]) {
+    reference::quantize_row_q6_k_with(x, y, None, &KAvx2);
 }
 
 #[target_feature(enable = "avx2")]
