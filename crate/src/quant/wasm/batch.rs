@@ -38,7 +38,7 @@ fn load16(p: &[u8]) -> v128 {
 
 /// 8 signed bytes from the front of `p`, sign-extended to i16 lanes.
 #[inline(always)]
-fn load_i16(p: &[i8]) -> v128 {
+pub(super) fn load_i16(p: &[i8]) -> v128 {
     let p = &p[..8];
     // SAFETY: `p` has 8 readable bytes; wasm loads need no alignment.
     unsafe { i16x8_load_extend_i8x8(p.as_ptr()) }
@@ -54,7 +54,7 @@ fn load_u16(p: &[u8]) -> v128 {
 
 /// Lane `t` is the sum of the four lanes of `s[t]` (wrapping, as i32).
 #[inline(always)]
-fn hsum4(s: [v128; 4]) -> v128 {
+pub(super) fn hsum4(s: [v128; 4]) -> v128 {
     let a = i32x4_add(
         i32x4_shuffle::<0, 4, 1, 5>(s[0], s[1]),
         i32x4_shuffle::<2, 6, 3, 7>(s[0], s[1]),

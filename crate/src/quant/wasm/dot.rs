@@ -4,6 +4,7 @@
 //! `maddubs`; its widening `extmul` keeps lane `i` of an 8-value half at
 //! position `k ≡ i (mod 8)`, which is exactly the k-quant lane layout.
 
+use super::batch::{hsum4, load_i16};
 use crate::quant::layout::*;
 use core::arch::wasm32::*;
 use std::sync::OnceLock;
@@ -46,26 +47,56 @@ fn dot16_i16(x: v128, y: v128) -> v128 {
     i16x8_add(i16x8_extmul_low_i8x16(x, y), i16x8_extmul_high_i8x16(x, y))
 }
 
+/// The blocks `0..n` in order: `f(b, sumi)` is the reference's float step
+/// for block `b` with its integer sum, which `sumi(b)` gives as i32 lanes;
+/// the lanes of four blocks at a time are added by one [`hsum4`] instead
+/// of four horizontal sums.
+#[inline(always)]
+fn blocks4(n: usize, sumi: impl Fn(usize) -> v128, mut f: impl FnMut(usize, i32)) {
+    let mut b = 0;
+    while b + 4 <= n {
+        let s = hsum4([sumi(b), sumi(b + 1), sumi(b + 2), sumi(b + 3)]);
+        f(b, i32x4_extract_lane::<0>(s));
+        f(b + 1, i32x4_extract_lane::<1>(s));
+        f(b + 2, i32x4_extract_lane::<2>(s));
+        f(b + 3, i32x4_extract_lane::<3>(s));
+        b += 4;
+    }
+    while b < n {
+        f(b, hsum_i32x4(sumi(b)));
+        b += 1;
+    }
+}
+
+/// Σ w·y of one 32-value block as i32 lanes: `w` its values in order as
+/// two i8x16, `y` its 32 activations. Widened to i16 and multiplied with
+/// `dot_i16x8` (each i32 lane two products): fewer instructions than
+/// `extmul` pairs, and no i16 sum to keep in range.
+#[inline(always)]
+fn block_dot(w: [v128; 2], y: &[i8; 32]) -> v128 {
+    let half16 = |w: v128, o: usize| {
+        i32x4_add(
+            i32x4_dot_i16x8(i16x8_extend_low_i8x16(w), load_i16(&y[o..])),
+            i32x4_dot_i16x8(i16x8_extend_high_i8x16(w), load_i16(&y[o + 8..])),
+        )
+    };
+    i32x4_add(half16(w[0], 0), half16(w[1], 16))
+}
+
 /// `ggml_vec_dot_q4_0_q8_0`.
 pub(crate) fn vec_dot_q4_0_q8_0(vx: &[u8], vy: &[u8]) -> f32 {
     let t = halves();
+    let (xs, ys) = (as_blocks::<BlockQ4_0>(vx), as_blocks::<BlockQ8_0>(vy));
     let mut sumf = 0.0f32;
-    for (x, y) in as_blocks::<BlockQ4_0>(vx)
-        .iter()
-        .zip(as_blocks::<BlockQ8_0>(vy))
-    {
-        let q = load16(&x.qs);
+    let sumi = |b: usize| {
+        let q = load16(&xs[b].qs);
         let v0 = i8x16_sub(v128_and(q, u8x16_splat(0x0F)), i8x16_splat(8));
         let v1 = i8x16_sub(u8x16_shr(q, 4), i8x16_splat(8));
-        let yq: &[u8] = bytemuck::cast_slice(&y.qs);
-        // |(q-8)·y| <= 1024, four of them fit i16.
-        let p = i16x8_add(
-            dot16_i16(v0, load16(&yq[..16])),
-            dot16_i16(v1, load16(&yq[16..])),
-        );
-        let sumi = hsum_i32x4(i32x4_extadd_pairwise_i16x8(p));
-        sumf += sumi as f32 * half(t, x.d) * half(t, y.d);
-    }
+        block_dot([v0, v1], &ys[b].qs)
+    };
+    blocks4(xs.len().min(ys.len()), sumi, |b, s| {
+        sumf += s as f32 * half(t, xs[b].d) * half(t, ys[b].d);
+    });
     sumf
 }
 
@@ -116,18 +147,18 @@ pub(crate) fn vec_dot_q4_1_q8_1(vx: &[u8], vy: &[u8]) -> f32 {
 /// `ggml_vec_dot_q5_0_q8_0`.
 pub(crate) fn vec_dot_q5_0_q8_0(vx: &[u8], vy: &[u8]) -> f32 {
     let t = halves();
+    let (xs, ys) = (as_blocks::<BlockQ5_0>(vx), as_blocks::<BlockQ8_0>(vy));
     let mut sumf = 0.0f32;
-    for (x, y) in as_blocks::<BlockQ5_0>(vx)
-        .iter()
-        .zip(as_blocks::<BlockQ8_0>(vy))
-    {
-        let q = load16(&x.qs);
-        let (h0, h1) = q5_high_bits(x.qh);
+    let sumi = |b: usize| {
+        let q = load16(&xs[b].qs);
+        let (h0, h1) = q5_high_bits(xs[b].qh);
         let lo = i8x16_sub(v128_or(v128_and(q, u8x16_splat(0x0F)), h0), i8x16_splat(16));
         let hi = i8x16_sub(v128_or(u8x16_shr(q, 4), h1), i8x16_splat(16));
-        let sumi = dot32(lo, hi, &y.qs);
-        sumf += (half(t, x.d) * half(t, y.d)) * sumi as f32;
-    }
+        block_dot([lo, hi], &ys[b].qs)
+    };
+    blocks4(xs.len().min(ys.len()), sumi, |b, s| {
+        sumf += (half(t, xs[b].d) * half(t, ys[b].d)) * s as f32;
+    });
     sumf
 }
 
@@ -152,28 +183,16 @@ pub(crate) fn vec_dot_q5_1_q8_1(vx: &[u8], vy: &[u8]) -> f32 {
 /// `ggml_vec_dot_q8_0_q8_0`.
 pub(crate) fn vec_dot_q8_0_q8_0(vx: &[u8], vy: &[u8]) -> f32 {
     let t = halves();
+    let (xs, ys) = (as_blocks::<BlockQ8_0>(vx), as_blocks::<BlockQ8_0>(vy));
     let mut sumf = 0.0f32;
-    for (x, y) in as_blocks::<BlockQ8_0>(vx)
-        .iter()
-        .zip(as_blocks::<BlockQ8_0>(vy))
-    {
-        let xq: &[u8] = bytemuck::cast_slice(&x.qs);
-        let yq: &[u8] = bytemuck::cast_slice(&y.qs);
-        let mut acc = i32x4_splat(0);
-        for h in 0..2 {
-            let (a, b) = (load16(&xq[16 * h..]), load16(&yq[16 * h..]));
-            // Each product fits i16 (|x·y| <= 16384); widen before adding.
-            acc = i32x4_add(
-                acc,
-                i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(a, b)),
-            );
-            acc = i32x4_add(
-                acc,
-                i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(a, b)),
-            );
-        }
-        sumf += hsum_i32x4(acc) as f32 * (half(t, x.d) * half(t, y.d));
-    }
+    let sumi = |b: usize| {
+        let (x, y) = (&xs[b].qs, &ys[b].qs);
+        let d = |o: usize| i32x4_dot_i16x8(load_i16(&x[o..]), load_i16(&y[o..]));
+        i32x4_add(i32x4_add(d(0), d(8)), i32x4_add(d(16), d(24)))
+    };
+    blocks4(xs.len().min(ys.len()), sumi, |b, s| {
+        sumf += s as f32 * (half(t, xs[b].d) * half(t, ys[b].d));
+    });
     sumf
 }
 
