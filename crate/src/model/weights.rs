@@ -96,12 +96,24 @@ impl Matrix {
 
     /// `out_i = m_i · x` for matrices that read the same input `x` (n, cols):
     /// `x` is quantized once per activation type rather than once per matrix.
+    ///
+    /// For one input on several threads the products' row shares run as one
+    /// batch of tasks (one hand-off to the pool instead of one per matrix:
+    /// decoding is a few hundred small products per token), each share
+    /// computed as the matrix's own split computes it.
     pub fn matmul_many(
         jobs: &mut [(&Matrix, &mut [f32])],
         x: &[f32],
         n: usize,
         threads: usize,
     ) -> Result<()> {
+        if n == 1
+            && threads > 1
+            && jobs.len() > 1
+            && jobs.iter().all(|(m, _)| dot::takes_prepared(m.ty))
+        {
+            return Self::matmul_many_one(jobs, x, threads);
+        }
         let mut prepared: Vec<dot::Prepared> = Vec::new();
         for (m, out) in jobs.iter_mut() {
             if !dot::takes_prepared(m.ty) {
@@ -119,6 +131,60 @@ impl Matrix {
             m.matmul_prepared(&prepared[i], out, threads)?;
         }
         Ok(())
+    }
+
+    /// [`matmul_many`](Self::matmul_many) of one input: every matrix's
+    /// shares ([`dot::row_shares`]) in one [`crate::par::map`].
+    fn matmul_many_one(
+        jobs: &mut [(&Matrix, &mut [f32])],
+        x: &[f32],
+        threads: usize,
+    ) -> Result<()> {
+        let mut prepared: Vec<dot::Prepared> = Vec::new();
+        let mut which = Vec::with_capacity(jobs.len());
+        for (m, _) in jobs.iter() {
+            let vt = dot::vec_dot_type(m.ty);
+            match prepared.iter().position(|p| p.act_type() == vt) {
+                Some(i) => which.push(i),
+                None => {
+                    prepared.push(dot::prepare(m.ty, x, m.cols, 1)?);
+                    which.push(prepared.len() - 1);
+                }
+            }
+        }
+        let mut items = Vec::new();
+        for ((m, out), &pi) in jobs.iter_mut().zip(&which) {
+            let m: &Matrix = m;
+            if out.len() != m.rows {
+                return Err(Error::invalid(format!(
+                    "{}: output of {} values for {} rows",
+                    m.name,
+                    out.len(),
+                    m.rows
+                )));
+            }
+            let mut rest: &mut [f32] = out;
+            for (r0, nr) in dot::row_shares(m.rows, m.cols, threads) {
+                let (o, tail) = rest.split_at_mut(nr);
+                rest = tail;
+                items.push((m, pi, r0, o));
+            }
+        }
+        let prepared = &prepared;
+        crate::par::map(items, |(m, pi, r0, o)| {
+            dot::matmul_prepared_rows(
+                m.ty,
+                &m.data,
+                m.packed.as_ref(),
+                m.rows,
+                m.cols,
+                &prepared[pi],
+                r0,
+                o,
+            )
+        })
+        .into_iter()
+        .collect()
     }
 
     /// Row `r` as f32 (a token's embedding).

@@ -664,6 +664,50 @@ pub fn matmul_prepared_threads_packed(
     })
 }
 
+/// The row shares `(first row, rows)` that [`matmul_prepared_threads_packed`]
+/// cuts a product of one input into on `threads` threads (one share when it
+/// would not split): for callers that run several products' shares as one
+/// batch of tasks.
+pub fn row_shares(rows: usize, cols: usize, threads: usize) -> Vec<(usize, usize)> {
+    let tasks = shares(rows, cols, 1, threads);
+    let per = (rows.div_ceil(tasks.max(1)).div_ceil(ROW_ALIGN) * ROW_ALIGN).max(1);
+    (0..rows)
+        .step_by(per)
+        .map(|r0| (r0, per.min(rows - r0)))
+        .collect()
+}
+
+/// Rows `r0..r0 + nr` of [`matmul_prepared_threads_packed`] for one
+/// prepared input (`p.n == 1`) into `out` (`nr` values), computed as that
+/// function's share starting at `r0` computes them (`r0` from
+/// [`row_shares`]), so the bits are the same.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_prepared_rows(
+    ty: GgmlType,
+    weights: &[u8],
+    packed: Option<&Packed>,
+    rows: usize,
+    cols: usize,
+    p: &Prepared,
+    r0: usize,
+    out: &mut [f32],
+) -> Result<()> {
+    let rb = check_weights(ty, weights, rows, cols)?;
+    let nr = out.len();
+    if p.n != 1 || !r0.is_multiple_of(ROW_ALIGN) || r0.checked_add(nr).is_none_or(|e| e > rows) {
+        return Err(bad_length(
+            ty,
+            format!(
+                "rows {r0}..{} of {rows} for {} inputs (one input, shares from row_shares)",
+                r0.saturating_add(nr),
+                p.n
+            ),
+        ));
+    }
+    let w = &weights[r0 * rb..(r0 + nr) * rb];
+    matmul_prepared_with(ty, w, packed_rows(packed, r0, r0 + nr), nr, cols, p, out)
+}
+
 /// How many threads a `rows × cols` matrix times `n` inputs is split over.
 fn shares(rows: usize, cols: usize, n: usize, threads: usize) -> usize {
     let blocks = rows.div_ceil(ROW_ALIGN);

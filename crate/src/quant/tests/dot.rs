@@ -918,6 +918,74 @@ fn threaded_matmul_is_bit_identical_to_one_thread() {
     }
 }
 
+/// `row_shares` covers every row once in runs that start on a share
+/// boundary, and `matmul_prepared_rows` over them (packed or not) gives the
+/// bits of the matrix's own threaded product; rows off a boundary, past the
+/// end or for more than one input are errors.
+#[test]
+fn row_shares_recompose_the_threaded_product() {
+    let mut rng = Rng(29);
+    for ty in [
+        GgmlType::Q4_0,
+        GgmlType::Q8_0,
+        GgmlType::Q5_0,
+        GgmlType::Q4K,
+        GgmlType::Q6K,
+    ] {
+        let cols = 2 * ty.block_size().max(32);
+        for rows in [1, 31, 301, 4100] {
+            let w: Vec<u8> = (0..rows)
+                .flat_map(|_| random_weights(ty, cols, &mut rng))
+                .collect();
+            let x = random_acts(cols, &mut rng);
+            let p = prepare(ty, &x, cols, 1).unwrap();
+            let packed = pack(ty, &w, rows, cols);
+            for threads in [1, 2, 3, 7] {
+                let mut want = vec![0.0; rows];
+                matmul_prepared_threads_packed(
+                    ty,
+                    &w,
+                    packed.as_ref(),
+                    rows,
+                    cols,
+                    &p,
+                    &mut want,
+                    threads,
+                )
+                .unwrap();
+                let shares = row_shares(rows, cols, threads);
+                assert_eq!(shares.iter().map(|s| s.1).sum::<usize>(), rows);
+                assert!(shares.windows(2).all(|s| s[0].0 + s[0].1 == s[1].0));
+                let mut got = vec![f32::NAN; rows];
+                for (r0, nr) in shares {
+                    let out = &mut got[r0..r0 + nr];
+                    matmul_prepared_rows(ty, &w, packed.as_ref(), rows, cols, &p, r0, out).unwrap();
+                }
+                let diff = got.iter().zip(&want).position(|(a, b)| !same(*a, *b));
+                assert_eq!(diff, None, "{ty} rows={rows} threads={threads}");
+            }
+            if rows > 32 {
+                let mut o = vec![0.0; 4];
+                expect_bad_length(
+                    matmul_prepared_rows(ty, &w, None, rows, cols, &p, 5, &mut o),
+                    ty,
+                );
+                let mut o = vec![0.0; rows];
+                expect_bad_length(
+                    matmul_prepared_rows(ty, &w, None, rows, cols, &p, 32, &mut o),
+                    ty,
+                );
+            }
+            let two = prepare(ty, &random_acts(2 * cols, &mut rng), cols, 2).unwrap();
+            let mut o = vec![0.0; rows.min(32)];
+            expect_bad_length(
+                matmul_prepared_rows(ty, &w, None, rows, cols, &two, 0, &mut o),
+                ty,
+            );
+        }
+    }
+}
+
 /// The float kernels (simd128 and AVX2 convert halves in vector lanes) on
 /// the values a lane conversion can get wrong: subnormals, signed zeros, the
 /// largest finite values, and rows holding an infinity or a NaN.
